@@ -1,0 +1,3 @@
+from kms_rescue.cli.app import main
+
+raise SystemExit(main())

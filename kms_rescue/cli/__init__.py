@@ -1,0 +1,1 @@
+"""The typer application. Only this package prints and chooses exit codes."""

@@ -1,0 +1,109 @@
+"""The kms-rescue command line: one typer app, one error boundary.
+
+Each command lives in its own module under ``kms_rescue.cli`` and exposes ``register(app)``. Command modules import
+nothing heavy at module level (no boto3, no moto): ``kms-rescue --help``, ``lint`` and ``explain`` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from collections.abc import Sequence
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from kms_rescue import __version__
+from kms_rescue.errors import KmsRescueError
+
+# Modules under kms_rescue.cli that provide a ``register(app)`` function, in --help order.
+COMMAND_MODULES: tuple[str, ...] = ("explain", "lint")
+
+EXIT_INTERRUPTED = 130
+
+
+class _RescueByDefault(TyperGroup):
+    """``kms-rescue KEY`` means ``kms-rescue rescue KEY`` once the rescue command exists."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and "rescue" in self.commands and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["rescue", *args]
+        return super().resolve_command(ctx, args)
+
+
+app = typer.Typer(
+    name="kms-rescue",
+    cls=_RescueByDefault,
+    help="Get back into AWS KMS keys you are locked out of, and stop getting locked out again.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kms-rescue {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Get back into AWS KMS keys you are locked out of, and stop getting locked out again.
+
+    Add --debug anywhere to see the traceback of an unexpected error.
+    """
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"kms_rescue.cli.{_name}").register(app)
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (the console script exits with it)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="kms-rescue", standalone_mode=False)
+    except click.exceptions.Abort:  # click turns KeyboardInterrupt and EOF at a prompt into Abort
+        _err("kms-rescue: interrupted")
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        _err("kms-rescue: interrupted")
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KmsRescueError as exc:
+        if debug:
+            traceback.print_exc()
+        _err(f"kms-rescue: error: {exc}")
+        if exc.hint:
+            _err(f"hint: {exc.hint}")
+        return exc.exit_code
+    except BrokenPipeError:
+        return 1
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        _err(
+            f"kms-rescue: internal error: {type(exc).__name__}: {exc}"
+            " (run again with --debug for the traceback, and please report it)"
+        )
+        return 1
+    return result if isinstance(result, int) else 0

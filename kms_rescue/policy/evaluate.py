@@ -1,0 +1,363 @@
+"""Decide, as AWS KMS does, whether a principal may perform an action on a key.
+
+The logic follows the IAM User Guide ("Policy evaluation logic", "Cross-account policy evaluation logic") with the
+KMS specifics of the KMS Developer Guide ("Key policies", "Default key policy", "Permissions reference"),
+summarised in DESIGN.md §1:
+
+1. An explicit Deny in the key policy or in an identity policy wins (§1.4).
+2. For a KMS key, the key policy must allow (§1.1). A key-policy Allow that names the caller's account delegates to
+   IAM: the caller is allowed only when its identity policies allow too; the account's root user needs none (§1.2).
+   An Allow that names the caller itself (user, role for its sessions, session ARN, ``*``) grants a caller of the
+   key's account on its own (§1.3).
+3. A caller of another account needs both the key policy and its own identity policy, and only for operations KMS
+   offers across accounts (§1.6).
+4. A resource that is not a KMS key and has no resource policy follows plain identity-policy logic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+from kms_rescue.policy.actions import canonical_action, cross_account_allowed
+from kms_rescue.policy.conditions import ConditionOutcome, RequestContext, evaluate_conditions, like_match
+from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.model import Policy, Statement, parse_policy
+from kms_rescue.policy.principals import Caller, MatchKind, exempt_by_not_principal, match_spec, parse_caller
+
+PolicyDocument = Mapping[str, Any] | str | bytes | Policy
+
+_KEY_ARN_RE = re.compile(r"^arn:(?P<partition>aws[a-zA-Z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<id>.+)$")
+
+
+class Decision(str, Enum):
+    ALLOW = "allow"
+    EXPLICIT_DENY = "explicit_deny"
+    IMPLICIT_DENY = "implicit_deny"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One step of the evaluation: a statement that matched (or a rule that decided), and why."""
+
+    policy: str  # "key policy", "identity policy 1", or "rule"
+    statement: str | None  # the statement's label, None for a rule
+    effect: str | None  # "Allow" / "Deny", None for a rule
+    matched: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "policy": self.policy,
+            "statement": self.statement,
+            "effect": self.effect,
+            "matched": self.matched,
+            "detail": self.detail,
+        }
+
+    def __str__(self) -> str:
+        where = f"{self.policy} {self.statement}" if self.statement else self.policy
+        return f"{where}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    decision: Decision
+    principal: str
+    action: str
+    resource: str
+    reasons: tuple[Reason, ...]
+    key_policy_grant: Literal["direct", "delegated"] | None = None
+    identity_allowed: bool = False
+    identity_unknown: bool = False
+    cross_account: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision is Decision.ALLOW
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision.value,
+            "principal": self.principal,
+            "action": self.action,
+            "resource": self.resource,
+            "key_policy_grant": self.key_policy_grant,
+            "identity_allowed": self.identity_allowed,
+            "identity_unknown": self.identity_unknown,
+            "cross_account": self.cross_account,
+            "reasons": [r.to_dict() for r in self.reasons],
+        }
+
+
+@dataclass
+class StatementMatch:
+    """How one statement relates to one request. ``applies`` is three-valued: None when it depends on condition
+    keys the context marks unknown (static analysis only)."""
+
+    statement: Statement
+    applies: bool | None
+    principal_match: MatchKind | None = None
+    conditions: ConditionOutcome | None = None
+    why_not: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@lru_cache(maxsize=4096)
+def _actions_regex(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One case-insensitive regex for a statement's action list (IAM: action names are case-insensitive; ``*`` and
+    ``?`` are wildcards). Compiled once per distinct list: the hot path of every decision."""
+    parts = [re.escape(p).replace(r"\*", ".*").replace(r"\?", ".") for p in patterns]
+    return re.compile("(?:" + "|".join(parts) + ")", re.IGNORECASE | re.DOTALL)
+
+
+def actions_cover(patterns: tuple[str, ...], action: str) -> bool:
+    return _actions_regex(patterns).fullmatch(action) is not None
+
+
+def _action_applies(statement: Statement, action: str) -> bool:
+    if statement.actions is not None:
+        return actions_cover(statement.actions, action)
+    return statement.not_actions is not None and not actions_cover(statement.not_actions, action)
+
+
+@lru_cache(maxsize=2048)
+def statements_for(policy: Policy, action: str) -> tuple[Statement, ...]:
+    """The statements of ``policy`` that have an effect and whose Action/NotAction covers ``action``."""
+    return tuple(st for st in policy.statements if st.has_effect and _action_applies(st, action))
+
+
+def key_arn_parts(arn: str) -> dict[str, str] | None:
+    """``{partition, region, account, id}`` of a KMS key ARN, or None."""
+    m = _KEY_ARN_RE.match(arn)
+    return m.groupdict() if m else None
+
+
+def _matches_any(patterns: Sequence[str], value: str, ctx: RequestContext, *, key_resource: bool) -> bool:
+    for pattern in patterns:
+        if pattern == "*":
+            return True
+        if key_resource and value == "*":  # the key is not known (static analysis): assume the statement is about it
+            return True
+        if like_match(pattern, value, ctx):
+            return True
+    return False
+
+
+def match_statement(
+    statement: Statement,
+    *,
+    caller: Caller,
+    action: str,
+    resource: str,
+    ctx: RequestContext,
+    resource_policy: bool,
+    action_checked: bool = False,
+) -> StatementMatch:
+    """Relate one statement to a request: action, resource, principal (resource policies), then conditions.
+    ``action_checked`` skips the effect and action tests for statements taken from :func:`statements_for`."""
+    if action_checked:
+        pass
+    elif not statement.has_effect:
+        return StatementMatch(statement, False, why_not="no effect: the statement has no Action or no Resource")
+    elif statement.actions is not None:
+        if not actions_cover(statement.actions, action):
+            return StatementMatch(statement, False, why_not=f"Action does not include {action}")
+    elif statement.not_actions is not None and actions_cover(statement.not_actions, action):
+        return StatementMatch(statement, False, why_not=f"NotAction excludes {action}")
+    if statement.resources is not None:
+        if not _matches_any(statement.resources, resource, ctx, key_resource=resource_policy):
+            return StatementMatch(statement, False, why_not=f"Resource does not match {resource}")
+    elif statement.not_resources is not None and _matches_any(
+        statement.not_resources, resource, ctx, key_resource=False
+    ):
+        return StatementMatch(statement, False, why_not=f"NotResource excludes {resource}")
+    principal_match: MatchKind | None = None
+    if resource_policy:
+        if statement.principal is not None:
+            principal_match = match_spec(statement.principal, caller)
+            if principal_match is None:
+                return StatementMatch(statement, False, why_not=f"Principal does not cover {caller.arn}")
+        elif statement.not_principal is not None:
+            if exempt_by_not_principal(statement.not_principal, caller):
+                return StatementMatch(
+                    statement, False, why_not=f"NotPrincipal lists every layer of {caller.arn} (exempt)"
+                )
+            principal_match = "wildcard"
+        else:
+            return StatementMatch(statement, False, why_not="no Principal: a key policy statement needs one")
+    elif statement.principal is not None or statement.not_principal is not None:
+        return StatementMatch(statement, False, why_not="Principal is not allowed in an identity policy")
+    if statement.conditions:
+        outcome = evaluate_conditions(statement.conditions, ctx)
+        if outcome.result is False:
+            failed = next((c.detail for c in outcome.checks if c.result is False), "a condition is false")
+            return StatementMatch(statement, False, principal_match, outcome, why_not=f"Condition not met: {failed}")
+        return StatementMatch(statement, outcome.result, principal_match, outcome)
+    return StatementMatch(statement, True, principal_match)
+
+
+def _describe_match(m: StatementMatch, caller: Caller, key_account: str | None) -> str:
+    st = m.statement
+    verb = "denies" if st.effect == "Deny" else "allows"
+    who = {
+        "direct": f"names {caller.arn if caller.kind != 'assumed_role' else caller.principal_arn + ' (this session)'}",
+        "account": f"names the account {caller.account} (delegates to its IAM policies)",
+        "wildcard": 'covers every principal ("*")' if st.principal is not None else "does not exempt the caller",
+        None: "",
+    }[m.principal_match]
+    parts = [verb]
+    if who:
+        parts.append(f"({who})")
+    if m.conditions and m.conditions.checks:
+        parts.append("when " + "; ".join(c.detail for c in m.conditions.checks))
+    return " ".join(parts)
+
+
+def _as_policy(doc: PolicyDocument, source: str, *, key_policy: bool = False) -> Policy:
+    from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
+
+    return parse_policy(doc, source=source, max_bytes=KEY_POLICY_MAX_BYTES if key_policy else None)
+
+
+def build_context(caller: Caller, context: Mapping[str, str | Sequence[str]] | None) -> RequestContext:
+    """The request context: keys derived from the principal (DESIGN.md §1.8), overridden by what the caller gave."""
+    derived: dict[str, str | Sequence[str]] = dict(caller.context())
+    if context:
+        derived.update(context)
+    return RequestContext(derived)
+
+
+def evaluate(
+    *,
+    principal: str,
+    action: str,
+    resource: str,
+    key_policy: PolicyDocument | None = None,
+    identity_policies: Sequence[PolicyDocument] | None = (),
+    context: Mapping[str, str | Sequence[str]] | None = None,
+) -> Evaluation:
+    """Decide whether ``principal`` may perform ``action`` on ``resource``.
+
+    ``resource`` is a key ARN for KMS decisions (its account decides delegation and cross-account rules).
+    ``key_policy`` is the key's policy (dict, JSON text or a parsed :class:`Policy`; pass a parsed one to
+    evaluate many requests fast). ``identity_policies`` are the caller's identity policies; ``None`` means they are
+    unknown (the decision is then made as if there were none, and ``identity_unknown`` is set).
+    ``context`` adds or overrides request-context keys (``aws:SourceIp``, ``kms:ViaService``, ...).
+    Raises :class:`PolicyInputError` for malformed input.
+    """
+    caller = parse_caller(principal)
+    action = canonical_action(action)
+    if not resource or not isinstance(resource, str):
+        raise PolicyInputError("the resource must be an ARN (for KMS decisions, the key ARN)")
+    ctx = build_context(caller, context)
+    key_parts = key_arn_parts(resource)
+    is_key = key_policy is not None or (key_parts is not None and action.lower().startswith("kms:"))
+    key_account = key_parts["account"] if key_parts else None
+
+    identity_unknown = identity_policies is None
+    parsed_identity = [
+        _as_policy(doc, f"identity policy {i + 1}") for i, doc in enumerate(identity_policies or ())
+    ]
+    reasons: list[Reason] = []
+
+    # Identity policies: collect Allow and Deny matches.
+    identity_allow: list[StatementMatch] = []
+    identity_deny: list[StatementMatch] = []
+    for i, pol in enumerate(parsed_identity):
+        name = f"identity policy {i + 1}"
+        for st in statements_for(pol, action):
+            m = match_statement(st, caller=caller, action=action, resource=resource, ctx=ctx, resource_policy=False,
+                                action_checked=True)
+            if m.applies:
+                (identity_deny if st.effect == "Deny" else identity_allow).append(m)
+                reasons.append(Reason(name, st.label, st.effect, True, _describe_match(m, caller, key_account)))
+
+    # Key policy.
+    key_allow: list[StatementMatch] = []
+    key_deny: list[StatementMatch] = []
+    parsed_key = _as_policy(key_policy, "key policy", key_policy=True) if key_policy is not None else None
+    if parsed_key is not None:
+        for st in statements_for(parsed_key, action):
+            m = match_statement(st, caller=caller, action=action, resource=resource, ctx=ctx, resource_policy=True,
+                                action_checked=True)
+            if m.applies:
+                (key_deny if st.effect == "Deny" else key_allow).append(m)
+                reasons.append(Reason("key policy", st.label, st.effect, True, _describe_match(m, caller, key_account)))
+
+    grant: Literal["direct", "delegated"] | None = None
+    if any(m.principal_match in ("direct", "wildcard") for m in key_allow):
+        grant = "direct"
+    elif any(m.principal_match == "account" for m in key_allow):
+        grant = "delegated"
+    cross_account = bool(key_account and caller.account and caller.account != key_account)
+
+    def done(decision: Decision, detail: str) -> Evaluation:
+        reasons.append(Reason("rule", None, None, decision is Decision.ALLOW, detail))
+        return Evaluation(
+            decision=decision,
+            principal=caller.arn,
+            action=action,
+            resource=resource,
+            reasons=tuple(reasons),
+            key_policy_grant=grant,
+            identity_allowed=bool(identity_allow),
+            identity_unknown=identity_unknown,
+            cross_account=cross_account,
+        )
+
+    if key_deny or identity_deny:
+        where = "the key policy" if key_deny else "an identity policy"
+        return done(Decision.EXPLICIT_DENY, f"an explicit Deny in {where} applies, and an explicit deny always wins")
+
+    if not is_key:
+        if identity_allow:
+            return done(Decision.ALLOW, "an identity policy allows and no policy denies")
+        unknown = " (the caller's identity policies are unknown)" if identity_unknown else ""
+        return done(Decision.IMPLICIT_DENY, f"no identity policy allows {action}{unknown}")
+
+    if parsed_key is None:
+        return done(Decision.IMPLICIT_DENY, "no key policy was given, and KMS allows nothing its key policy does not")
+    if grant is None:
+        return done(
+            Decision.IMPLICIT_DENY,
+            f"no key policy statement allows {action} to {caller.arn}; without that, nobody has access, "
+            "not even the account's root user",
+        )
+    if cross_account:
+        if not cross_account_allowed(action):
+            return done(
+                Decision.IMPLICIT_DENY,
+                f"{action} cannot be called on a key in another account ({key_account}); only principals of "
+                "the key's account can",
+            )
+        if caller.kind == "root" or identity_allow:
+            return done(Decision.ALLOW, "the key policy allows the caller's account and its identity policy allows")
+        return done(
+            Decision.IMPLICIT_DENY,
+            f"a caller from another account needs its own identity policy to allow {action} on this key too"
+            + (" (its identity policies are unknown)" if identity_unknown else ""),
+        )
+    if grant == "direct":
+        return done(Decision.ALLOW, "the key policy allows the caller directly; no identity policy is needed")
+    if caller.kind == "root":
+        return done(
+            Decision.ALLOW, "the key policy allows the account, which covers its root user without an identity policy"
+        )
+    if identity_allow:
+        return done(Decision.ALLOW, "the key policy delegates to IAM and an identity policy allows")
+    return done(
+        Decision.IMPLICIT_DENY,
+        f"the key policy delegates to IAM, but no identity policy of the caller allows {action}"
+        + (" (its identity policies are unknown)" if identity_unknown else ""),
+    )
+
+
+__all__ = ["Decision", "Evaluation", "Reason", "StatementMatch", "build_context", "evaluate", "match_statement"]

@@ -1,0 +1,299 @@
+"""The engine's decisions, one case per documented AWS fact (DESIGN.md §1; KMS Developer Guide; IAM User Guide)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from kms_rescue.policy import Decision, PolicyInputError, evaluate, parse_policy
+
+ACCOUNT = "111122223333"
+OTHER = "444455556666"
+KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+OTHER_KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/0987dcba-09fe-87dc-65ba-ab0987654321"
+ROOT = f"arn:aws:iam::{ACCOUNT}:root"
+ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
+BOB = f"arn:aws:iam::{ACCOUNT}:user/bob"
+ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/KeyAdmin"
+ADMIN_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/KeyAdmin/terraform"
+ADMIN_OTHER_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/KeyAdmin/console"
+BREAK_GLASS = f"arn:aws:iam::{ACCOUNT}:role/BreakGlass"
+BREAK_GLASS_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/BreakGlass/oncall"
+EXT_USER = f"arn:aws:iam::{OTHER}:user/carol"
+EXT_ROOT = f"arn:aws:iam::{OTHER}:root"
+
+ALLOW = Decision.ALLOW
+EXPLICIT = Decision.EXPLICIT_DENY
+IMPLICIT = Decision.IMPLICIT_DENY
+
+
+def policy(*statements: dict[str, Any]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def allow(principal: Any, action: Any = "kms:*", **extra: Any) -> dict[str, Any]:
+    st = {"Effect": "Allow", "Principal": principal, "Action": action, "Resource": "*"}
+    st.update(extra)
+    return st
+
+
+def deny(principal: Any = "*", action: Any = "kms:PutKeyPolicy", **extra: Any) -> dict[str, Any]:
+    st: dict[str, Any] = {"Effect": "Deny", "Action": action, "Resource": "*"}
+    if principal is not None:
+        st["Principal"] = principal
+    st.update(extra)
+    return st
+
+
+def identity(action: Any = "kms:*", resource: Any = "*", effect: str = "Allow", **extra: Any) -> dict[str, Any]:
+    st = {"Effect": effect, "Action": action, "Resource": resource}
+    st.update(extra)
+    return policy(st)
+
+
+# KMS Developer Guide, "Default key policy": the statement that enables IAM policies.
+DEFAULT = policy({"Sid": "Enable IAM User Permissions", **allow({"AWS": ROOT})})
+ROLE_ONLY = policy({"Sid": "KeyAdmin", **allow({"AWS": ADMIN_ROLE})})
+
+
+@dataclass
+class Case:
+    id: str
+    fact: str
+    principal: str
+    key_policy: dict[str, Any] | None
+    expected: Decision
+    action: str = "kms:PutKeyPolicy"
+    resource: str = KEY
+    identity: list[dict[str, Any]] | None = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+CASES = [
+    # §1.1 the key policy is the gatekeeper
+    Case("root-not-in-policy", "§1.1 root has no access unless the key policy allows it", ROOT, ROLE_ONLY, IMPLICIT),
+    Case("creator-with-iam-admin", "§1.1 an IAM admin the key policy does not cover has no access", ALICE,
+         ROLE_ONLY, IMPLICIT, identity=[identity()]),
+    Case("no-key-policy", "§1.1 without a key policy nothing is allowed", ALICE, None, IMPLICIT,
+         identity=[identity()]),
+    # §1.2 the account principal delegates to IAM
+    Case("delegation-without-identity", "§1.2 the account principal grants nobody by itself", ALICE, DEFAULT,
+         IMPLICIT),
+    Case("delegation-with-identity", "§1.2 with delegation, an identity policy allow suffices", ALICE, DEFAULT,
+         ALLOW, identity=[identity("kms:PutKeyPolicy")]),
+    Case("delegation-bare-account-id", "§1.2 the bare account id is the account principal too", ALICE,
+         policy(allow({"AWS": ACCOUNT})), ALLOW, identity=[identity("kms:*")]),
+    Case("delegation-root-needs-no-identity", "§1.2 the root user is covered by the account principal", ROOT,
+         DEFAULT, ALLOW),
+    Case("delegation-identity-other-key", "§1.2 the identity allow must cover this key", ALICE, DEFAULT,
+         IMPLICIT, identity=[identity("kms:*", OTHER_KEY)]),
+    Case("delegation-identity-wrong-action", "§1.2 the identity allow must cover the action", ALICE, DEFAULT,
+         IMPLICIT, identity=[identity(["kms:Encrypt", "kms:Decrypt"])]),
+    Case("delegation-session-role-policy", "§1.2 a session uses its role's identity policies", ADMIN_SESSION,
+         DEFAULT, ALLOW, identity=[identity("kms:PutKeyPolicy")]),
+    # §1.3 direct grants
+    Case("direct-user", "§1.3 a key policy naming the user grants without an identity policy", ALICE,
+         policy(allow({"AWS": ALICE})), ALLOW),
+    Case("direct-user-other-user", "§1.3 naming one user does not grant another", BOB,
+         policy(allow({"AWS": ALICE})), IMPLICIT),
+    Case("direct-role-covers-sessions", "§1.3 a role ARN covers every session of that role", ADMIN_SESSION,
+         ROLE_ONLY, ALLOW),
+    Case("direct-role-covers-other-session", "§1.3 a role ARN covers every session of that role",
+         ADMIN_OTHER_SESSION, ROLE_ONLY, ALLOW),
+    Case("direct-session-only-that-session", "§1.3 a session ARN grants that session only", ADMIN_OTHER_SESSION,
+         policy(allow({"AWS": ADMIN_SESSION})), IMPLICIT),
+    Case("direct-session-itself", "§1.3 a session ARN grants that session", ADMIN_SESSION,
+         policy(allow({"AWS": ADMIN_SESSION})), ALLOW),
+    Case("direct-wildcard", '§1.3 "*" grants a same-account caller without identity policy', BOB,
+         policy(allow("*")), ALLOW),
+    Case("direct-wildcard-aws-star", '§1.3 {"AWS": "*"} is the same wildcard', BOB, policy(allow({"AWS": "*"})),
+         ALLOW),
+    Case("direct-wildcard-condition-met", '§1.3 "*" narrowed by a condition that holds', ADMIN_SESSION,
+         policy(allow("*", Condition={"StringEquals": {"aws:PrincipalArn": ADMIN_ROLE}})), ALLOW),
+    Case("direct-wildcard-condition-account", '§1.3 "*" narrowed to the account', BOB,
+         policy(allow("*", Condition={"StringEquals": {"kms:CallerAccount": ACCOUNT}})), ALLOW),
+    Case("direct-wildcard-condition-not-met", '§1.3 "*" narrowed by a condition that fails', BOB,
+         policy(allow("*", Condition={"StringEquals": {"aws:PrincipalArn": ADMIN_ROLE}})), IMPLICIT),
+    # §1.4 explicit deny wins
+    Case("deny-key-policy-wins", "§1.4 an explicit deny in the key policy beats a direct allow", ADMIN_SESSION,
+         policy(allow({"AWS": ADMIN_ROLE}), deny("*")), EXPLICIT),
+    Case("deny-identity-wins", "§1.4 an explicit deny in an identity policy beats the key policy", ADMIN_SESSION,
+         ROLE_ONLY, EXPLICIT, identity=[identity("kms:PutKeyPolicy", effect="Deny")]),
+    Case("deny-root", "§1.4 an explicit deny covers the root user too", ROOT, policy(allow({"AWS": ROOT}),
+         deny({"AWS": ROOT})), EXPLICIT),
+    Case("deny-account-principal-covers-users", "§1.4 a Deny naming the account covers its users", ALICE,
+         policy(allow({"AWS": ALICE}), deny({"AWS": ACCOUNT})), EXPLICIT),
+    Case("deny-other-action", "§1.4 a deny of another action does not apply", ADMIN_SESSION,
+         policy(allow({"AWS": ADMIN_ROLE}), deny("*", "kms:ScheduleKeyDeletion")), ALLOW),
+    Case("notprincipal-role-arn-only", "§1.4 NotPrincipal must list the session too: role ARN alone does not "
+         "exempt its sessions", BREAK_GLASS_SESSION,
+         policy(allow({"AWS": BREAK_GLASS}), deny(None, NotPrincipal={"AWS": [ROOT, BREAK_GLASS]})), EXPLICIT),
+    Case("notprincipal-all-layers", "§1.4 account, role and session listed: that session is exempt",
+         BREAK_GLASS_SESSION, policy(allow({"AWS": BREAK_GLASS}),
+                                     deny(None, NotPrincipal={"AWS": [ROOT, BREAK_GLASS, BREAK_GLASS_SESSION]})),
+         ALLOW),
+    Case("notprincipal-user-without-account", "§1.4 a user is exempt only when its account is listed too", ALICE,
+         policy(allow({"AWS": ALICE}), deny(None, NotPrincipal={"AWS": [ALICE]})), EXPLICIT),
+    Case("notprincipal-user-with-account", "§1.4 a user listed with its account is exempt", ALICE,
+         policy(allow({"AWS": ALICE}), deny(None, NotPrincipal={"AWS": [ACCOUNT, ALICE]})), ALLOW),
+    Case("notprincipal-account-alone", "§1.4 listing the account alone does not exempt its users", ALICE,
+         policy(allow({"AWS": ALICE}), deny(None, NotPrincipal={"AWS": [ROOT]})), EXPLICIT),
+    Case("notprincipal-account-exempts-root", "§1.4 listing the account exempts the root user", ROOT,
+         policy(allow({"AWS": ROOT}), deny(None, NotPrincipal={"AWS": [ROOT]})), ALLOW),
+    # §1.5 deleted principals
+    Case("unique-id-never-matches", "§1.5 a unique id left by a deleted role matches no live principal",
+         ADMIN_SESSION, policy(allow({"AWS": "AROAEXAMPLEID0000000001"})), IMPLICIT),
+    Case("unique-id-user", "§1.5 a unique id left by a deleted user matches no live user", ALICE,
+         policy(allow({"AWS": "AIDAEXAMPLEID0000000001"})), IMPLICIT),
+    # §1.6 cross-account
+    Case("cross-account-both-sides", "§1.6 another account needs the key policy and its identity policy",
+         EXT_USER, policy(allow({"AWS": EXT_ROOT})), ALLOW, action="kms:Decrypt",
+         identity=[identity("kms:Decrypt")]),
+    Case("cross-account-no-identity", "§1.6 the key policy alone does not grant another account's user",
+         EXT_USER, policy(allow({"AWS": EXT_ROOT})), IMPLICIT, action="kms:Decrypt"),
+    Case("cross-account-named-user-needs-identity", "§1.6 naming an external user still needs its identity policy",
+         EXT_USER, policy(allow({"AWS": EXT_USER})), IMPLICIT, action="kms:Encrypt"),
+    Case("cross-account-named-user-with-identity", "§1.6 naming an external user plus its identity policy",
+         EXT_USER, policy(allow({"AWS": EXT_USER})), ALLOW, action="kms:Encrypt",
+         identity=[identity("kms:Encrypt")]),
+    Case("cross-account-putkeypolicy-never", "§1.6 PutKeyPolicy is not offered across accounts", EXT_USER,
+         policy(allow({"AWS": EXT_ROOT})), IMPLICIT, identity=[identity("kms:*")]),
+    Case("cross-account-getkeypolicy-never", "§1.6 GetKeyPolicy is not offered across accounts", EXT_ROOT,
+         policy(allow("*")), IMPLICIT, action="kms:GetKeyPolicy"),
+    Case("cross-account-describekey-ok", "§1.6 DescribeKey is offered across accounts", EXT_ROOT,
+         policy(allow({"AWS": EXT_ROOT})), ALLOW, action="kms:DescribeKey"),
+    # §1.7 root rescue only when the policy lets root in
+    Case("root-via-wildcard", '§1.7 "*" without a condition lets root in', ROOT, policy(allow("*")), ALLOW),
+    Case("root-excluded-by-condition", "§1.7 a PrincipalArn condition naming roles excludes root", ROOT,
+         policy(allow("*", Condition={"StringLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/Admin*"}})),
+         IMPLICIT),
+    Case("root-via-principalarn", "§1.7 aws:PrincipalArn = the root ARN lets root in", ROOT,
+         policy(allow("*", Condition={"ArnEquals": {"aws:PrincipalArn": ROOT}})), ALLOW),
+    # §1.8 the request context
+    Case("principalarn-of-session-is-role", "§1.8 a session's aws:PrincipalArn is its role's ARN", ADMIN_SESSION,
+         policy(allow("*", Condition={"StringEquals": {"aws:PrincipalArn": ADMIN_SESSION}})), IMPLICIT),
+    Case("principaltype-user", "§1.8 aws:PrincipalType follows from the principal", ALICE,
+         policy(allow("*", Condition={"StringEquals": {"aws:PrincipalType": "User"}})), ALLOW),
+    Case("username-of-user", "§1.8 aws:username is the user's name", ALICE,
+         policy(allow("*", Condition={"StringEquals": {"aws:username": "alice"}})), ALLOW),
+    Case("viaservice-absent-on-direct-call", "§1.8 a direct call carries no kms:ViaService", ALICE,
+         policy(allow({"AWS": ALICE}, Condition={"StringEquals": {"kms:ViaService": "ec2.us-east-1.amazonaws.com"}})),
+         IMPLICIT),
+    Case("viaservice-present-when-given", "§1.8 kms:ViaService matches when the request carries it", ALICE,
+         policy(allow({"AWS": ALICE}, Condition={"StringEquals": {"kms:ViaService": "ec2.us-east-1.amazonaws.com"}})),
+         ALLOW, context={"kms:ViaService": "ec2.us-east-1.amazonaws.com"}),
+    Case("ifexists-absent", "§1.8 ...IfExists matches when the key is absent", ALICE,
+         policy(allow({"AWS": ALICE}, Condition={"StringEqualsIfExists": {"kms:ViaService": "x.amazonaws.com"}})),
+         ALLOW),
+    Case("context-overrides-derived", "§1.8 a supplied context value overrides the derived one", ALICE,
+         policy(allow("*", Condition={"StringEquals": {"aws:PrincipalTag/team": "security"}})), ALLOW,
+         context={"aws:PrincipalTag/team": "security"}),
+    # §1.9 statements without Action or Resource have no effect
+    Case("no-action-no-effect", "§1.9 a statement without Action has no effect", ALICE,
+         policy({"Effect": "Allow", "Principal": {"AWS": ALICE}, "Resource": "*"}), IMPLICIT),
+    Case("no-resource-no-effect", "§1.9 a statement without Resource has no effect", ALICE,
+         policy({"Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": "kms:*"}), IMPLICIT),
+    Case("no-resource-deny-no-effect", "§1.9 a Deny without Resource has no effect either", ALICE,
+         policy(allow({"AWS": ALICE}), {"Effect": "Deny", "Principal": "*", "Action": "kms:*"}), ALLOW),
+    Case("resource-key-arn", "§1.9 a key policy Resource naming the key ARN is this key", ALICE,
+         policy({"Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": "kms:*", "Resource": KEY}), ALLOW),
+    Case("resource-other-key", "§1.9 a key policy Resource naming another key does not apply", ALICE,
+         policy({"Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": "kms:*", "Resource": OTHER_KEY}),
+         IMPLICIT),
+    # Action matching (IAM: action names are case-insensitive; wildcards; NotAction)
+    Case("action-case-insensitive", "IAM: actions are case-insensitive", ALICE,
+         policy(allow({"AWS": ALICE}, "KMS:putkeypolicy")), ALLOW),
+    Case("action-wildcard-prefix", "IAM: action wildcards", ALICE, policy(allow({"AWS": ALICE}, "kms:Put*")), ALLOW),
+    Case("action-wildcard-question", "IAM: ? matches one character", ALICE,
+         policy(allow({"AWS": ALICE}, "kms:PutKeyPolic?")), ALLOW),
+    Case("notaction-allows-the-rest", "IAM: NotAction allows everything it does not list", ALICE,
+         policy({"Effect": "Allow", "Principal": {"AWS": ALICE}, "NotAction": "kms:Decrypt", "Resource": "*"}),
+         ALLOW),
+    Case("notaction-excludes", "IAM: NotAction excludes what it lists", ALICE,
+         policy({"Effect": "Allow", "Principal": {"AWS": ALICE}, "NotAction": "kms:Put*", "Resource": "*"}),
+         IMPLICIT),
+    # Identity policies with variables; plain identity logic for other resources
+    Case("identity-resource-variable", "IAM: policy variables in Resource", ALICE, DEFAULT, ALLOW,
+         identity=[identity("kms:*", "arn:aws:kms:*:${aws:PrincipalAccount}:key/*")]),
+    Case("identity-only-resource", "IAM: a resource without a resource policy follows identity policies", ALICE,
+         None, ALLOW, action="s3:GetObject", resource="arn:aws:s3:::example-bucket/report.csv",
+         identity=[identity("s3:GetObject", "arn:aws:s3:::example-bucket/*")]),
+    Case("identity-only-resource-deny", "IAM: no identity allow, implicit deny", ALICE, None, IMPLICIT,
+         action="s3:GetObject", resource="arn:aws:s3:::example-bucket/report.csv"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_decision(case: Case) -> None:
+    result = evaluate(
+        principal=case.principal,
+        action=case.action,
+        resource=case.resource,
+        key_policy=case.key_policy,
+        identity_policies=case.identity,
+        context=case.context,
+    )
+    assert result.decision == case.expected, f"{case.fact}\n" + "\n".join(map(str, result.reasons))
+    assert result.reasons, "every decision carries its reasons"
+
+
+def test_decision_values_are_the_documented_strings() -> None:
+    assert {d.value for d in Decision} == {"allow", "explicit_deny", "implicit_deny"}
+    result = evaluate(principal=ROOT, action="kms:PutKeyPolicy", resource=KEY, key_policy=DEFAULT)
+    assert json.loads(json.dumps(result.to_dict()))["decision"] == "allow"
+
+
+def test_reasons_name_the_deciding_statement() -> None:
+    result = evaluate(principal=ALICE, action="kms:PutKeyPolicy", resource=KEY, key_policy=DEFAULT,
+                      identity_policies=[identity("kms:PutKeyPolicy")])
+    labels = [r.statement for r in result.reasons if r.matched]
+    assert '"Enable IAM User Permissions"' in labels
+    assert result.key_policy_grant == "delegated"
+    assert result.identity_allowed
+
+
+def test_unknown_identity_policies_are_flagged() -> None:
+    result = evaluate(principal=ALICE, action="kms:PutKeyPolicy", resource=KEY, key_policy=DEFAULT,
+                      identity_policies=None)
+    assert result.decision == IMPLICIT
+    assert result.identity_unknown and result.key_policy_grant == "delegated"
+    assert "unknown" in result.reasons[-1].detail
+
+
+def test_parsed_policy_and_json_text_give_the_same_decision() -> None:
+    text = json.dumps(ROLE_ONLY)
+    a = evaluate(principal=ADMIN_SESSION, action="kms:PutKeyPolicy", resource=KEY, key_policy=text)
+    b = evaluate(principal=ADMIN_SESSION, action="kms:PutKeyPolicy", resource=KEY, key_policy=parse_policy(text))
+    assert a.decision == b.decision == ALLOW
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"principal": "alice"}, "not a principal ARN"),
+        ({"action": "PutKeyPolicy"}, "service:Name"),
+        ({"key_policy": "{not json"}, "invalid JSON"),
+        ({"key_policy": {"Version": "2012-10-17"}}, "no Statement"),
+        ({"key_policy": {"Statement": [{"Effect": "Permit"}]}}, "Effect"),
+        ({"key_policy": "[]"}, "not a policy"),
+        ({"key_policy": json.dumps(policy(*[allow("*")] * 600))}, "32,768 bytes"),
+        ({"identity_policies": [policy(allow("*"))]}, "Principal"),
+    ],
+)
+def test_bad_input_is_one_line_policy_input_error(kwargs: dict[str, Any], message: str) -> None:
+    args: dict[str, Any] = {"principal": ALICE, "action": "kms:PutKeyPolicy", "resource": KEY,
+                            "key_policy": DEFAULT}
+    args.update(kwargs)
+    if "identity_policies" in kwargs:
+        # A statement with Principal in an identity policy is ignored by the engine but must not be silent in lint;
+        # evaluation treats it as not applying.
+        result = evaluate(**args)
+        assert result.decision == IMPLICIT
+        return
+    with pytest.raises(PolicyInputError) as err:
+        evaluate(**args)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
