@@ -101,7 +101,7 @@ def test_bad_options_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], arg
     base = {"--policy": str(DOCS / "default-key-policy.json"), "--principal": ALICE, "--action": "kms:PutKeyPolicy",
             "--key-arn": KEY}
     extra: list[str] = []
-    for flag, value in zip(args[::2], args[1::2]):
+    for flag, value in zip(args[::2], args[1::2], strict=True):
         if flag in base:
             base[flag] = value
         else:

@@ -10,8 +10,8 @@ import importlib
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -27,9 +27,7 @@ EXIT_INTERRUPTED = 130
 class _RescueByDefault(TyperGroup):
     """``kms-rescue KEY`` means ``kms-rescue rescue KEY`` once the rescue command exists."""
 
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and "rescue" in self.commands and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["rescue", *args]
         return super().resolve_command(ctx, args)
@@ -69,7 +67,7 @@ for _name in COMMAND_MODULES:
 
 
 def _err(message: str) -> None:
-    click.echo(message, err=True)
+    typer.echo(message, err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,14 +78,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="kms-rescue", standalone_mode=False)
-    except click.exceptions.Abort:  # click turns KeyboardInterrupt and EOF at a prompt into Abort
+    except (typer.Abort, KeyboardInterrupt):  # typer turns EOF at a prompt into Abort
         _err("kms-rescue: interrupted")
         return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        _err("kms-rescue: interrupted")
-        return EXIT_INTERRUPTED
-    except click.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:  # usage errors from option parsing (typer's vendored click)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            _err(f"kms-rescue: error: {exc.format_message()}")
         return exc.exit_code
     except KmsRescueError as exc:
         if debug:
@@ -106,4 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             " (run again with --debug for the traceback, and please report it)"
         )
         return 1
+    if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C during a command into Exit(130)
+        _err("kms-rescue: interrupted")
     return result if isinstance(result, int) else 0

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import lru_cache
 from typing import Any, Literal
 
 from kms_rescue.policy.actions import canonical_action, cross_account_allowed
@@ -31,7 +31,9 @@ from kms_rescue.policy.principals import Caller, MatchKind, exempt_by_not_princi
 
 PolicyDocument = Mapping[str, Any] | str | bytes | Policy
 
-_KEY_ARN_RE = re.compile(r"^arn:(?P<partition>aws[a-zA-Z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<id>.+)$")
+_KEY_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws[a-zA-Z-]*):kms:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):key/(?P<id>.+)$"
+)
 
 
 class Decision(str, Enum):

@@ -105,9 +105,7 @@ class DirectCallContext(RequestContext):
 
     def is_unknown(self, key: str) -> bool:
         low = key.lower()
-        if low in self._known or low in self._absent or never_on_direct_call(low):
-            return False
-        return True
+        return not (low in self._known or low in self._absent or never_on_direct_call(low))
 
 
 @dataclass(frozen=True)
@@ -380,14 +378,14 @@ def analyze_management(
             caller = parse_caller(raw)
             if caller.kind == "role":
                 cand = _named_candidate(role_caller(raw, _session_exempted(denies, caller) or "session"))
-                kind: PathKind = "named_principal"
+                path_kind: PathKind = "named_principal"
             elif caller.kind == "assumed_role":
                 cand = _named_candidate(caller)
-                kind = "session"
+                path_kind = "session"
             else:
                 cand = _named_candidate(caller)
-                kind = "named_principal"
-            paths.append(evaluate_candidate(st, cand, kind, exists=existing.get(raw), principal=raw))
+                path_kind = "named_principal"
+            paths.append(evaluate_candidate(st, cand, path_kind, exists=existing.get(raw), principal=raw))
         for service in st.principal.service:
             paths.append(ManagementPath(
                 "service", service, st.label, can_manage=False,

@@ -165,7 +165,8 @@ def _principal(value: Any, element: str, where: str) -> PrincipalSpec:
     for kind, raw in value.items():
         if kind not in PRINCIPAL_TYPES:
             raise PolicyInputError(
-                f"{where}{element} has an unknown principal type {kind!r} (expected one of {', '.join(PRINCIPAL_TYPES)})"
+                f"{where}{element} has an unknown principal type {kind!r} "
+                f"(expected one of {', '.join(PRINCIPAL_TYPES)})"
             )
         names = _strings(raw, f"{element}.{kind}", where)
         if kind == "AWS" and "*" in names:

@@ -7,8 +7,8 @@ condition context keys" (aws:PrincipalArn, aws:PrincipalAccount, aws:PrincipalTy
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from kms_rescue.policy.errors import PolicyInputError
