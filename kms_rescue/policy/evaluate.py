@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from enum import Enum
-from functools import lru_cache
 from typing import Any, Literal
 
 from kms_rescue.policy.actions import canonical_action, cross_account_allowed
@@ -75,15 +75,30 @@ class Evaluation:
     principal: str
     action: str
     resource: str
-    reasons: tuple[Reason, ...]
     key_policy_grant: Literal["direct", "delegated"] | None = None
     identity_allowed: bool = False
     identity_unknown: bool = False
     cross_account: bool = False
+    rule: str = ""  # the rule that decided, in words
+    # The statements that applied, as (policy name, match): reasons are worded only when asked for, so that
+    # callers that need just the decision (the lab's gate) do not pay for the words.
+    matches: tuple[tuple[str, StatementMatch], ...] = field(default=(), repr=False, compare=False)
+    caller: Caller | None = field(default=None, repr=False, compare=False)
 
     @property
     def allowed(self) -> bool:
         return self.decision is Decision.ALLOW
+
+    @cached_property
+    def reasons(self) -> tuple[Reason, ...]:
+        """Each statement that applied, then the rule that decided."""
+        out = [
+            Reason(name, m.statement.label, m.statement.effect, True, _describe_match(m, self.caller))
+            for name, m in self.matches
+            if self.caller is not None
+        ]
+        out.append(Reason("rule", None, None, self.allowed, self.rule))
+        return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,6 +151,53 @@ def statements_for(policy: Policy, action: str) -> tuple[Statement, ...]:
     return tuple(st for st in policy.statements if st.has_effect and _action_applies(st, action))
 
 
+_NO_CONTEXT = RequestContext()
+
+
+def _uses_variables(patterns: tuple[str, ...] | None) -> bool:
+    return patterns is not None and any("${" in p for p in patterns)
+
+
+@lru_cache(maxsize=4096)
+def _candidates(
+    policy: Policy, action: str, caller_arn: str, resource: str, resource_policy: bool
+) -> tuple[tuple[Statement, MatchKind | None, bool], ...]:
+    """The statements that can apply to this caller, action and resource, whatever the request context:
+    ``(statement, principal match, needs the full check)``. The full check is needed when Resource uses policy
+    variables (their values come from the context); otherwise only the conditions remain to be judged."""
+    caller = parse_caller(caller_arn)
+    out = []
+    for st in statements_for(policy, action):
+        if _uses_variables(st.resources) or _uses_variables(st.not_resources):
+            out.append((st, None, True))
+            continue
+        m = match_statement(st, caller=caller, action=action, resource=resource, ctx=_NO_CONTEXT,
+                            resource_policy=resource_policy, action_checked=True, check_conditions=False)
+        if m.applies:
+            out.append((st, m.principal_match, False))
+    return tuple(out)
+
+
+def _applicable(
+    policy: Policy, caller: Caller, action: str, resource: str, ctx: RequestContext, resource_policy: bool
+) -> list[StatementMatch]:
+    """The statements of ``policy`` that apply to this request (conditions judged against ``ctx``)."""
+    found = []
+    for st, principal_match, full in _candidates(policy, action, caller.arn, resource, resource_policy):
+        if full:
+            m = match_statement(st, caller=caller, action=action, resource=resource, ctx=ctx,
+                                resource_policy=resource_policy, action_checked=True)
+            if m.applies:
+                found.append(m)
+        elif not st.conditions:
+            found.append(StatementMatch(st, True, principal_match))
+        else:
+            outcome = evaluate_conditions(st.conditions, ctx, stop_at_false=True)
+            if outcome.result:
+                found.append(StatementMatch(st, True, principal_match, outcome))
+    return found
+
+
 def key_arn_parts(arn: str) -> dict[str, str] | None:
     """``{partition, region, account, id}`` of a KMS key ARN, or None."""
     m = _KEY_ARN_RE.match(arn)
@@ -162,9 +224,11 @@ def match_statement(
     ctx: RequestContext,
     resource_policy: bool,
     action_checked: bool = False,
+    check_conditions: bool = True,
 ) -> StatementMatch:
     """Relate one statement to a request: action, resource, principal (resource policies), then conditions.
-    ``action_checked`` skips the effect and action tests for statements taken from :func:`statements_for`."""
+    ``action_checked`` skips the effect and action tests for statements taken from :func:`statements_for`;
+    ``check_conditions=False`` stops before the conditions (what is left depends on the request context)."""
     if action_checked:
         pass
     elif not statement.has_effect:
@@ -197,8 +261,8 @@ def match_statement(
             return StatementMatch(statement, False, why_not="no Principal: a key policy statement needs one")
     elif statement.principal is not None or statement.not_principal is not None:
         return StatementMatch(statement, False, why_not="Principal is not allowed in an identity policy")
-    if statement.conditions:
-        outcome = evaluate_conditions(statement.conditions, ctx)
+    if statement.conditions and check_conditions:
+        outcome = evaluate_conditions(statement.conditions, ctx, stop_at_false=True)
         if outcome.result is False:
             failed = next((c.detail for c in outcome.checks if c.result is False), "a condition is false")
             return StatementMatch(statement, False, principal_match, outcome, why_not=f"Condition not met: {failed}")
@@ -206,7 +270,7 @@ def match_statement(
     return StatementMatch(statement, True, principal_match)
 
 
-def _describe_match(m: StatementMatch, caller: Caller, key_account: str | None) -> str:
+def _describe_match(m: StatementMatch, caller: Caller) -> str:
     st = m.statement
     verb = "denies" if st.effect == "Deny" else "allows"
     who = {
@@ -229,12 +293,15 @@ def _as_policy(doc: PolicyDocument, source: str, *, key_policy: bool = False) ->
     return parse_policy(doc, source=source, max_bytes=KEY_POLICY_MAX_BYTES if key_policy else None)
 
 
+@lru_cache(maxsize=4096)
+def _principal_context(caller: Caller) -> RequestContext:
+    return RequestContext(caller.context())
+
+
 def build_context(caller: Caller, context: Mapping[str, str | Sequence[str]] | None) -> RequestContext:
     """The request context: keys derived from the principal (DESIGN.md §1.8), overridden by what the caller gave."""
-    derived: dict[str, str | Sequence[str]] = dict(caller.context())
-    if context:
-        derived.update(context)
-    return RequestContext(derived)
+    base = _principal_context(caller)
+    return base.with_values(context) if context else base
 
 
 def evaluate(
@@ -268,31 +335,25 @@ def evaluate(
     parsed_identity = [
         _as_policy(doc, f"identity policy {i + 1}") for i, doc in enumerate(identity_policies or ())
     ]
-    reasons: list[Reason] = []
+    matches: list[tuple[str, StatementMatch]] = []
 
     # Identity policies: collect Allow and Deny matches.
     identity_allow: list[StatementMatch] = []
     identity_deny: list[StatementMatch] = []
     for i, pol in enumerate(parsed_identity):
         name = f"identity policy {i + 1}"
-        for st in statements_for(pol, action):
-            m = match_statement(st, caller=caller, action=action, resource=resource, ctx=ctx, resource_policy=False,
-                                action_checked=True)
-            if m.applies:
-                (identity_deny if st.effect == "Deny" else identity_allow).append(m)
-                reasons.append(Reason(name, st.label, st.effect, True, _describe_match(m, caller, key_account)))
+        for m in _applicable(pol, caller, action, resource, ctx, False):
+            (identity_deny if m.statement.effect == "Deny" else identity_allow).append(m)
+            matches.append((name, m))
 
     # Key policy.
     key_allow: list[StatementMatch] = []
     key_deny: list[StatementMatch] = []
     parsed_key = _as_policy(key_policy, "key policy", key_policy=True) if key_policy is not None else None
     if parsed_key is not None:
-        for st in statements_for(parsed_key, action):
-            m = match_statement(st, caller=caller, action=action, resource=resource, ctx=ctx, resource_policy=True,
-                                action_checked=True)
-            if m.applies:
-                (key_deny if st.effect == "Deny" else key_allow).append(m)
-                reasons.append(Reason("key policy", st.label, st.effect, True, _describe_match(m, caller, key_account)))
+        for m in _applicable(parsed_key, caller, action, resource, ctx, True):
+            (key_deny if m.statement.effect == "Deny" else key_allow).append(m)
+            matches.append(("key policy", m))
 
     grant: Literal["direct", "delegated"] | None = None
     if any(m.principal_match in ("direct", "wildcard") for m in key_allow):
@@ -302,17 +363,18 @@ def evaluate(
     cross_account = bool(key_account and caller.account and caller.account != key_account)
 
     def done(decision: Decision, detail: str) -> Evaluation:
-        reasons.append(Reason("rule", None, None, decision is Decision.ALLOW, detail))
         return Evaluation(
             decision=decision,
             principal=caller.arn,
             action=action,
             resource=resource,
-            reasons=tuple(reasons),
             key_policy_grant=grant,
             identity_allowed=bool(identity_allow),
             identity_unknown=identity_unknown,
             cross_account=cross_account,
+            rule=detail,
+            matches=tuple(matches),
+            caller=caller,
         )
 
     if key_deny or identity_deny:
