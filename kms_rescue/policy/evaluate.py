@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
 from enum import Enum
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from kms_rescue.policy.actions import canonical_action, cross_account_allowed
@@ -166,7 +166,7 @@ def _candidates(
     ``(statement, principal match, needs the full check)``. The full check is needed when Resource uses policy
     variables (their values come from the context); otherwise only the conditions remain to be judged."""
     caller = parse_caller(caller_arn)
-    out = []
+    out: list[tuple[Statement, MatchKind | None, bool]] = []
     for st in statements_for(policy, action):
         if _uses_variables(st.resources) or _uses_variables(st.not_resources):
             out.append((st, None, True))
