@@ -1,0 +1,159 @@
+"""Lint results as SARIF 2.1.0, the format GitHub code scanning (and most CI annotators) ingest.
+
+Returns values and never prints. The subset written is the one GitHub documents for third-party tools
+("SARIF support for code scanning"): ``tool.driver`` with ``rules`` (id, name, short/full description, help,
+``defaultConfiguration.level``, ``properties.security-severity``), and ``results`` with ``ruleId``, ``level``,
+``message.text``, a physical location (repository-relative URI and ``region.startLine``) and
+``partialFingerprints`` that stay stable when lines move.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kms_rescue import __version__
+
+if TYPE_CHECKING:
+    from kms_rescue.policy.lint.findings import Finding, Rule
+    from kms_rescue.policy.lint.report import LintReport, PolicyResult
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_VERSION = "2.1.0"
+TOOL_NAME = "kms-rescue"
+#: Used when the installed package declares no home page (``[project.urls] Homepage`` in pyproject.toml).
+FALLBACK_INFORMATION_URI = "https://docs.aws.amazon.com/kms/latest/developerguide/key-policies.html"
+
+#: SARIF result/rule level per severity (SARIF has error, warning, note, none).
+LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+
+
+def _rule_descriptor(rule: Rule) -> dict[str, Any]:
+    from kms_rescue.policy.lint.findings import SECURITY_SEVERITY
+
+    help_text = f"{rule.why}\n\nFix: {rule.fix}\n\nAWS documentation: {rule.help_uri}"
+    help_markdown = (
+        f"**{rule.summary}**\n\n{rule.why}\n\n**Fix:** {rule.fix}\n\n"
+        f"See [the AWS documentation]({rule.help_uri}) and {rule.id} in kms-rescue's docs/rules.md."
+    )
+    return {
+        "id": rule.id,
+        "name": _pascal(rule.name),
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.why},
+        "help": {"text": help_text, "markdown": help_markdown},
+        "helpUri": rule.help_uri,
+        "defaultConfiguration": {"level": LEVELS[rule.severity]},
+        "properties": {
+            "security-severity": SECURITY_SEVERITY[rule.severity],
+            "precision": "high",
+            "problem.severity": "error" if rule.severity in ("critical", "high") else (
+                "warning" if rule.severity == "medium" else "recommendation"
+            ),
+            "tags": ["security", "aws", "kms", rule.severity],
+        },
+    }
+
+
+def information_uri() -> str:
+    """The project's home page from the installed package metadata, else the KMS key policy documentation."""
+    try:
+        from importlib.metadata import PackageNotFoundError, metadata
+
+        meta = metadata("kms-rescue")
+    except (ImportError, PackageNotFoundError):  # pragma: no cover - not installed
+        return FALLBACK_INFORMATION_URI
+    for entry in meta.get_all("Project-URL") or []:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() in ("homepage", "home", "source", "repository") and url.strip():
+            return url.strip()
+    home = next(iter(meta.get_all("Home-page") or []), "")
+    return home if home.startswith("http") else FALLBACK_INFORMATION_URI
+
+
+def _pascal(slug: str) -> str:
+    return "".join(part.capitalize() for part in slug.split("-"))
+
+
+def artifact_uri(path: str, base: str | os.PathLike[str] | None = None) -> str:
+    """The path relative to ``base`` (the current directory by default) with forward slashes; a path outside it
+    becomes an absolute ``file://`` URI."""
+    base_path = Path(base) if base is not None else Path.cwd()
+    absolute = Path(path).resolve()
+    try:
+        return absolute.relative_to(base_path.resolve()).as_posix()
+    except ValueError:
+        return absolute.as_uri()
+
+
+def _fingerprint(result: PolicyResult, finding: Finding, uri: str) -> str:
+    stable = "\0".join((uri, result.location.name, finding.rule_id, finding.statement_label or "", finding.message))
+    return hashlib.sha256(stable.encode("utf-8")).hexdigest()[:32]
+
+
+def _result(
+    result: PolicyResult, finding: Finding, rule_index: int, base: str | os.PathLike[str] | None
+) -> dict[str, Any]:
+    uri = artifact_uri(result.location.source, base)
+    region: dict[str, Any] = {"startLine": max(1, finding.line or result.location.document_line or 1)}
+    if finding.column and finding.line:
+        region["startColumn"] = max(1, finding.column)
+    text = finding.message
+    if result.location.kind != "key_policy":
+        text = f"[{result.location.name}] {text}"
+    if finding.fix:
+        text = f"{text}. Fix: {finding.fix}" if not text.endswith(".") else f"{text} Fix: {finding.fix}"
+    location: dict[str, Any] = {
+        "physicalLocation": {"artifactLocation": {"uri": uri}, "region": region},
+    }
+    if finding.statement_label:
+        location["logicalLocations"] = [
+            {"name": finding.statement_label, "fullyQualifiedName": f"{result.location.name}/{finding.statement_label}",
+             "kind": "object"}
+        ]
+    return {
+        "ruleId": finding.rule_id,
+        "ruleIndex": rule_index,
+        "level": LEVELS[finding.severity],
+        "message": {"text": text},
+        "locations": [location],
+        "partialFingerprints": {"kmsRescueFinding/v1": _fingerprint(result, finding, uri)},
+        "properties": {"severity": finding.severity, "policy": result.location.name},
+    }
+
+
+def render_sarif(report: LintReport, *, base: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The SARIF log (a dict) for a lint report. ``base`` is the directory artifact URIs are relative to (the
+    repository root in CI; the current directory by default)."""
+    from kms_rescue.policy.lint.findings import RULES
+
+    rule_ids = sorted(RULES)
+    index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
+    results = [_result(r, f, index[f.rule_id], base) for r, f in report.findings]
+    return {
+        "$schema": SARIF_SCHEMA,
+        "version": SARIF_VERSION,
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": TOOL_NAME,
+                        "semanticVersion": __version__,
+                        "version": __version__,
+                        "informationUri": information_uri(),
+                        "rules": [_rule_descriptor(RULES[rule_id]) for rule_id in rule_ids],
+                    }
+                },
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
+    }
+
+
+def sarif_json(report: LintReport, *, base: str | os.PathLike[str] | None = None) -> str:
+    """:func:`render_sarif` as indented JSON text, ending with a newline."""
+    return json.dumps(render_sarif(report, base=base), indent=2) + "\n"
