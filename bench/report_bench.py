@@ -1,0 +1,119 @@
+"""`kms-rescue report` benchmarks against the lab at 100 ms per request (the busy-account scenario):
+
+1. 16 identities against 1 identity, whole ``kms-rescue report`` process (goal: 16 take at most 1.5x as long);
+2. the runbook's way: the AWS CLI running ``describe-key`` and ``get-key-policy`` for each of the same 16 profiles
+   one after the other (goal: the report is at least 10x faster).
+
+The AWS CLI is the one on PATH when there is one; otherwise ``awscli`` is installed into a throwaway virtualenv
+under the system temp directory (never into the project's environment: it pins its own botocore).
+Figures are medians of a few runs. Resilience (throttling, hangs) is tested functionally in tests/, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import venv
+from pathlib import Path
+
+LATENCY_MS = 100.0
+IDENTITIES = 16
+RUNS = 3
+RATIO_16_GOAL = 1.5
+CLI_SPEEDUP_GOAL = 10.0
+AWSCLI_VENV = Path(tempfile.gettempdir()) / "kms-rescue-bench-awscli"
+
+
+def _script() -> str:
+    found = Path(sys.executable).with_name("kms-rescue")
+    return str(found) if found.exists() else shutil.which("kms-rescue") or "kms-rescue"
+
+
+def _aws_cli() -> str:
+    """The AWS CLI: on PATH, or installed once into a throwaway venv under the temp directory."""
+    on_path = shutil.which("aws")
+    if on_path and subprocess.run([on_path, "--version"], capture_output=True).returncode == 0:
+        return on_path
+    aws = AWSCLI_VENV / "bin" / "aws"
+    if not aws.exists():
+        print(f"  installing awscli into {AWSCLI_VENV} (once)", flush=True)
+        venv.create(AWSCLI_VENV, with_pip=True, clear=True)
+        subprocess.run([str(AWSCLI_VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "awscli"],
+                       check=True)
+    return str(aws)
+
+
+def _env(home: str, config: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"HOME": home, "AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "NO_COLOR": "1", "AWS_PAGER": ""})
+    return env
+
+
+def _time(cmd: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return time.perf_counter() - start, proc
+
+
+def main() -> int:
+    from kms_rescue.lab import Lab
+
+    script = _script()
+    aws = _aws_cli()
+    home = tempfile.mkdtemp(prefix="kms-rescue-bench-")
+    try:
+        with Lab("busy-account", latency_ms=LATENCY_MS) as lab:
+            assert lab.config_path is not None
+            profiles = sorted(lab.profiles)[:IDENTITIES]
+            if "admin" in lab.profiles and "admin" not in profiles:
+                profiles[-1] = "admin"
+            key = lab.key_arn(lab.scenario.keys[0].id) if hasattr(lab.scenario, "keys") else None
+            if key is None:
+                raise RuntimeError("the busy-account scenario has no key")
+            env = _env(home, str(lab.config_path))
+
+            def report(names: list[str]) -> float:
+                args = [script, "report", key, "--format", "json"]
+                for n in names:
+                    args += ["--profile", n]
+                wall, proc = _time(args, env)
+                doc = json.loads(proc.stdout)
+                if len(doc["identities"]) != len(names):
+                    raise RuntimeError(f"expected {len(names)} identities, got {len(doc['identities'])}")
+                return wall
+
+            report(["admin"])  # warm caches (bytecode, botocore data) before timing
+            one = statistics.median(report(["admin"]) for _ in range(RUNS))
+            many = statistics.median(report(profiles) for _ in range(RUNS))
+
+            def runbook() -> float:
+                start = time.perf_counter()
+                for name in profiles:
+                    for sub in (["describe-key", "--key-id", key],
+                                ["get-key-policy", "--key-id", key, "--policy-name", "default"]):
+                        subprocess.run([aws, "kms", *sub, "--profile", name, "--output", "json"], env=env,
+                                       capture_output=True, stdin=subprocess.DEVNULL)
+                return time.perf_counter() - start
+
+            cli = runbook()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+    ratio = many / one
+    speedup = cli / many
+    print(f"  lab latency                          {LATENCY_MS:.0f} ms per request")
+    print(f"  kms-rescue report, 1 identity        {one:6.2f} s   (median of {RUNS})")
+    print(f"  kms-rescue report, {IDENTITIES} identities     {many:6.2f} s   (median of {RUNS})")
+    print(f"  {IDENTITIES} vs 1 identity                     {ratio:6.2f}x  (goal <= {RATIO_16_GOAL}x) "
+          f"{'ok' if ratio <= RATIO_16_GOAL else 'MISSED'}")
+    print(f"  AWS CLI, describe-key + get-key-policy x {IDENTITIES} profiles, sequential  {cli:6.2f} s")
+    print(f"  report vs AWS CLI runbook                 {speedup:6.1f}x faster (goal >= {CLI_SPEEDUP_GOAL:.0f}x) "
+          f"{'ok' if speedup >= CLI_SPEEDUP_GOAL else 'MISSED'}")
+    return 0

@@ -1,0 +1,234 @@
+"""The key's history from CloudTrail: who created it, who changed its policy and when, and the last policy.
+
+CloudTrail event history (LookupEvents) keeps 90 days of management events per Region and allows two lookup
+requests per second per account and Region (CloudTrail API reference, LookupEvents); a token bucket keeps us under
+that. PutKeyPolicy and CreateKey events carry the policy in ``requestParameters`` (DESIGN.md §1.11). Older history
+needs a trail and Athena: :func:`athena_query` prints the query.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from kms_rescue.aws.results import CallResult, HistoryEvent
+
+#: The management events that shape who can manage a key.
+KEY_EVENTS = ("CreateKey", "PutKeyPolicy", "ScheduleKeyDeletion", "DisableKey")
+#: CloudTrail's LookupEvents limit: two requests per second per account per Region.
+LOOKUP_RATE = 2.0
+MAX_PAGES = 40  # 40 pages x 50 events: far more than one key's management history
+
+
+class TokenBucket:
+    """At most ``rate`` acquisitions per second on average, bursts up to ``capacity``. Thread-safe; the clock and
+    sleep are injectable so tests need not wait."""
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float = 1.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.capacity = capacity
+        self._tokens = capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, sleeping until one is available. Returns the time slept."""
+        slept = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+                self._last = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return slept
+                wait = (1 - self._tokens) / self.rate
+            self._sleep(wait)
+            slept += wait
+
+
+def default_key_policy(account: str, partition: str = "aws") -> dict[str, Any]:
+    """The policy KMS gives a key created through the API without a Policy parameter (KMS Developer Guide,
+    "Default key policy"): it allows the account, that is, delegates to IAM."""
+    return {
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return str(value or "")
+
+
+def _policy_from(params: dict[str, Any]) -> dict[str, Any] | None:
+    raw = params.get("policy")
+    if raw is None:
+        raw = params.get("Policy")
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str):
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return None
+        return doc if isinstance(doc, dict) else None
+    return None
+
+
+def parse_event(raw: dict[str, Any], *, key_account: str | None = None) -> HistoryEvent | None:
+    """A LookupEvents ``Events`` item as a :class:`HistoryEvent`; None for other events."""
+    name = raw.get("EventName")
+    body: dict[str, Any] = {}
+    text = raw.get("CloudTrailEvent")
+    if isinstance(text, str):
+        try:
+            parsed = json.loads(text)
+            body = parsed if isinstance(parsed, dict) else {}
+        except ValueError:
+            body = {}
+    name = name or body.get("eventName")
+    if name not in KEY_EVENTS:
+        return None
+    params = body.get("requestParameters") or {}
+    if not isinstance(params, dict):
+        params = {}
+    identity = body.get("userIdentity") or {}
+    actor = identity.get("arn") if isinstance(identity, dict) else None
+    policy = _policy_from(params) if name in ("CreateKey", "PutKeyPolicy") else None
+    note = None
+    error = body.get("errorCode")
+    if name == "CreateKey" and policy is None and not error and "policy" not in params:
+        account = key_account or body.get("recipientAccountId")
+        if account:
+            policy = default_key_policy(str(account))
+            note = "the default key policy: CreateKey had no Policy parameter"
+    return HistoryEvent(
+        event_id=str(raw.get("EventId") or body.get("eventID") or ""),
+        name=str(name),
+        time=_iso(raw.get("EventTime") or body.get("eventTime")),
+        actor=actor,
+        error_code=error,
+        policy=policy,
+        policy_note=note,
+    )
+
+
+def lookup_key_events(
+    cloudtrail: Any,
+    resource_names: Iterable[str],
+    call: Callable[[str, str | None, Callable[[], Any]], tuple[Any, CallResult]],
+    *,
+    bucket: TokenBucket,
+    key_account: str | None = None,
+    max_pages: int = MAX_PAGES,
+) -> tuple[list[HistoryEvent], CallResult | None, int, bool]:
+    """Page through LookupEvents for each resource name (the key ARN, then the key id if the ARN found nothing).
+
+    Returns (events oldest first, the failing call's record or None, requests made, truncated)."""
+    events: dict[str, HistoryEvent] = {}
+    requests = 0
+    truncated = False
+    for resource in resource_names:
+        token: str | None = None
+        pages = 0
+        while True:
+            if pages >= max_pages:
+                truncated = True
+                break
+            kwargs: dict[str, Any] = {
+                "LookupAttributes": [{"AttributeKey": "ResourceName", "AttributeValue": resource}],
+                "MaxResults": 50,
+            }
+            if token:
+                kwargs["NextToken"] = token
+            bucket.acquire()
+            requests += 1
+            pages += 1
+            got, rec = call("cloudtrail:LookupEvents", resource, functools.partial(cloudtrail.lookup_events, **kwargs))
+            if got is None:
+                return _ordered(events), rec, requests, truncated
+            for raw in got.get("Events", []):
+                ev = parse_event(raw, key_account=key_account)
+                if ev is not None:
+                    events.setdefault(ev.event_id or f"{ev.name}@{ev.time}", ev)
+            token = got.get("NextToken")
+            if not token:
+                break
+        if events:
+            break
+    return _ordered(events), None, requests, truncated
+
+
+def _ordered(events: dict[str, HistoryEvent]) -> list[HistoryEvent]:
+    return sorted(events.values(), key=lambda e: (e.time, e.event_id))
+
+
+def athena_query(
+    *, key_arn: str | None, key_id: str | None, account: str | None, region: str,
+    trail_bucket: str | None = None, table: str = "cloudtrail_logs",
+) -> str:
+    """Athena SQL for the key's management history beyond CloudTrail's 90-day event history: a table over the
+    trail's S3 bucket, then the query. ``trail_bucket`` is the trail's bucket (a placeholder when unknown)."""
+    bucket = trail_bucket or "TRAIL_BUCKET"
+    acct = account or "ACCOUNT_ID"
+    kid = key_id or "KEY_ID"
+    arn = key_arn or f"arn:aws:kms:{region}:{acct}:key/{kid}"
+    names = ", ".join(f"'{n}'" for n in KEY_EVENTS)
+    return (
+        f"-- 1. A table over the trail's logs (once; see \"Querying AWS CloudTrail logs\" in the Athena guide).\n"
+        f"CREATE EXTERNAL TABLE IF NOT EXISTS {table} (\n"
+        f"  eventversion STRING,\n"
+        f"  useridentity STRUCT<type: STRING, principalid: STRING, arn: STRING, accountid: STRING,\n"
+        f"    invokedby: STRING, accesskeyid: STRING, username: STRING,\n"
+        f"    sessioncontext: STRUCT<attributes: STRUCT<mfaauthenticated: STRING, creationdate: STRING>,\n"
+        f"      sessionissuer: STRUCT<type: STRING, principalid: STRING, arn: STRING, accountid: STRING,\n"
+        f"        username: STRING>>>,\n"
+        f"  eventtime STRING, eventsource STRING, eventname STRING, awsregion STRING,\n"
+        f"  sourceipaddress STRING, useragent STRING, errorcode STRING, errormessage STRING,\n"
+        f"  requestparameters STRING, responseelements STRING, requestid STRING, eventid STRING,\n"
+        f"  resources ARRAY<STRUCT<arn: STRING, accountid: STRING, type: STRING>>,\n"
+        f"  eventtype STRING, recipientaccountid STRING\n"
+        f")\n"
+        f"ROW FORMAT SERDE 'org.apache.hive.hcatalog.data.JsonSerDe'\n"
+        f"STORED AS INPUTFORMAT 'com.amazon.emr.cloudtrail.CloudTrailInputFormat'\n"
+        f"OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'\n"
+        f"LOCATION 's3://{bucket}/AWSLogs/{acct}/CloudTrail/{region}/';\n"
+        f"\n"
+        f"-- 2. Every management change to the key, oldest first (policy text in requestparameters).\n"
+        f"SELECT eventtime, eventname, useridentity.arn AS actor, errorcode, requestparameters\n"
+        f"FROM {table}\n"
+        f"WHERE eventsource = 'kms.amazonaws.com'\n"
+        f"  AND eventname IN ({names})\n"
+        f"  AND (requestparameters LIKE '%{kid}%' OR responseelements LIKE '%{kid}%'\n"
+        f"       OR contains(transform(resources, r -> r.arn), '{arn}'))\n"
+        f"ORDER BY eventtime;\n"
+    )

@@ -1,0 +1,156 @@
+"""IAM reads: a principal's own identity policies (so that delegation is evaluated, not assumed), and whether a
+principal named by a key policy still exists.
+
+Every call goes through a ``call`` recorder supplied by the probe, so each one is classified and listed in the
+identity's calls; nothing here raises an AWS exception.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import urllib.parse
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from kms_rescue.aws.results import CallResult, IdentityPolicies, PolicyDoc
+from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.principals import parse_caller
+
+
+class Recorder(Protocol):
+    """``call(operation, target, thunk)`` runs ``thunk``, records the call, and returns its result (None when
+    it failed) with the record."""
+
+    def __call__(self, operation: str, target: str | None, thunk: Callable[[], Any]) -> tuple[Any, CallResult]:
+        ...
+
+
+def policy_document(value: Any) -> dict[str, Any] | None:
+    """An IAM policy document as boto3 returns it (already decoded) or as the raw API does (URL-encoded JSON)."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        for text in (value, urllib.parse.unquote(value)):
+            try:
+                doc = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(doc, dict):
+                return doc
+    return None
+
+
+def _paginate(iam: Any, operation: str, result_key: str, **kwargs: Any) -> list[Any]:
+    out: list[Any] = []
+    for page in iam.get_paginator(operation).paginate(**kwargs):
+        out.extend(page.get(result_key, []))
+    return out
+
+
+def read_identity_policies(iam: Any, caller_arn: str, call: Recorder, *, read_by: str) -> IdentityPolicies:
+    """Read the inline and attached policies of the caller's role or user (and the user's groups).
+
+    The root user needs none (the account principal covers it). Any read that fails leaves the status
+    ``unknown``, keeping the documents that were read."""
+    try:
+        caller = parse_caller(caller_arn)
+    except PolicyInputError:
+        return IdentityPolicies("unknown", read_by=read_by, reason=f"unrecognised caller ARN {caller_arn}")
+    if caller.kind == "root":
+        return IdentityPolicies("not_needed", read_by=read_by,
+                                reason="the root user needs no identity policy")
+    if caller.kind in ("role", "assumed_role") and caller.name:
+        return _read_principal(iam, "role", caller.name, call, read_by)
+    if caller.kind == "user" and caller.name:
+        return _read_principal(iam, "user", caller.name, call, read_by)
+    return IdentityPolicies("unknown", read_by=read_by,
+                            reason=f"identity policies of a {caller.kind.replace('_', ' ')} are not readable")
+
+
+def _read_principal(iam: Any, kind: str, name: str, call: Recorder, read_by: str) -> IdentityPolicies:
+    docs: list[PolicyDoc] = []
+    failures: list[str] = []
+    Kind = kind.capitalize()
+
+    def inline(entity: str, entity_name: str) -> None:
+        EntityCap = entity.capitalize()
+        arg = {f"{EntityCap}Name": entity_name}
+        names, rec = call(f"iam:List{EntityCap}Policies", f"{entity}/{entity_name}",
+                          lambda: _paginate(iam, f"list_{entity}_policies", "PolicyNames", **arg))
+        if names is None:
+            failures.append(f"{rec.operation}: {rec.outcome}")
+            return
+        for pname in names:
+            got, rec = call(f"iam:Get{EntityCap}Policy", f"{entity}/{entity_name}:{pname}",
+                            functools.partial(getattr(iam, f"get_{entity}_policy"), **arg, PolicyName=pname))
+            doc = policy_document(got.get("PolicyDocument")) if got else None
+            if doc is None:
+                failures.append(f"{rec.operation} {pname}: {rec.outcome}")
+            else:
+                docs.append(PolicyDoc(f"inline {entity}/{entity_name}:{pname}", doc))
+
+    def attached(entity: str, entity_name: str) -> None:
+        EntityCap = entity.capitalize()
+        arg = {f"{EntityCap}Name": entity_name}
+        items, rec = call(f"iam:ListAttached{EntityCap}Policies", f"{entity}/{entity_name}",
+                          lambda: _paginate(iam, f"list_attached_{entity}_policies", "AttachedPolicies", **arg))
+        if items is None:
+            failures.append(f"{rec.operation}: {rec.outcome}")
+            return
+        for item in items:
+            arn = item.get("PolicyArn")
+            meta, rec = call("iam:GetPolicy", arn, functools.partial(iam.get_policy, PolicyArn=arn))
+            version = (meta or {}).get("Policy", {}).get("DefaultVersionId")
+            if not version:
+                failures.append(f"iam:GetPolicy {arn}: {rec.outcome}")
+                continue
+            got, rec = call("iam:GetPolicyVersion", arn,
+                            functools.partial(iam.get_policy_version, PolicyArn=arn, VersionId=version))
+            doc = policy_document((got or {}).get("PolicyVersion", {}).get("Document"))
+            if doc is None:
+                failures.append(f"iam:GetPolicyVersion {arn}: {rec.outcome}")
+            else:
+                docs.append(PolicyDoc(f"managed {arn}", doc))
+
+    inline(kind, name)
+    attached(kind, name)
+    if kind == "user":
+        groups, rec = call("iam:ListGroupsForUser", f"user/{name}",
+                           lambda: _paginate(iam, "list_groups_for_user", "Groups", UserName=name))
+        if groups is None:
+            failures.append(f"{rec.operation}: {rec.outcome}")
+        else:
+            for g in groups:
+                inline("group", g["GroupName"])
+                attached("group", g["GroupName"])
+    if failures:
+        return IdentityPolicies("unknown", docs, read_by=read_by,
+                                reason=f"could not read every policy of {Kind.lower()} {name}: "
+                                       + "; ".join(failures[:3]))
+    return IdentityPolicies("read", docs, read_by=read_by)
+
+
+def check_principal(iam: Any, arn: str, call: Recorder) -> tuple[bool | None, CallResult | None]:
+    """Whether the user or role ``arn`` exists: iam:GetRole / iam:GetUser. None when the call could not tell
+    (denied, throttled) or the ARN is not a user or role."""
+    try:
+        caller = parse_caller(arn)
+    except PolicyInputError:
+        return None, None
+    if caller.kind == "role" and caller.name:
+        got, rec = call("iam:GetRole", arn, lambda: iam.get_role(RoleName=caller.name))
+    elif caller.kind == "user" and caller.name:
+        got, rec = call("iam:GetUser", arn, lambda: iam.get_user(UserName=caller.name))
+    else:
+        return None, None
+    if got is not None:
+        entity = got.get("Role") or got.get("User") or {}
+        found = entity.get("Arn")
+        # A role or user of the same name under another path is a different principal.
+        if found and found != arn:
+            return False, rec
+        return True, rec
+    if rec.outcome == "not_found":
+        return False, rec
+    return None, rec

@@ -1,0 +1,302 @@
+"""The whole investigation behind ``kms-rescue report``: probe every identity, read the key's history, check that
+the principals the policy names exist. Returns plain data (:class:`~kms_rescue.aws.results.Investigation`);
+:func:`kms_rescue.report.build_report` turns it into the verdict.
+
+>>> from kms_rescue.aws.investigate import investigate, InvestigateOptions   # doctest: +SKIP
+>>> from kms_rescue.report import build_report                               # doctest: +SKIP
+>>> report = build_report(investigate("arn:aws:kms:us-east-1:111122223333:key/…", InvestigateOptions()))
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from kms_rescue.aws import iam as iam_reads
+from kms_rescue.aws.history import LOOKUP_RATE, TokenBucket, lookup_key_events
+from kms_rescue.aws.keyref import KeyRef, parse_key_ref
+from kms_rescue.aws.probe import IdentityRun, ProbeSettings, probe_identities, utc_now
+from kms_rescue.aws.redact import Redactor
+from kms_rescue.aws.results import (
+    HistoryLookup,
+    IdentitySpec,
+    Investigation,
+    KeyFacts,
+    PrincipalCheck,
+    Progress,
+    ProgressEvent,
+    no_progress,
+)
+from kms_rescue.aws.sessions import SessionOptions, discover_identities
+
+
+@dataclass
+class InvestigateOptions:
+    """Options of an investigation (the ``report`` command's flags)."""
+
+    region: str | None = None
+    profiles: Sequence[str] = ()
+    role_arns: Sequence[str] = ()
+    base_profile: str | None = None
+    role_session_name: str | None = None
+    timeout: float = 10.0
+    max_attempts: int = 4
+    history: bool = True
+    trail_bucket: str | None = None
+    lookup_rate: float = LOOKUP_RATE
+    max_workers: int = 16
+    mfa_prompter: Callable[[str], str] | None = None
+    write_cli_cache: bool = False
+    environ: Mapping[str, str] | None = None
+    # Test seams (botocore Stubber): see ProbeSettings.
+    open_session: Callable[[IdentitySpec], Any] | None = None
+    client_factory: Callable[[Any, str, str], Any] | None = None
+    bucket: TokenBucket | None = None
+    redactor: Redactor = field(default_factory=Redactor)
+
+
+def investigate(
+    key: str | KeyRef,
+    options: InvestigateOptions | None = None,
+    *,
+    identities: Sequence[IdentitySpec] | None = None,
+    progress: Progress = no_progress,
+) -> Investigation:
+    """Investigate ``key`` (an ARN, key id, alias name or alias ARN; see :mod:`kms_rescue.aws.keyref`) with every
+    identity (``identities``, or those discovered from the AWS config and environment)."""
+    opts = options or InvestigateOptions()
+    ref = key if isinstance(key, KeyRef) else parse_key_ref(key, opts.region)
+    specs = list(identities) if identities is not None else discover_identities(
+        opts.profiles, opts.role_arns, opts.base_profile, role_session_name=opts.role_session_name,
+        environ=opts.environ,
+    )
+    started = utc_now()
+    progress(ProgressEvent("plan", total=len(specs) + 2, message=f"probing {len(specs)} identities"))
+    settings = ProbeSettings(
+        options=SessionOptions(timeout=opts.timeout, max_attempts=opts.max_attempts,
+                               mfa_prompter=opts.mfa_prompter, write_cli_cache=opts.write_cli_cache),
+        redactor=opts.redactor,
+        progress=progress,
+        environ=opts.environ,
+        max_workers=opts.max_workers,
+        open_session=opts.open_session,
+        client_factory=opts.client_factory,
+    )
+    bucket = opts.bucket or TokenBucket(opts.lookup_rate, capacity=1.0)
+    # With a key ARN the key's account is known before any call: the history lookup starts as soon as the first
+    # identity of that account has working credentials, alongside the other probes.
+    early: list[IdentityRun] = []  # tried, in the order they connected
+    connected: list[IdentityRun] = []
+    changed = threading.Condition()
+    probes_done = threading.Event()
+    if opts.history and ref.key_arn:
+        def on_connected(run: IdentityRun) -> None:
+            if run.probe.account == ref.account:
+                with changed:
+                    connected.append(run)
+                    changed.notify_all()
+
+        settings.on_connected = on_connected
+
+    def early_history() -> HistoryLookup | None:
+        """Try each identity of the key's account as it connects, until one may read CloudTrail."""
+        result: HistoryLookup | None = None
+        requests = 0
+        while True:
+            with changed:
+                changed.wait_for(lambda: len(connected) > len(early) or probes_done.is_set())
+                if len(connected) <= len(early):
+                    break
+                run = connected[len(early)]
+                early.append(run)
+            result = read_history(key_facts(ref, []), [run], bucket)
+            requests += result.requests
+            if result.outcome == "ok":
+                break
+        if result is not None and result.requests != requests:
+            result = HistoryLookup(result.attempted, result.region, result.events, result.read_by, result.outcome,
+                                   result.error_code, result.message, requests, result.truncated)
+        return result
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kms-rescue-history") as pool:
+        early_result = pool.submit(early_history) if settings.on_connected else None
+        try:
+            probes, resolved, runs = probe_identities(specs, ref, settings)
+        finally:
+            with changed:
+                probes_done.set()
+                changed.notify_all()
+        facts = key_facts(resolved, runs)
+        warnings: list[str] = []
+        if facts.arn is None:
+            warnings.append(f"no identity could resolve {ref.raw} to a key ARN in {ref.region}")
+
+        # The IAM reads left for identities that could not read their own policies, side by side with the rest of
+        # the history lookup (paced at CloudTrail's rate).
+        filled = pool.submit(fill_identity_policies, runs, facts, opts.max_workers)
+        history = (early_result.result() if early_result else None) or HistoryLookup(False, ref.region)
+        if opts.history and facts.arn and history.outcome != "ok":
+            tried = {id(r) for r in early}
+            later = read_history(facts, [r for r in _candidates(runs, facts.account) if id(r) not in tried], bucket)
+            if later.attempted or not history.attempted:
+                history = HistoryLookup(
+                    later.attempted or history.attempted, later.region, later.events, later.read_by,
+                    later.outcome or history.outcome, later.error_code or history.error_code,
+                    later.message or history.message, later.requests + history.requests, later.truncated,
+                )
+        filled.result()
+    progress(ProgressEvent("step", message="history", outcome=history.outcome))
+
+    checks = check_principals(facts, runs, history)
+    progress(ProgressEvent("step", message="principals"))
+    return Investigation(
+        key=facts, identities=probes, history=history, principal_checks=checks, started_at=started,
+        finished_at=utc_now(), warnings=warnings, trail_bucket=opts.trail_bucket,
+    )
+
+
+def key_facts(ref: KeyRef, runs: Sequence[IdentityRun]) -> KeyFacts:
+    """Merge what the identities learnt about the key."""
+    meta: dict[str, Any] | None = None
+    resolved_by = None
+    for run in runs:
+        if run.probe.key_metadata:
+            meta = run.probe.key_metadata
+            resolved_by = f"{run.spec.name} kms:DescribeKey"
+            break
+    arn = ref.key_arn
+    if meta and meta.get("Arn"):
+        arn = meta["Arn"]
+    if arn is None:
+        for run in runs:
+            if run.probe.key_arn:
+                arn = run.probe.key_arn
+                resolved_by = resolved_by or f"{run.spec.name} ({run.probe.calls[-1].operation})"
+                break
+    account = key_id = None
+    region = ref.region
+    if arn:
+        parts = arn.split(":")
+        region, account, key_id = parts[3], parts[4], parts[5].split("/", 1)[1]
+    aliases: list[str] = []
+    if ref.alias:
+        aliases.append(ref.alias)
+    for run in runs:
+        aliases.extend(run.probe.aliases)
+    meta = meta or {}
+    return KeyFacts(
+        input=ref.raw,
+        arn=arn,
+        key_id=key_id or ref.key_id,
+        account=account or ref.account,
+        region=region,
+        state=meta.get("KeyState"),
+        aliases=tuple(dict.fromkeys(aliases)),
+        multi_region=meta.get("MultiRegion", (key_id or ref.key_id or "").startswith("mrk-") or None),
+        key_manager=meta.get("KeyManager"),
+        description=meta.get("Description") or None,
+        creation_date=meta.get("CreationDate"),
+        deletion_date=meta.get("DeletionDate"),
+        resolved_by=resolved_by,
+    )
+
+
+def _candidates(runs: Sequence[IdentityRun], account: str | None) -> list[IdentityRun]:
+    usable = [r for r in runs if r.probe.usable and r.session is not None]
+    same = [r for r in usable if r.probe.account == account]
+    return same or ([] if account else usable)
+
+
+def read_history(facts: KeyFacts, candidates: Sequence[IdentityRun], bucket: TokenBucket) -> HistoryLookup:
+    """LookupEvents in the key's region by the first of ``candidates`` (identities of the key's account) that is
+    allowed to."""
+    if not candidates:
+        return HistoryLookup(attempted=False, region=facts.region,
+                             message="no identity of the key's account had working credentials")
+    names = [n for n in (facts.arn, facts.key_id) if n]
+    last = None
+    requests = 0
+    for run in candidates:
+        events, failed, made, truncated = lookup_key_events(
+            run.client("cloudtrail"), names, run.call, bucket=bucket, key_account=facts.account
+        )
+        requests += made
+        if failed is None:
+            return HistoryLookup(True, facts.region, tuple(events), read_by=run.spec.name, outcome="ok",
+                                 requests=requests, truncated=truncated)
+        last = failed
+    assert last is not None
+    return HistoryLookup(True, facts.region, (), outcome=last.outcome, error_code=last.error_code,
+                         message=last.message, requests=requests)
+
+
+def fill_identity_policies(runs: Sequence[IdentityRun], facts: KeyFacts, max_workers: int = 16) -> None:
+    """An identity that could not read its own IAM policies may have them read by another identity of its
+    account that can read IAM (one that read its own). Only identities of the key's account matter (only they
+    can manage it); they are read concurrently."""
+    readers = [r for r in runs if r.probe.identity_policies is not None
+               and r.probe.identity_policies.status == "read" and r.session is not None]
+    pending = [r for r in runs if r.probe.identity_policies is not None and r.probe.identity_policies.status ==
+               "unknown" and r.probe.arn and (facts.account is None or r.probe.account == facts.account)]
+    if not readers or not pending:
+        return
+
+    def fill(run: IdentityRun) -> None:
+        assert run.probe.arn is not None
+        for reader in readers:
+            if reader is run or reader.probe.account != run.probe.account:
+                continue
+            got = iam_reads.read_identity_policies(reader.client("iam"), run.probe.arn, reader.call,
+                                                   read_by=reader.spec.name)
+            if got.status == "read":
+                run.probe.identity_policies = got
+                return
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(pending))),
+                            thread_name_prefix="kms-rescue-iam") as pool:
+        list(pool.map(fill, pending))
+
+
+def check_principals(facts: KeyFacts, runs: Sequence[IdentityRun], history: HistoryLookup) -> dict[str, PrincipalCheck]:
+    """Existence of the users and roles the policy names where the policy alone cannot tell: a policy from
+    CloudTrail, or ARNs in ``aws:PrincipalArn`` conditions. A live GetKeyPolicy's principal ARNs need no check
+    (KMS shows deleted principals as unique ids)."""
+    from kms_rescue.report import policy_principals  # pure
+
+    live = next((r.probe.key_policy for r in runs if r.probe.key_policy is not None), None)
+    document = live
+    if document is None:
+        for ev in history.events:
+            if ev.succeeded and ev.policy is not None and ev.name in ("CreateKey", "PutKeyPolicy"):
+                document = ev.policy
+    if document is None:
+        return {}
+    to_check = [p for p in policy_principals(document)
+                if p.kind in ("user", "role") and (live is None or p.in_condition)]
+    if not to_check:
+        return {}
+    checkers = _candidates(runs, facts.account)
+
+    def check(value: str) -> PrincipalCheck:
+        for run in checkers:
+            exists, rec = iam_reads.check_principal(run.client("iam"), value, run.call)
+            if rec is None:
+                break
+            if exists is not None:
+                what = "iam:GetRole" if ":role/" in value else "iam:GetUser"
+                if exists:
+                    evidence = f"{what} by {run.spec.name} found it"
+                    if live is None:
+                        evidence += (" (if it was deleted and recreated since the policy was written, the key "
+                                     "policy still points to the old one)")
+                else:
+                    evidence = f"{what} by {run.spec.name}: no such entity"
+                return PrincipalCheck(value, exists, evidence, checked_by=run.spec.name)
+        return PrincipalCheck(value, None, "unknown: no identity could check it with iam:GetRole/GetUser")
+
+    with ThreadPoolExecutor(max_workers=min(8, len(to_check)), thread_name_prefix="kms-rescue-iam") as pool:
+        results = list(pool.map(check, [p.value for p in to_check]))
+    return {r.arn: r for r in results}

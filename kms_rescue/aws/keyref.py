@@ -1,0 +1,122 @@
+"""Parse the key a user names: a key ARN, a key id, an alias name or alias ARN, multi-Region ``mrk-`` keys.
+
+KMS accepts these four forms as ``KeyId`` (KMS API reference, DescribeKey: "To specify a KMS key, use its key ID,
+key ARN, alias name, or alias ARN"); GetKeyPolicy and ListGrants take only a key id or key ARN. A key id or alias
+name is resolved in the caller's own account, so without an ARN the account is learnt from the probes. The region
+comes from the ARN; a key id or alias name needs ``--region``. This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from kms_rescue.errors import UsageError
+
+KeyRefKind = Literal["key_arn", "key_id", "alias_arn", "alias_name"]
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_MRK = r"mrk-[0-9a-fA-F]{32}"
+KEY_ID_RE = re.compile(rf"^(?:{_UUID}|{_MRK})$")
+# Alias names: alias/ followed by letters, digits, slashes, underscores and dashes (KMS API reference, CreateAlias).
+ALIAS_NAME_RE = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
+REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
+_KMS_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws[a-zA-Z-]*):kms:(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>.*)$"
+)
+#: A key ARN anywhere in a text (KMS puts the key's ARN in its AccessDenied messages).
+KEY_ARN_IN_TEXT_RE = re.compile(
+    rf"arn:aws[a-zA-Z-]*:kms:[a-z0-9-]+:\d{{12}}:key/(?:{_UUID}|{_MRK})"
+)
+
+EXPECTED = (
+    "expected a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID), a key id (1234abcd-12ab-34cd-56ef-1234567890ab or "
+    "mrk-…) or alias name (alias/NAME) with --region, or an alias ARN"
+)
+
+
+@dataclass(frozen=True)
+class KeyRef:
+    """A parsed key reference. ``request_id`` is what to send as ``KeyId``."""
+
+    raw: str
+    kind: KeyRefKind
+    region: str
+    partition: str = "aws"
+    account: str | None = None
+    key_id: str | None = None
+    alias: str | None = None
+
+    @property
+    def multi_region(self) -> bool:
+        return bool(self.key_id and self.key_id.startswith("mrk-"))
+
+    @property
+    def key_arn(self) -> str | None:
+        if self.key_id and self.account:
+            return f"arn:{self.partition}:kms:{self.region}:{self.account}:key/{self.key_id}"
+        return None
+
+    @property
+    def request_id(self) -> str:
+        return self.key_arn or self.raw
+
+    def with_arn(self, arn: str) -> KeyRef:
+        """The same reference, resolved to a key ARN (keeping the alias it was given by)."""
+        resolved = parse_key_ref(arn)
+        return KeyRef(
+            raw=self.raw, kind=self.kind, region=resolved.region, partition=resolved.partition,
+            account=resolved.account, key_id=resolved.key_id, alias=self.alias,
+        )
+
+
+def parse_key_ref(value: str, region: str | None = None) -> KeyRef:
+    """Parse ``value`` (see the module docstring). ``region`` is ``--region``; it must agree with an ARN's.
+
+    Raises :class:`UsageError` with one line naming what was expected."""
+    text = (value or "").strip()
+    if region is not None and not REGION_RE.match(region):
+        raise UsageError(f"--region {region!r} is not a region name (e.g. us-east-1)")
+    if not text:
+        raise UsageError(f"no key given: {EXPECTED}")
+    if text.startswith("arn:"):
+        m = _KMS_ARN_RE.match(text)
+        if not m:
+            raise UsageError(f"{text!r} is not a KMS ARN: {EXPECTED}")
+        arn_region, account, resource = m["region"], m["account"], m["resource"]
+        if not REGION_RE.match(arn_region):
+            raise UsageError(f"the ARN {text!r} has no valid region: {EXPECTED}")
+        if not re.fullmatch(r"\d{12}", account):
+            raise UsageError(f"the ARN {text!r} has no 12-digit account id: {EXPECTED}")
+        if region is not None and region != arn_region:
+            raise UsageError(f"the ARN is in {arn_region} but --region says {region}: drop --region or fix it")
+        if resource.startswith("key/"):
+            key_id = resource[4:]
+            if not KEY_ID_RE.match(key_id):
+                raise UsageError(f"{key_id!r} in the ARN is not a key id: {EXPECTED}")
+            return KeyRef(text, "key_arn", arn_region, m["partition"], account, key_id=key_id.lower())
+        if resource.startswith("alias/"):
+            if not ALIAS_NAME_RE.match(resource):
+                raise UsageError(f"{resource!r} in the ARN is not an alias name: {EXPECTED}")
+            return KeyRef(text, "alias_arn", arn_region, m["partition"], account, alias=resource)
+        raise UsageError(f"the ARN {text!r} names neither a key nor an alias: {EXPECTED}")
+    if KEY_ID_RE.match(text):
+        if region is None:
+            raise UsageError(f"the key id {text} needs --region (or give the key ARN)")
+        return KeyRef(text, "key_id", region, key_id=text.lower())
+    if text.startswith("alias/"):
+        if not ALIAS_NAME_RE.match(text):
+            raise UsageError(f"{text!r} is not an alias name (letters, digits, / _ - after alias/)")
+        if region is None:
+            raise UsageError(f"the alias {text} needs --region (or give the alias ARN)")
+        return KeyRef(text, "alias_name", region, alias=text)
+    raise UsageError(f"cannot read the key {text!r}: {EXPECTED}")
+
+
+def key_arn_in_text(text: str | None) -> str | None:
+    """The first key ARN in ``text`` (e.g. an AccessDenied message), or None."""
+    if not text:
+        return None
+    m = KEY_ARN_IN_TEXT_RE.search(text)
+    return m.group(0) if m else None

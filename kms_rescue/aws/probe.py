@@ -1,0 +1,408 @@
+"""Probe every identity, concurrently: credentials, sts:GetCallerIdentity, kms:DescribeKey, kms:GetKeyPolicy,
+kms:ListGrants and the identity's own IAM policies. Every call is classified and kept; one identity's failure
+never stops another's.
+
+A key ARN is probed in one pass. A key id or alias name is resolved by each caller in its own account, so it is
+probed in two: first each identity resolves it (DescribeKey, or ListAliases when DescribeKey is denied), then, once
+the key's ARN is known, the remaining calls use the ARN.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from kms_rescue.aws import iam as iam_reads
+from kms_rescue.aws.classify import classify_exception, hint_for
+from kms_rescue.aws.keyref import KeyRef, key_arn_in_text
+from kms_rescue.aws.redact import Redactor
+from kms_rescue.aws.results import (
+    CREDENTIAL_FAILURES,
+    CallResult,
+    IdentityProbe,
+    IdentitySpec,
+    Progress,
+    ProgressEvent,
+    no_progress,
+)
+from kms_rescue.aws.sessions import (
+    SESSION_NAME,
+    SessionOptions,
+    create_client,
+    open_session,
+    session_with_credentials,
+    warm_up,
+)
+from kms_rescue.errors import UsageError
+
+#: Upper bound on identities probed at once (each uses a few connections; the CLI is I/O bound).
+MAX_WORKERS = 16
+
+SessionOpener = Callable[[IdentitySpec], Any]
+ClientFactory = Callable[[Any, str, str], Any]  # (session, service, region) -> client
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def json_safe(value: Any) -> Any:
+    """botocore responses hold datetimes; reports hold JSON."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.timezone.utc)
+        return value.astimezone(_dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    if isinstance(value, bytes):
+        return None
+    return value
+
+
+@dataclass
+class ProbeSettings:
+    """What every identity's probe shares. ``open_session`` and ``client_factory`` are seams for tests (a
+    botocore Stubber behind ``client_factory``)."""
+
+    options: SessionOptions = field(default_factory=SessionOptions)
+    redactor: Redactor = field(default_factory=Redactor)
+    progress: Progress = no_progress
+    environ: Mapping[str, str] | None = None
+    max_workers: int = MAX_WORKERS
+    read_identity_policies: bool = True
+    open_session: SessionOpener | None = None
+    client_factory: ClientFactory | None = None
+    on_connected: Callable[[IdentityRun], None] | None = None  # called once an identity's caller is known
+
+
+class ReaderBoard:
+    """Identities whose own IAM policies were readable can read the policies of identities of their account that
+    could not. The board lets a run that failed wait (inside the probe, so the read overlaps the other probes)
+    until some run of its account has read its own policies, or every run has tried."""
+
+    def __init__(self, runs: int) -> None:
+        self._cv = threading.Condition()
+        self._pending = runs
+        self._done: set[int] = set()
+        self.readers: list[IdentityRun] = []
+
+    def done(self, run: IdentityRun) -> None:
+        with self._cv:
+            if id(run) in self._done:
+                return
+            self._done.add(id(run))
+            self._pending -= 1
+            pols = run.probe.identity_policies
+            if pols is not None and pols.status == "read" and run.session is not None:
+                self.readers.append(run)
+            self._cv.notify_all()
+
+    def wait_for_reader(self, run: IdentityRun, timeout: float) -> list[IdentityRun]:
+        def same() -> list[IdentityRun]:
+            return [r for r in self.readers if r is not run and r.probe.account == run.probe.account]
+
+        with self._cv:
+            self._cv.wait_for(lambda: bool(same()) or self._pending <= 0, timeout)
+            return same()
+
+
+class IdentityRun:
+    """One identity's probe: its session, its clients and its :class:`IdentityProbe`."""
+
+    def __init__(self, spec: IdentitySpec, settings: ProbeSettings, region: str) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.region = region
+        self.probe = IdentityProbe(spec=spec)
+        self.session: Any = None
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._client_lock = threading.Lock()
+        self.connected = False
+        self.stopped = False
+        self.board: ReaderBoard | None = None
+        self._policy_thread: threading.Thread | None = None  # credentials unusable: make no further calls
+
+    # -- plumbing ---------------------------------------------------------------------------------------------
+
+    def client(self, service: str) -> Any:
+        """This identity's client for ``service`` (created once; clients are thread-safe, creating them is not)."""
+        with self._client_lock:
+            if service not in self._clients:
+                if self.settings.client_factory is not None:
+                    self._clients[service] = self.settings.client_factory(self.session, service, self.region)
+                else:
+                    self._clients[service] = create_client(self.session, service, self.region,
+                                                           self.settings.options)
+            return self._clients[service]
+
+    def record(self, call: CallResult) -> None:
+        with self._lock:
+            self.probe.calls.append(call)
+        self.settings.progress(ProgressEvent("call", identity=self.spec.name, operation=call.operation,
+                                             outcome=call.outcome))
+
+    def call(self, operation: str, target: str | None, thunk: Callable[[], Any]) -> tuple[Any, CallResult]:
+        """Run one AWS call; return (result or None, its record)."""
+        at = utc_now()
+        start = time.monotonic()
+        try:
+            result = thunk()
+        except Exception as exc:  # every failure is data, never an exception out of aws/
+            c = classify_exception(exc, redactor=self.settings.redactor, request_region=self.region)
+            rec = CallResult(operation, c.outcome, c.error_code, c.message,
+                             int((time.monotonic() - start) * 1000), at, target)
+            self.record(rec)
+            return None, rec
+        rec = CallResult(operation, "ok", None, None, int((time.monotonic() - start) * 1000), at, target)
+        self.record(rec)
+        return result, rec
+
+    def _stop(self, rec: CallResult) -> None:
+        self.probe.status = rec.outcome
+        self.probe.hint = hint_for(rec.outcome, self.spec.profile if self.spec.source != "env" else None)
+        self.stopped = True
+
+    def _open(self, spec: IdentitySpec) -> Any:
+        if self.settings.open_session is not None:
+            return self.settings.open_session(spec)
+        return open_session(spec, self.settings.options, environ=self.settings.environ,
+                            redactor=self.settings.redactor)
+
+    # -- steps ------------------------------------------------------------------------------------------------
+
+    def connect(self) -> bool:
+        """Credentials (assuming the role for --role-arn identities), then sts:GetCallerIdentity."""
+        if self.connected or self.stopped:
+            return self.connected
+        spec = self.spec
+        base_spec = spec
+        if spec.source == "assume_role":
+            base_spec = IdentitySpec(name=spec.base or "base", source="env" if spec.profile is None else "profile",
+                                     profile=spec.profile)
+        session, rec = self.call("credentials", spec.profile or spec.name, lambda: self._open(base_spec))
+        if session is None:
+            self._stop(rec)
+            return False
+        self.session = session
+        if spec.source == "assume_role" and spec.role_arn:
+            role_arn = spec.role_arn
+            got, rec = self.call("sts:AssumeRole", role_arn, lambda: self.client("sts").assume_role(
+                RoleArn=role_arn, RoleSessionName=spec.session_name or SESSION_NAME))
+            if got is None:
+                self._stop(rec)
+                return False
+            c = got["Credentials"]
+            self.settings.redactor.add(c["AccessKeyId"], c["SecretAccessKey"], c.get("SessionToken"))
+            self.session = session_with_credentials(spec.profile, c["AccessKeyId"], c["SecretAccessKey"],
+                                                    c.get("SessionToken"))
+            self._clients.clear()
+        got, rec = self.call("sts:GetCallerIdentity", None, lambda: self.client("sts").get_caller_identity())
+        if got is None:
+            self.probe.status = rec.outcome
+            self.probe.hint = hint_for(rec.outcome, spec.profile if spec.source != "env" else None)
+            if rec.outcome in CREDENTIAL_FAILURES or rec.outcome == "timeout":
+                self.stopped = True
+                return False
+            self.connected = True  # throttled or a transient error: the KMS calls may still work
+            return True
+        self.probe.status = "ok"
+        self.probe.arn = got.get("Arn")
+        self.probe.account = got.get("Account")
+        self.connected = True
+        if self.settings.on_connected is not None:
+            self.settings.on_connected(self)
+        return True
+
+    def describe(self, ref: KeyRef) -> None:
+        """kms:DescribeKey with the reference as given; for an alias that DescribeKey cannot resolve, ListAliases
+        (an IAM-only permission) in the caller's account."""
+        if not self.connect():
+            return
+        key_id = ref.request_id
+        got, rec = self.call("kms:DescribeKey", key_id, lambda: self.client("kms").describe_key(KeyId=key_id))
+        if got is not None:
+            meta = json_safe(got.get("KeyMetadata", {}))
+            self.probe.key_metadata = meta
+            self.probe.key_arn = meta.get("Arn") or self.probe.key_arn
+            return
+        from_message = key_arn_in_text(rec.message)
+        if from_message:
+            self.probe.key_arn = from_message
+        if ref.alias and ref.key_arn is None and rec.outcome == "access_denied" and not self.probe.key_arn:
+            self._list_aliases(ref)
+
+    def _list_aliases(self, ref: KeyRef) -> None:
+        account = self.probe.account
+        if ref.account and account and ref.account != account:
+            return  # ListAliases lists the caller's own account only
+        alias = ref.alias
+
+        def find() -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            for page in self.client("kms").get_paginator("list_aliases").paginate():
+                out.extend(page.get("Aliases", []))
+            return out
+
+        aliases, _rec = self.call("kms:ListAliases", alias, find)
+        if not aliases:
+            return
+        target = next((a.get("TargetKeyId") for a in aliases if a.get("AliasName") == alias), None)
+        if target and account:
+            self.probe.key_arn = f"arn:aws:kms:{self.region}:{account}:key/{target}"
+            self.probe.aliases = sorted(
+                a["AliasName"] for a in aliases if a.get("TargetKeyId") == target and a.get("AliasName")
+            )
+
+    def inspect(self, ref: KeyRef) -> None:
+        """Everything after resolution: the policy, the grants, the identity's own policies."""
+        if not self.connect():
+            return
+        key_arn = ref.key_arn
+        prior = self.probe.last("kms:DescribeKey")
+        if prior is None or (prior.outcome != "ok" and key_arn and prior.target != key_arn
+                             and self.probe.account != ref.account):
+            self.describe(ref)
+        key_id = key_arn or ref.key_id
+        if key_id:
+            got, _ = self.call("kms:GetKeyPolicy", key_id, lambda: self.client("kms").get_key_policy(
+                KeyId=key_id, PolicyName="default"))
+            if got is not None:
+                text = got.get("Policy") or ""
+                self.probe.key_policy_text = text
+                try:
+                    doc = json.loads(text)
+                    self.probe.key_policy = doc if isinstance(doc, dict) else None
+                except ValueError:
+                    self.probe.key_policy = None
+                if key_arn is None and self.probe.account:
+                    self.probe.key_arn = f"arn:aws:kms:{self.region}:{self.probe.account}:key/{key_id}"
+
+            def grants() -> list[dict[str, Any]]:
+                out: list[dict[str, Any]] = []
+                for page in self.client("kms").get_paginator("list_grants").paginate(KeyId=key_id):
+                    out.extend(page.get("Grants", []))
+                return out
+
+            listed, _ = self.call("kms:ListGrants", key_id, grants)
+            if listed is not None:
+                self.probe.grants = json_safe(listed)
+        self.finish_own_policies()
+
+    def start_own_policies(self) -> None:
+        """Read the identity's own IAM policies on a thread of their own, alongside the KMS calls (the two chains
+        of calls are independent). Idempotent."""
+        if self._policy_thread is not None or not self.settings.read_identity_policies or not self.probe.arn:
+            return
+
+        def work() -> None:
+            try:
+                self._read_own_policies()
+            except Exception as exc:
+                self.fail(exc)
+
+        self._policy_thread = threading.Thread(target=work, name=f"kms-rescue-iam:{self.spec.name}", daemon=True)
+        self._policy_thread.start()
+
+    def finish_own_policies(self) -> None:
+        self.start_own_policies()
+        if self._policy_thread is not None:
+            self._policy_thread.join()
+
+    def _read_own_policies(self) -> None:
+        assert self.probe.arn is not None
+        self.probe.identity_policies = iam_reads.read_identity_policies(
+            self.client("iam"), self.probe.arn, self.call, read_by=self.spec.name
+        )
+        board = self.board
+        if board is not None:
+            board.done(self)
+            if self.probe.identity_policies.status == "unknown":
+                for reader in board.wait_for_reader(self, self.settings.options.timeout):
+                    got = iam_reads.read_identity_policies(reader.client("iam"), self.probe.arn, reader.call,
+                                                           read_by=reader.spec.name)
+                    if got.status == "read":
+                        self.probe.identity_policies = got
+                        break
+
+    def fail(self, exc: BaseException) -> None:
+        """An unexpected error inside this identity's probe: record it, keep the others going."""
+        c = classify_exception(exc, redactor=self.settings.redactor)
+        self.record(CallResult("internal", "error", c.error_code, c.message, 0, utc_now()))
+        if self.probe.status == "ok" and not self.connected:
+            self.probe.status = "error"
+
+
+def run_concurrently(runs: Sequence[IdentityRun], step: Callable[[IdentityRun], None], max_workers: int) -> None:
+    """Run ``step`` for every identity on a bounded pool; an exception stays with its identity."""
+
+    def guarded(run: IdentityRun) -> None:
+        try:
+            step(run)
+        except Exception as exc:
+            run.fail(exc)
+
+    if not runs:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(runs))),
+                            thread_name_prefix="kms-rescue-probe") as pool:
+        list(pool.map(guarded, runs))
+
+
+def probe_identities(
+    specs: Sequence[IdentitySpec], ref: KeyRef, settings: ProbeSettings
+) -> tuple[list[IdentityProbe], KeyRef, list[IdentityRun]]:
+    """Probe every identity. Returns the probes (in ``specs`` order), the key reference resolved to an ARN when
+    any identity could resolve it, and the runs (whose sessions later steps reuse)."""
+    runs = [IdentityRun(spec, settings, ref.region) for spec in specs]
+    if settings.client_factory is None and len(runs) > 1:
+        warm_up(ref.region, settings.options)
+    # In-probe reads for identities that cannot read their own IAM policies: only when every run has a worker
+    # (a waiting run must never keep a queued one from starting).
+    board = ReaderBoard(len(runs)) if len(runs) <= settings.max_workers else None
+    for run in runs:
+        run.board = board
+
+    def finish(run: IdentityRun) -> None:
+        if board is not None:
+            board.done(run)
+        settings.progress(ProgressEvent("step", identity=run.spec.name, outcome=run.probe.status))
+
+    if ref.key_arn:
+        def whole(run: IdentityRun) -> None:
+            try:
+                if run.connect():
+                    run.start_own_policies()
+                run.describe(ref)
+                run.inspect(ref)
+            finally:
+                finish(run)
+
+        run_concurrently(runs, whole, settings.max_workers)
+        return [r.probe for r in runs], ref, runs
+
+    run_concurrently(runs, lambda r: r.describe(ref), settings.max_workers)
+    found = {r.probe.key_arn for r in runs if r.probe.key_arn}
+    if len(found) > 1:
+        raise UsageError(
+            f"{ref.raw} names different keys for different identities ({', '.join(sorted(found))}): "
+            "pass the key ARN, or narrow with --profile"
+        )
+    resolved = ref.with_arn(found.pop()) if found else ref
+
+    def rest(run: IdentityRun) -> None:
+        try:
+            run.inspect(resolved)
+        finally:
+            finish(run)
+
+    run_concurrently(runs, rest, settings.max_workers)
+    return [r.probe for r in runs], resolved, runs

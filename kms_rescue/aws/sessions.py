@@ -1,0 +1,420 @@
+"""Identities and sessions: which credentials to try, and how to turn each into botocore clients.
+
+Discovery reads the AWS config and credentials files exactly as the AWS CLI does, through botocore's own config
+loader: ``AWS_CONFIG_FILE``, ``AWS_SHARED_CREDENTIALS_FILE``, ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>``,
+a profile's ``endpoint_url`` and ``services`` sections are all honoured by the botocore session itself.
+
+Sessions never prompt (an MFA-protected role profile raises :class:`~kms_rescue.aws.classify.NeedsMFA` unless the
+caller passes a prompter), never reach the EC2 instance metadata service or a container credentials endpoint for a
+profile that has no credentials, and resolve credentials under a time limit so that a hanging ``credential_process``
+times out alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import botocore.client
+import botocore.config
+import botocore.loaders
+import botocore.session
+from botocore import exceptions as bexc
+from botocore.credentials import ReadOnlyCredentials
+from botocore.hooks import HierarchicalEmitter
+from botocore.utils import JSONFileCache
+
+from kms_rescue import __version__
+from kms_rescue.aws.classify import CredentialTimeout, NeedsMFA
+from kms_rescue.aws.redact import Redactor
+from kms_rescue.aws.results import IdentitySpec
+from kms_rescue.errors import UsageError
+
+ENV_IDENTITY = "env"
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]+)$")
+#: Where the AWS CLI caches assumed-role credentials (so an MFA code entered there is reused here).
+CLI_CACHE_DIR = os.path.join("~", ".aws", "cli", "cache")
+SESSION_NAME = "kms-rescue"
+SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
+
+_SHARED_LOCK = threading.Lock()
+_SHARED_LOADER: botocore.loaders.Loader | None = None
+_SHARED_EVENTS: HierarchicalEmitter | None = None
+
+
+def _shared_loader() -> botocore.loaders.Loader:
+    """One data loader for every session: service models are parsed once, not once per identity."""
+    global _SHARED_LOADER
+    with _SHARED_LOCK:
+        if _SHARED_LOADER is None:
+            _SHARED_LOADER = botocore.loaders.create_loader()
+        return _SHARED_LOADER
+
+
+def _shared_events() -> HierarchicalEmitter:
+    """botocore's built-in event handlers, registered once. They are stateless functions, and each client works
+    on its own copy of the emitter, so every session can start from the same one: registering them per session
+    costs more CPU than the calls themselves when many identities are probed at once."""
+    global _SHARED_EVENTS
+    with _SHARED_LOCK:
+        if _SHARED_EVENTS is None:
+            events = HierarchicalEmitter()
+            botocore.session.Session(event_hooks=events)  # registers the built-in handlers into ``events``
+            _SHARED_EVENTS = events
+    _install_client_class_cache()
+    return _SHARED_EVENTS
+
+
+_CLIENT_CLASSES: dict[tuple[str, str], type] = {}
+
+
+def _install_client_class_cache() -> None:
+    """Build each client class once for sessions on the shared emitter.
+
+    botocore builds a new client class (one method per operation) for every client it creates; the class depends
+    only on the service model and the emitter's ``creating-client-class`` handlers, which are the same for every
+    session on :func:`_shared_events`. Other sessions (the lab's, a user's) are left alone."""
+    creator = botocore.client.ClientCreator
+    original = getattr(creator, "_create_client_class", None)
+    if original is None or getattr(creator, "_kms_rescue_class_cache", False):
+        return
+
+    def create_client_class(self: Any, service_name: str, service_model: Any) -> type:
+        emitter = getattr(getattr(self, "_event_emitter", None), "_emitter", None)
+        if emitter is None or emitter is not _SHARED_EVENTS:
+            return original(self, service_name, service_model)
+        key = (service_name, str(getattr(service_model, "api_version", "")))
+        with _SHARED_LOCK:
+            cls = _CLIENT_CLASSES.get(key)
+        if cls is None:
+            cls = original(self, service_name, service_model)
+            with _SHARED_LOCK:
+                cls = _CLIENT_CLASSES.setdefault(key, cls)
+        return cls
+
+    setattr(creator, "_create_client_class", create_client_class)  # noqa: B010
+    setattr(creator, "_kms_rescue_class_cache", True)  # noqa: B010
+
+
+def _base_session(profile: str | None = None) -> botocore.session.Session:
+    session = botocore.session.Session(profile=profile, event_hooks=_shared_events(),
+                                       include_builtin_handlers=False)
+    session.register_component("data_loader", _shared_loader())
+    session.user_agent_extra = f"kms-rescue/{__version__}"
+    return session
+
+
+# --- discovery -------------------------------------------------------------------------------------------------
+
+
+def _profile_kind(cfg: Mapping[str, Any]) -> str:
+    if cfg.get("sso_session") or cfg.get("sso_start_url"):
+        return "sso"
+    if cfg.get("role_arn"):
+        return "web_identity" if cfg.get("web_identity_token_file") else "assume_role"
+    if cfg.get("credential_process"):
+        return "credential_process"
+    if cfg.get("aws_access_key_id"):
+        return "static"
+    return "unknown"
+
+
+def load_profiles() -> dict[str, dict[str, Any]]:
+    """Every profile of the AWS config and credentials files (as botocore merges them)."""
+    session = _base_session()
+    try:
+        profiles = session.full_config.get("profiles", {})
+    except bexc.ConfigParseError as exc:
+        raise UsageError(f"cannot read the AWS config: {exc}") from None
+    return {str(name): dict(cfg) for name, cfg in profiles.items()}
+
+
+def env_credentials(environ: Mapping[str, str] | None = None) -> tuple[str, str, str | None] | None:
+    env = os.environ if environ is None else environ
+    key, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+    if key and secret:
+        return key, secret, env.get("AWS_SESSION_TOKEN") or None
+    return None
+
+
+def role_name(role_arn: str) -> str:
+    m = ROLE_ARN_RE.match(role_arn)
+    if not m:
+        raise UsageError(f"--role-arn {role_arn!r} is not a role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+    return m["name"]
+
+
+def discover_identities(
+    profiles: Sequence[str] = (),
+    role_arns: Sequence[str] = (),
+    base_profile: str | None = None,
+    *,
+    role_session_name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[IdentitySpec]:
+    """The identities to probe.
+
+    Default: every profile of the config and credentials files that has a credential source (static keys, SSO,
+    a role, a credential process, web identity: a profile that only sets a region is not an identity), plus the
+    environment's credentials as ``env``.
+    ``profiles`` narrows to those names (``env`` selects the environment's credentials). Each of ``role_arns``
+    adds a role assumed from ``base_profile`` when given, else from each chosen identity. Raises
+    :class:`UsageError` for an unknown profile or a malformed role ARN."""
+    for arn in role_arns:
+        role_name(arn)  # validate early
+    known = load_profiles()
+    has_env = env_credentials(environ) is not None
+    chosen: list[IdentitySpec] = []
+    available = sorted(known) + ([ENV_IDENTITY] if has_env else [])
+
+    def spec_for(name: str) -> IdentitySpec:
+        if name == ENV_IDENTITY and name not in known:
+            if not has_env:
+                raise UsageError("--profile env: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+            return IdentitySpec(name=ENV_IDENTITY, source="env", kind="env")
+        if name not in known:
+            shown = ", ".join(available) if available else "none"
+            raise UsageError(f"no profile named {name!r} in the AWS config (available: {shown})")
+        cfg = known[name]
+        return IdentitySpec(
+            name=name, source="profile", profile=name, kind=_profile_kind(cfg),
+            role_arn=cfg.get("role_arn"), mfa_serial=cfg.get("mfa_serial"),
+        )
+
+    if role_session_name is not None and not SESSION_NAME_RE.match(role_session_name):
+        raise UsageError(f"--role-session-name {role_session_name!r}: 2 to 64 of letters, digits and =,.@_-")
+    names = list(dict.fromkeys(profiles)) if profiles else sorted(
+        n for n in known if _profile_kind(known[n]) != "unknown"
+    )
+    for name in names:
+        chosen.append(spec_for(name))
+    if not profiles and has_env and ENV_IDENTITY not in known:
+        chosen.append(IdentitySpec(name=ENV_IDENTITY, source="env", kind="env"))
+
+    if role_arns:
+        bases = [spec_for(base_profile)] if base_profile else list(chosen)
+        if not bases:
+            raise UsageError("--role-arn needs a profile to assume it from: pass --base-profile or --profile")
+        for arn in dict.fromkeys(role_arns):
+            for base in bases:
+                chosen.append(IdentitySpec(
+                    name=f"{role_name(arn)}@{base.name}", source="assume_role", profile=base.profile,
+                    role_arn=arn, base=base.name, kind="assume_role", session_name=role_session_name,
+                ))
+    elif base_profile:
+        raise UsageError("--base-profile only makes sense with --role-arn")
+    if not chosen:
+        raise UsageError(
+            "no identities to try: the AWS config has no profiles and no credentials are set in the environment "
+            "(set AWS_CONFIG_FILE, or pass --profile)"
+        )
+    return chosen
+
+
+# --- sessions --------------------------------------------------------------------------------------------------
+
+
+class _ReadThroughCache(MutableMapping[str, Any]):
+    """Reads the AWS CLI's assumed-role cache; writes go to memory unless ``write`` is set (the wizard, which
+    prompts for MFA, writes so that the next AWS CLI command reuses the credentials)."""
+
+    def __init__(self, directory: str, write: bool = False) -> None:
+        self._disk = JSONFileCache(os.path.expanduser(directory))
+        self._mem: dict[str, Any] = {}
+        self._write = write
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self._mem:
+            return self._mem[key]
+        return self._disk[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._mem or (isinstance(key, str) and key in self._disk)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._mem[key] = value
+        if self._write:
+            with contextlib.suppress(OSError):
+                self._disk[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        self._mem.pop(key, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mem)
+
+    def __len__(self) -> int:
+        return len(self._mem)
+
+
+def _refuse_mfa(prompt: str) -> str:
+    raise NeedsMFA("the profile's role needs an MFA code and `report` never prompts")
+
+
+class _TimedPopen(subprocess.Popen):
+    """``subprocess.Popen`` for botocore's credential_process provider: its own process group, and
+    ``communicate()`` that kills the whole group after ``timeout`` seconds instead of waiting forever."""
+
+    timeout: float = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("start_new_session", True)
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        super().__init__(*args, **kwargs)
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> Any:
+        try:
+            return super().communicate(input, timeout=self.timeout if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                super().communicate(timeout=2)
+            raise CredentialTimeout(
+                f"credential_process did not finish within {self.timeout:g} s (killed)"
+            ) from None
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """How sessions are opened. ``timeout`` bounds credential resolution and each call's connect and read;
+    ``max_attempts`` is botocore's standard retry mode's total attempts. ``mfa_prompter`` None means "never
+    prompt" (needs_mfa); ``write_cli_cache`` lets assumed-role credentials be saved for the AWS CLI to reuse."""
+
+    timeout: float = 10.0
+    max_attempts: int = 4
+    mfa_prompter: Callable[[str], str] | None = None
+    write_cli_cache: bool = False
+    max_pool_connections: int = 10
+
+    def client_config(self) -> botocore.config.Config:
+        return botocore.config.Config(
+            connect_timeout=self.timeout,
+            read_timeout=self.timeout,
+            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            max_pool_connections=self.max_pool_connections,
+        )
+
+
+def _tune(session: botocore.session.Session, options: SessionOptions) -> None:
+    resolver = session.get_component("credential_provider")
+    # A profile without credentials must not fall through to the instance metadata service or a container
+    # endpoint (the profile was chosen explicitly; those are other identities).
+    resolver.remove("iam-role")
+    resolver.remove("container-role")
+    with contextlib.suppress(bexc.UnknownCredentialError):
+        assume = resolver.get_provider("assume-role")
+        assume._prompter = options.mfa_prompter or _refuse_mfa
+        assume.cache = _ReadThroughCache(CLI_CACHE_DIR, write=options.write_cli_cache)
+    with contextlib.suppress(bexc.UnknownCredentialError):
+        process = resolver.get_provider("custom-process")
+
+        class Popen(_TimedPopen):
+            timeout = options.timeout
+
+        process._popen = Popen
+
+
+def resolve_credentials(
+    session: botocore.session.Session, timeout: float
+) -> ReadOnlyCredentials:
+    """The session's credentials, frozen, within ``timeout`` seconds (else :class:`CredentialTimeout`).
+
+    Resolution runs in a daemon thread: whatever hangs in it (a credential_process, an SSO or STS endpoint)
+    cannot hold up the other identities or the process's exit."""
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            creds = session.get_credentials()
+            box["creds"] = creds.get_frozen_credentials() if creds is not None else None
+        except BaseException as exc:  # handed to the caller below
+            box["exc"] = exc
+
+    thread = threading.Thread(target=work, name="kms-rescue-credentials", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise CredentialTimeout(f"credentials did not resolve within {timeout:g} s")
+    if "exc" in box:
+        raise box["exc"]
+    creds = box.get("creds")
+    if creds is None or not creds.access_key:
+        raise bexc.NoCredentialsError()
+    return creds
+
+
+def open_session(
+    spec: IdentitySpec,
+    options: SessionOptions,
+    *,
+    environ: Mapping[str, str] | None = None,
+    redactor: Redactor | None = None,
+) -> botocore.session.Session:
+    """A botocore session for ``spec`` with resolved credentials (assumed-role identities: the base identity's
+    session; :func:`assume_role` then makes the role's). The resolved credentials are handed to ``redactor``."""
+    if spec.source == "env":
+        env_creds = env_credentials(environ)
+        if env_creds is None:
+            raise bexc.NoCredentialsError()
+        session = _base_session()
+        # The default profile still supplies region and endpoint settings, as for the AWS CLI.
+        session.set_credentials(*env_creds)
+    else:
+        session = _base_session(spec.profile)
+        _tune(session, options)
+    creds = resolve_credentials(session, options.timeout)
+    if redactor is not None:
+        redactor.add(creds.access_key, creds.secret_key, creds.token)
+    return session
+
+
+def session_with_credentials(
+    profile: str | None, access_key: str, secret_key: str, token: str | None
+) -> botocore.session.Session:
+    """A session with explicit credentials that keeps ``profile``'s region and endpoint settings."""
+    session = _base_session(profile)
+    session.set_credentials(access_key, secret_key, token)
+    return session
+
+
+PROBE_SERVICES = ("sts", "kms", "iam", "cloudtrail")
+
+
+def warm_up(region: str, options: SessionOptions, services: Sequence[str] = PROBE_SERVICES) -> None:
+    """Load the service models, endpoint rules and client classes once, before many threads need them at the same
+    moment (each would otherwise parse the same JSON models in parallel, under one GIL). Makes no request."""
+    session = _base_session()
+    session.set_credentials("warm-up", "warm-up")
+    for service in services:
+        with contextlib.suppress(Exception):
+            client = create_client(session, service, region, options)
+            client.can_paginate("list_grants")  # loads the service's paginator models too
+
+
+def create_client(
+    session: botocore.session.Session, service: str, region: str, options: SessionOptions
+) -> Any:
+    """A client of ``service`` in ``region`` (IAM: its global endpoint unless an endpoint URL is configured)."""
+    return session.create_client(service, region_name=region, config=options.client_config())
+
+
+__all__ = [
+    "ENV_IDENTITY",
+    "SessionOptions",
+    "create_client",
+    "discover_identities",
+    "load_profiles",
+    "open_session",
+    "resolve_credentials",
+    "role_name",
+    "session_with_credentials",
+    "warm_up",
+]

@@ -1,0 +1,130 @@
+"""``kms-rescue lab``: serve a scenario on 127.0.0.1 behind the enforcement gate until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from kms_rescue.errors import UsageError
+
+
+class FaultKind(str, Enum):
+    throttle = "throttle"
+    server_error = "5xx"
+    hang = "hang"
+
+
+def _summary(description: str, width: int = 96) -> str:
+    first = description.split(". ")[0].strip().rstrip(".")
+    return first if len(first) <= width else first[: width - 1].rstrip() + "…"
+
+
+def list_text() -> str:
+    from kms_rescue.lab import builtin_names, load_scenario
+
+    rows = []
+    for name in builtin_names():
+        sc = load_scenario(name)
+        rows.append((name, sc.expected_verdict or "-", _summary(sc.description)))
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    return "\n".join(f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows) + "\n"
+
+
+def ready_text(lab: Any) -> str:
+    """What stdout shows once the lab serves: a line to paste, then (as shell comments) profiles and keys."""
+    import shlex
+
+    lines = [f"export AWS_CONFIG_FILE={shlex.quote(str(lab.config_path))}", f"# endpoint {lab.endpoint}"]
+    if lab.scenario.expected_verdict:
+        lines.append(f"# scenario {lab.scenario.name}: expected verdict {lab.scenario.expected_verdict}")
+    profiles = list(lab.identities.items())
+    wp = max([len("PROFILE"), *(len(p) for p, _ in profiles)])
+    lines += ["#", f"# {'PROFILE':<{wp}}  CALLER"]
+    lines += [f"# {p:<{wp}}  {arn}" for p, arn in profiles]
+    keys = [(k.id, ", ".join(k.aliases) or "-", lab.admin.key(k.id).state) for k in lab.scenario.keys]
+    wa = max([len("ALIAS"), *(len(a) for _, a, _ in keys)])
+    lines += ["#", f"# {'KEY':<36}  {'ALIAS':<{wa}}  STATE"]
+    lines += [f"# {k:<36}  {a:<{wa}}  {s}" for k, a, s in keys]
+    return "\n".join(lines) + "\n"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        "lab",
+        epilog=(
+            "Example: kms-rescue lab sole-admin-deleted --aws-config lab.ini   "
+            "(then, in another shell: export AWS_CONFIG_FILE=lab.ini; "
+            "aws --profile app kms describe-key --key-id alias/payments)"
+        ),
+    )
+    def lab(
+        scenario: str | None = typer.Argument(
+            None, metavar="SCENARIO", help="A built-in scenario (see --list) or a scenario JSON file."
+        ),
+        aws_config: Path | None = typer.Option(
+            None, "--aws-config", metavar="FILE", help="Write the AWS config (one profile per identity) here."
+        ),
+        port: int = typer.Option(0, "--port", help="Port on 127.0.0.1; 0 picks a free one."),
+        latency_ms: float = typer.Option(0.0, "--latency-ms", metavar="N", help="Delay every request by N ms."),
+        fault_rate: float = typer.Option(
+            0.0, "--fault-rate", metavar="F", help="Fail this fraction of requests (0 to 1) with --fault."
+        ),
+        fault: FaultKind = typer.Option(
+            FaultKind.throttle, "--fault",
+            help="throttle: 400 ThrottlingException; 5xx: 500 KMSInternalException; hang: no answer.",
+        ),
+        seed: int | None = typer.Option(None, "--seed", metavar="N", help="Seed the fault draws (reproducible)."),
+        list_builtins: bool = typer.Option(False, "--list", help="List the built-in scenarios and exit."),
+    ) -> None:
+        """Serve a local AWS account (KMS, IAM, STS, CloudTrail) that really enforces key policies.
+
+        Writes an AWS config with one profile per scenario identity, prints the export line, and serves until Ctrl-C.
+        """
+        if list_builtins:
+            typer.echo(list_text(), nl=False)
+            return
+        if scenario is None:
+            raise UsageError("name a scenario (a built-in, see `kms-rescue lab --list`, or a JSON file)")
+        if aws_config is None:
+            raise UsageError("--aws-config FILE is required: where to write the AWS config for the lab's profiles")
+        from kms_rescue.lab import Lab
+
+        lab_ = Lab(
+            scenario, port=port, latency_ms=latency_ms, fault_rate=fault_rate, fault=fault.value, seed=seed,
+            config_path=aws_config,
+        )
+        stop = threading.Event()
+        previous: dict[signal.Signals, Any] = {}
+
+        def on_signal(signum: int, frame: Any) -> None:
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, on_signal)
+            except ValueError:  # not the main thread: rely on the caller to stop us
+                pass
+        try:
+            lab_.start()
+            try:
+                typer.echo(ready_text(lab_), nl=False)
+                sys.stdout.flush()
+                typer.echo(
+                    f"kms-rescue lab: serving scenario {lab_.scenario.name} at {lab_.endpoint} "
+                    "(Ctrl-C to stop)", err=True,
+                )
+                while not stop.wait(0.2):
+                    pass
+            finally:
+                lab_.stop()
+            typer.echo("kms-rescue lab: stopped", err=True)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

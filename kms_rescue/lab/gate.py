@@ -1,0 +1,242 @@
+"""The enforcement gate: a WSGI app in front of moto that identifies the caller, injects faults, and decides with
+the policy engine before anything reaches moto's backends.
+
+Denials read as AWS's do (IAM User Guide, "Troubleshoot access denied error messages": ``User: ARN is not
+authorized to perform: ACTION on resource: RESOURCE because no <type> policy allows the ACTION action`` for an
+implicit deny, ``... with an explicit deny in a <type> policy`` for an explicit one; ``<type>`` is
+``resource-based`` for a key policy and ``identity-based`` for IAM policies).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import traceback
+from collections import Counter, OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from kms_rescue.lab import protocol
+from kms_rescue.lab.identity import Credentials, Principal
+from kms_rescue.lab.protocol import AwsRequest, BadRequest, error, parse_request
+from kms_rescue.lab.runtime import LabRuntime
+from kms_rescue.policy import Decision, Evaluation, Policy, evaluate, parse_policy
+from kms_rescue.policy.actions import cross_account_allowed
+from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
+
+FAULT_KINDS = ("throttle", "5xx", "hang")
+INVALID_TOKEN = "The security token included in the request is invalid."
+_POLICY_CACHE_SIZE = 1024
+
+
+@dataclass(frozen=True)
+class GateOptions:
+    latency_ms: float = 0.0
+    fault_rate: float = 0.0
+    fault: str = "throttle"
+    seed: int | None = None
+    hang_seconds: float = 900.0  # far beyond botocore's 60 s read timeout; ends early when the lab stops
+
+
+class Faults:
+    """Draws faults from a seeded random generator: the same seed gives the same sequence of faults."""
+
+    def __init__(self, rate: float, kind: str, seed: int | None) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("the fault rate is a fraction from 0 to 1")
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r} (one of {', '.join(FAULT_KINDS)})")
+        self.rate = rate
+        self.kind = kind
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def draw(self) -> str | None:
+        if self.rate <= 0.0:
+            return None
+        with self._lock:
+            return self.kind if self._rng.random() < self.rate else None
+
+
+class Gate:
+    """The WSGI application the lab serves."""
+
+    def __init__(self, runtime: LabRuntime, options: GateOptions, stop: threading.Event) -> None:
+        self.rt = runtime
+        self.options = options
+        self.stop = stop
+        self.faults = Faults(options.fault_rate, options.fault, options.seed)
+        self.stats: Counter[str] = Counter()
+        self.internal_errors: list[str] = []
+        self._stats_lock = threading.Lock()
+        self._policies: OrderedDict[str, Policy] = OrderedDict()
+
+    # --- WSGI ----------------------------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        body = request.get_data(cache=False)  # always drain the body, whatever happens next
+        try:
+            response = self.handle(request, body)
+        except Exception as exc:  # a bug in the lab: answer 500 and keep serving
+            self.internal_errors.append(traceback.format_exc())
+            response = protocol.json_error(
+                500, "InternalFailure", f"kms-rescue lab internal error: {type(exc).__name__}: {exc}", "lab"
+            )
+        return response(environ, start_response)
+
+    def count(self, what: str) -> None:
+        with self._stats_lock:
+            self.stats[what] += 1
+
+    def handle(self, request: Request, body: bytes) -> Response:
+        try:
+            req = parse_request(request, body)
+        except BadRequest as exc:
+            return protocol.json_error(400, exc.code, exc.message, "lab")
+        self.count("requests")
+        if self.options.latency_ms > 0 and self.stop.wait(self.options.latency_ms / 1000.0):
+            return error(req, 503, "ServiceUnavailable", "the lab is stopping")
+        fault = self.faults.draw()
+        if fault is not None:
+            self.count(f"fault:{fault}")
+            return self._fault(req, fault)
+        if req.access_key is None:
+            code = "MissingAuthenticationToken" if req.protocol == "query" else "MissingAuthenticationTokenException"
+            return error(req, 403, code, "Missing Authentication Token")
+        with self.rt.lock:
+            creds = self.rt.credentials.get(req.access_key)
+            if creds is None or not self._token_ok(creds, req) or not self.rt.is_valid(creds):
+                self.count("unrecognized")
+                if req.protocol == "query":
+                    return error(req, 403, "InvalidClientTokenId", INVALID_TOKEN)
+                return error(req, 400, "UnrecognizedClientException", INVALID_TOKEN)
+            return self._dispatch(req, creds)
+
+    @staticmethod
+    def _token_ok(creds: Credentials, req: AwsRequest) -> bool:
+        if creds.session_token is None:
+            return True
+        sent = {k.lower(): v for k, v in req.headers.items()}.get("x-amz-security-token")
+        return sent == creds.session_token
+
+    def _dispatch(self, req: AwsRequest, creds: Credentials) -> Response:
+        from kms_rescue.lab import iam_api, kms_api
+
+        service = req.service
+        if service == "kms":
+            return kms_api.handle(self, req, creds)
+        if service == "iam":
+            return iam_api.handle_iam(self, req, creds)
+        if service == "sts":
+            return iam_api.handle_sts(self, req, creds)
+        if service == "cloudtrail":
+            return iam_api.handle_cloudtrail(self, req, creds)
+        return iam_api.handle_other(self, req, creds)
+
+    def _fault(self, req: AwsRequest, fault: str) -> Response:
+        if fault == "hang":
+            self.stop.wait(self.options.hang_seconds)
+            return error(req, 503, "ServiceUnavailable", "the lab hung on purpose (--fault hang)")
+        if fault == "throttle":
+            code = "Throttling" if req.protocol == "query" else "ThrottlingException"
+            return error(req, 400, code, "Rate exceeded")
+        if req.service == "kms":
+            return error(req, 500, "KMSInternalException", "An internal error occurred (injected by the lab).")
+        code = "ServiceFailure" if req.service == "iam" else "InternalFailure"
+        return error(req, 500, code, "An internal error occurred (injected by the lab).")
+
+    # --- decisions -----------------------------------------------------------------------------------------
+
+    def parsed(self, text: str, *, key_policy: bool = False) -> Policy:
+        cached = self._policies.get(text)
+        if cached is not None:
+            self._policies.move_to_end(text)
+            return cached
+        policy = parse_policy(text, max_bytes=KEY_POLICY_MAX_BYTES if key_policy else None)
+        self._policies[text] = policy
+        if len(self._policies) > _POLICY_CACHE_SIZE:
+            self._policies.popitem(last=False)
+        return policy
+
+    def context(self, p: Principal, *, region: str | None, extra: Mapping[str, Any] | None = None
+                ) -> dict[str, str | Sequence[str]]:
+        """The request context of a call by ``p`` (IAM User Guide, "AWS global condition context keys")."""
+        now = self.rt.clock()
+        ctx: dict[str, str | Sequence[str]] = {
+            "aws:PrincipalArn": p.principal_arn,
+            "aws:PrincipalAccount": p.account,
+            "aws:userid": p.unique_id,
+            "aws:SourceIp": "127.0.0.1",
+            "aws:SecureTransport": "false",
+            "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "aws:EpochTime": str(int(now.timestamp())),
+            "aws:RequestedRegion": region or self.rt.region,
+            "aws:PrincipalIsAWSService": "false",
+            "aws:ViaAWSService": "false",
+            "kms:CallerAccount": p.account,
+        }
+        if p.kind == "user" and p.name:
+            ctx["aws:username"] = p.name
+        for k, v in self.rt.principal_tags(p).items():
+            ctx[f"aws:PrincipalTag/{k}"] = v
+        if extra:
+            ctx.update(extra)
+        return ctx
+
+    def evaluate(
+        self,
+        p: Principal,
+        action: str,
+        resource: str,
+        *,
+        policy: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        region: str | None = None,
+    ) -> Evaluation | None:
+        """The engine's decision, or None for the root user acting on its own account without a resource policy
+        (the root user needs no identity policy there)."""
+        if policy is None and p.kind == "root" and (resource == "*" or f":{p.account}:" in resource):
+            return None
+        identity = [self.parsed(doc) for doc in self.rt.identity_policies(p)]
+        return evaluate(
+            principal=p.arn,
+            action=action,
+            resource=resource,
+            key_policy=self.parsed(policy, key_policy=True) if policy is not None else None,
+            identity_policies=identity,
+            context=self.context(p, region=region, extra=extra),
+        )
+
+    def denial(
+        self,
+        p: Principal,
+        action: str,
+        resource: str,
+        *,
+        policy: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        region: str | None = None,
+    ) -> str | None:
+        """None when ``p`` may perform ``action``; otherwise the AccessDenied message AWS would give."""
+        ev = self.evaluate(p, action, resource, policy=policy, extra=extra, region=region)
+        if ev is None or ev.decision is Decision.ALLOW:
+            return None
+        self.count("denied")
+        return denial_message(p, action, resource, ev, resource_policy=policy is not None)
+
+
+def denial_message(p: Principal, action: str, resource: str, ev: Evaluation, *, resource_policy: bool) -> str:
+    head = f"User: {p.arn} is not authorized to perform: {action} on resource: {resource}"
+    if ev.decision is Decision.EXPLICIT_DENY:
+        in_resource_policy = any(r.policy == "key policy" and r.effect == "Deny" for r in ev.reasons)
+        kind = "a resource-based" if in_resource_policy else "an identity-based"
+        return f"{head} with an explicit deny in {kind} policy"
+    blocked_by_resource = resource_policy and (
+        ev.key_policy_grant is None or (ev.cross_account and not cross_account_allowed(action))
+    )
+    kind = "resource-based" if blocked_by_resource else "identity-based"
+    return f"{head} because no {kind} policy allows the {action} action"

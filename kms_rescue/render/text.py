@@ -1,0 +1,166 @@
+"""The report as text for a terminal (rich), rendered to a string at a fixed width. Never prints."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from kms_rescue.render.report_view import (
+    VERDICT_TITLES,
+    exists_label,
+    grid,
+    key_lines,
+    policy_line,
+)
+from kms_rescue.report import Report
+
+VERDICT_STYLES = {
+    "manageable": "bold green",
+    "recoverable": "bold yellow",
+    "locked_out": "bold red",
+    "undetermined": "bold magenta",
+}
+OUTCOME_STYLES = {
+    "ok": "green",
+    "yes": "bold green",
+    "access_denied": "red",
+    "no": "red",
+    "not_found": "yellow",
+    "wrong_region": "yellow",
+    "key_disabled": "yellow",
+    "pending_deletion": "yellow",
+    "throttled": "magenta",
+    "timeout": "magenta",
+    "unknown": "yellow",
+}
+
+
+#: Shorter spellings for the grid, so that it fits a terminal (JSON and Markdown keep the outcome names).
+SHORT = {"access_denied": "denied", "no_credentials": "no creds", "invalid_credentials": "bad creds",
+         "pending_deletion": "pending deletion"}
+
+
+def _short(value: str) -> str:
+    head, _, rest = value.partition(" ")
+    return SHORT.get(head, head) + (" " + rest if rest else "")
+
+
+def _cell(value: str) -> Text:
+    head = value.split(" ")[0]
+    return Text(_short(value), style=OUTCOME_STYLES.get(head, "dim" if value == "-" else "yellow"))
+
+
+def render_text(report: Report, *, width: int = 100, color: bool = False, show_policy: bool = False) -> str:
+    """The report for a terminal. ``color`` adds ANSI styles; ``show_policy`` prints the policy document."""
+    out = io.StringIO()
+    console = Console(file=out, width=width, color_system="standard" if color else None, force_terminal=color,
+                      highlight=False, emoji=False, legacy_windows=False, no_color=not color)
+    v = report.verdict
+    console.print(Panel(
+        Group(Text(f"Verdict: {VERDICT_TITLES[v]}", style=VERDICT_STYLES[v]), Text(report.summary)),
+        title="kms-rescue report", expand=True,
+    ))
+
+    keys = Table.grid(padding=(0, 2))
+    keys.add_column(style="bold")
+    keys.add_column(overflow="fold")
+    for label, value in key_lines(report):
+        keys.add_row(label, value)
+    keys.add_row("Policy", policy_line(report))
+    console.print(keys)
+    console.print()
+
+    headings, rows = grid(report)
+    table = Table(title="Identities and calls", title_justify="left", expand=True)
+    # The caller's ARN goes under the identity's name, so the outcome columns keep their width.
+    ident_width = min(28, max([8, *(len(r.name) for r in rows), *(len(r.arn) for r in rows)]))
+    table.add_column("Identity / caller", overflow="fold", min_width=ident_width, ratio=1)
+    for col, heading in enumerate(headings[2:], start=2):
+        cells = [r.status if col == 2 else r.manage if col == len(headings) - 1 else r.cells[col - 3]
+                 for r in rows]
+        table.add_column(heading, no_wrap=True, min_width=max([len(heading), *(len(_short(c)) for c in cells)]))
+    for row in rows:
+        who = Text(row.name, style="bold")
+        if row.arn != "-":
+            who.append("\n" + row.arn, style="dim")
+        table.add_row(who, _cell(row.status), *(_cell(c) for c in row.cells), _cell(row.manage))
+    console.print(table)
+    notes = [(i.name, i.hint) for i in report.identities if i.hint]
+    for name, hint in notes:
+        console.print(Text(f"  {name}: {hint}", style="dim"))
+
+    if report.principals:
+        pt = Table(title="Principals named by the policy", title_justify="left", expand=True)
+        for h in ("Principal", "Kind", "Exists", "Evidence"):
+            pt.add_column(h, overflow="fold")
+        for p in report.principals:
+            pt.add_row(p.value, p.kind + (" (condition)" if p.in_condition else ""), exists_label(p.exists),
+                       p.evidence)
+        console.print(pt)
+
+    if report.management_paths:
+        mt = Table(title="Ways in to kms:PutKeyPolicy", title_justify="left", expand=True)
+        for h in ("Kind", "Principal", "Statement", "Can manage", "Why"):
+            mt.add_column(h, overflow="fold")
+        for m in report.management_paths:
+            mt.add_row(m.kind, m.principal, m.statement, _cell("yes" if m.can_manage else "no"), m.why)
+        console.print(mt)
+
+    hist = report.history
+    if hist.searched:
+        if hist.events:
+            ht = Table(title=f"CloudTrail history ({hist.region}, last 90 days, read by {hist.read_by})",
+                       title_justify="left", expand=True)
+            for title in ("Time", "Event", "Actor", "Result"):
+                ht.add_column(title, overflow="fold")
+            for e in hist.events:
+                ht.add_row(e.time, e.name, e.actor or "-", _cell("ok" if e.succeeded else (e.error_code or "failed")))
+            console.print(ht)
+        elif hist.outcome == "ok":
+            console.print(Text(f"CloudTrail history ({hist.region}): no management events for this key in 90 days"))
+        else:
+            console.print(Text(f"CloudTrail history: {hist.outcome} ({hist.error_code or ''}) — {hist.message or ''}",
+                               style="yellow"))
+        for fa in hist.former_admins:
+            console.print(Text(f"  former administrator: {fa.principal} — {fa.evidence}"))
+    console.print()
+
+    if report.next_steps:
+        console.print(Text("Next steps", style="bold"))
+        for n, step in enumerate(report.next_steps, 1):
+            console.print(Text(f"{n}. {step.detail}"))
+            if step.command:
+                console.print(Text(f"   $ {step.command}", style="cyan"))
+            if step.policy is not None:
+                console.print(Text("   " + json.dumps(step.policy, indent=2).replace("\n", "\n   "), style="cyan"))
+        console.print()
+
+    if report.evidence:
+        console.print(Text("Evidence", style="bold"))
+        for ev in report.evidence:
+            bits = [b for b in (f"statement {ev.statement}" if ev.statement else None,
+                                f"identity {ev.identity}" if ev.identity else None,
+                                ev.call) if b]
+            where = f" [{', '.join(bits)}]" if bits else ""
+            detail = f": {ev.detail}" if ev.detail else ""
+            console.print(Text(f"- {ev.claim}{where}{detail}"))
+        console.print()
+
+    for w in report.warnings:
+        console.print(Text(f"note: {w}", style="dim"))
+
+    if show_policy and report.policy.document is not None:
+        console.print()
+        console.print(Text(f"Key policy ({report.policy.source})", style="bold"))
+        console.print(Text(json.dumps(report.policy.document, indent=2)), soft_wrap=True)
+
+    if report.verdict in ("locked_out", "undetermined") and hist.athena_query:
+        console.print()
+        console.print(Text("Older history (Athena, beyond CloudTrail's 90 days)", style="bold"))
+        console.print(Text(hist.athena_query), soft_wrap=True)
+    return out.getvalue()

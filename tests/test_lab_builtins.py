@@ -1,0 +1,202 @@
+"""Every built-in scenario loads, validates, and behaves in the lab as its description and expected verdict say.
+
+The verdicts (DESIGN.md §2) are checked against the lab's enforcement, not against kms-rescue's analysis:
+manageable = some profile can call PutKeyPolicy now; recoverable = none can, but an existing principal of the
+key's account (signed in without a profile, or reached with AssumeRole) can; locked_out = no principal of the
+key's account can.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from kms_rescue.lab import Lab, builtin_names, load_scenario
+
+NO_RETRY = Config(retries={"total_max_attempts": 1})
+VERDICTS = {"manageable", "recoverable", "locked_out", "undetermined"}
+
+
+def can_put(client: Any, key: str, policy: str) -> bool:
+    """Whether this caller may call PutKeyPolicy (re-putting the policy the key has)."""
+    try:
+        client.put_key_policy(KeyId=key, Policy=policy)
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        assert code == "AccessDeniedException", exc.response["Error"]
+        return False
+    return True
+
+
+_clients: dict[tuple[int, str], Any] = {}
+
+
+def kms_client(lab: Lab, profile: str) -> Any:
+    key = (id(lab), profile)
+    if key not in _clients:
+        _clients[key] = lab.client(profile, "kms", config=NO_RETRY)
+    return _clients[key]
+
+
+def managers(lab: Lab, key: str) -> list[str]:
+    policy = lab.admin.raw_key_policy(key)
+    return [p for p in lab.profiles if can_put(kms_client(lab, p), lab.key_arn(key), policy)]
+
+
+def signed_in_can_put(lab: Lab, ref: str, key: str, session_name: str = "console") -> bool:
+    creds = lab.admin.sign_in(ref, session_name=session_name)
+    client = lab.client_for(creds, "kms", config=NO_RETRY)
+    return can_put(client, lab.key_arn(key), lab.admin.raw_key_policy(key))
+
+
+def test_there_are_enough_builtins() -> None:
+    names = builtin_names()
+    assert len(names) >= 9
+    for required in ("healthy-default", "sole-admin-deleted", "rootless-admin-role", "principalarn-condition",
+                     "explicit-deny-trap", "other-account-only", "policy-unreadable-history", "busy-account",
+                     "nitro-enclave"):
+        assert required in names
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_builtin_validates_and_states_its_verdict(name: str) -> None:
+    sc = load_scenario(name)
+    assert sc.name == name
+    assert sc.expected_verdict in VERDICTS
+    assert f"Verdict: {sc.expected_verdict}" in sc.description
+    assert sc.identities, "a scenario without profiles cannot be probed"
+
+
+# --- scenario-specific recoveries and checks -------------------------------------------------------------------
+
+
+def recover_rootless(lab: Lab) -> None:
+    key = lab.scenario.keys[0].id
+    assert signed_in_can_put(lab, "role/KeyAdmin", key)
+
+
+def recover_break_glass(lab: Lab) -> None:
+    key = lab.scenario.keys[0].id
+    sts = lab.client("admin", "sts", config=NO_RETRY)
+    role = f"arn:aws:iam::{lab.account}:role/BreakGlass"
+    for session_name, allowed in (("break-glass", True), ("someone-else", False)):
+        creds = sts.assume_role(RoleArn=role, RoleSessionName=session_name)["Credentials"]
+        import boto3
+
+        client = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"], region_name=lab.region,
+        ).client("kms", endpoint_url=lab.endpoint, config=NO_RETRY)
+        assert can_put(client, lab.key_arn(key), lab.admin.raw_key_policy(key)) is allowed, session_name
+    # The admin profile itself hits the explicit deny.
+    with pytest.raises(ClientError) as exc:
+        lab.client("admin", "kms", config=NO_RETRY).put_key_policy(
+            KeyId=key, Policy=lab.admin.raw_key_policy(key))
+    assert exc.value.response["Error"]["Message"].endswith("with an explicit deny in a resource-based policy")
+
+
+def recover_from_history(lab: Lab) -> None:
+    key = lab.scenario.keys[0].id
+    for profile in lab.profiles:  # nobody can read the policy...
+        kms = lab.client(profile, "kms", config=NO_RETRY)
+        for call in (kms.get_key_policy, kms.describe_key):
+            with pytest.raises(ClientError):
+                call(KeyId=key)
+    # ...but CloudTrail has the last PutKeyPolicy within 90 days, and it names KeyAdmin, which exists.
+    events = lab.client("auditor", "cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "PutKeyPolicy"}])["Events"]
+    records = [json.loads(e["CloudTrailEvent"]) for e in events]
+    last = next(r for r in records if "errorCode" not in r)
+    named = json.loads(last["requestParameters"]["policy"])["Statement"][0]["Principal"]["AWS"]
+    assert named == f"arn:aws:iam::{lab.account}:role/KeyAdmin"
+    assert json.loads(last["requestParameters"]["policy"]) == json.loads(lab.admin.raw_key_policy(key))
+    assert "legacy" not in {e["Username"] for e in events}  # 120 days ago: outside LookupEvents' 90-day window
+    assert lab.admin.unique_id("role/KeyAdmin") is not None
+    assert signed_in_can_put(lab, "role/KeyAdmin", key)
+
+
+def check_sole_admin_deleted(lab: Lab) -> None:
+    key = lab.scenario.keys[0].id
+    shown = json.loads(lab.client("app", "kms").get_key_policy(KeyId=key)["Policy"])
+    admin_principal = shown["Statement"][0]["Principal"]["AWS"]
+    assert admin_principal.startswith("AROA") and admin_principal == lab.admin.unique_id("role/KeyAdmin")
+    # Recreating the role does not help: the policy names the old role's id.
+    lab.admin.create_role("KeyAdmin")
+    assert not signed_in_can_put(lab, "role/KeyAdmin", key)
+
+
+def check_other_account(lab: Lab) -> None:
+    key_arn = lab.key_arn(lab.scenario.keys[0].id)
+    partner = lab.client("partner", "kms", config=NO_RETRY)
+    assert partner.encrypt(KeyId=key_arn, Plaintext=b"x")  # use across accounts: allowed
+    with pytest.raises(ClientError):
+        partner.get_key_policy(KeyId=key_arn)  # management across accounts: never
+
+
+def check_nitro(lab: Lab) -> None:
+    key = lab.scenario.keys[0].id
+    blob = lab.client("builder", "kms").encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+    with pytest.raises(ClientError):  # no attestation document outside an enclave
+        lab.client("enclave", "kms", config=NO_RETRY).decrypt(CiphertextBlob=blob)
+    assert not signed_in_can_put(lab, "role/EnclaveApp", key)
+
+
+def check_principal_arn_path(lab: Lab) -> None:
+    assert lab.identities["admin"] == f"arn:aws:sts::{lab.account}:assumed-role/KmsAdmin/admin"  # no path...
+    assert managers(lab, lab.scenario.keys[0].id) == ["admin", "root"]  # ...yet aws:PrincipalArn carries it
+
+
+def check_pending(lab: Lab) -> None:
+    kms = lab.client("admin", "kms")
+    key = lab.scenario.keys[0].id
+    assert kms.cancel_key_deletion(KeyId=key)["KeyId"] == lab.key_arn(key)
+    assert kms.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Disabled"
+
+
+def check_busy(lab: Lab) -> None:
+    assert len(lab.scenario.keys) >= 20 and len(lab.profiles) >= 16
+    for key in (lab.scenario.keys[19], lab.scenario.keys[20], lab.scenario.keys[22]):
+        got = managers(lab, key.id)
+        if key.expected_verdict == "manageable":
+            assert "admin" in got
+        else:
+            assert got == []
+            assert signed_in_can_put(lab, "role/KeyAdmin", key.id) is (key.expected_verdict == "recoverable")
+    events = lab.client("auditor-1", "cloudtrail").get_paginator("lookup_events").paginate()
+    assert sum(len(page["Events"]) for page in events) > 50
+
+
+EXTRA: dict[str, Callable[[Lab], None]] = {
+    "rootless-admin-role": recover_rootless,
+    "explicit-deny-trap": recover_break_glass,
+    "policy-unreadable-history": recover_from_history,
+    "sole-admin-deleted": check_sole_admin_deleted,
+    "other-account-only": check_other_account,
+    "nitro-enclave": check_nitro,
+    "principalarn-condition": check_principal_arn_path,
+    "pending-deletion": check_pending,
+    "busy-account": check_busy,
+}
+
+
+@pytest.mark.parametrize("name", builtin_names())
+def test_builtin_behaves_as_its_verdict_says(name: str) -> None:
+    sc = load_scenario(name)
+    with Lab(sc) as lab:
+        key = sc.keys[0].id
+        can = managers(lab, key)
+        if sc.expected_verdict == "manageable":
+            assert can, "a manageable scenario needs a profile that can call PutKeyPolicy now"
+        else:
+            assert can == [], f"{can} can call PutKeyPolicy, so the scenario is manageable"
+        if sc.expected_verdict == "recoverable":
+            assert name in EXTRA, "say how the recovery goes"
+        if name in EXTRA:
+            EXTRA[name](lab)
+        assert lab.admin.internal_errors == []
+    _clients.clear()

@@ -1,0 +1,72 @@
+"""docs/lab.md stays true: its Python example runs, its AWS CLI session behaves as annotated, its tables and
+scenario example match the package."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kms_rescue.lab import Lab, builtin_names, load_scenario
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "lab.md"
+
+
+def blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", DOC.read_text(), flags=re.S)
+
+
+def test_python_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    (code,) = blocks("python")
+    exec(compile(code, str(DOC), "exec"), {})
+    out = capsys.readouterr().out
+    assert "is not authorized to perform: kms:PutKeyPolicy" in out
+
+
+def test_scenario_example_validates() -> None:
+    (example,) = blocks("json")
+    sc = load_scenario(json.loads(example))
+    assert sc.deleted[0].ref == "role/KeyAdmin"
+
+
+def test_builtin_table_matches_the_package() -> None:
+    rows = re.findall(r"^\| `([a-z0-9-]+)` \| ([a-z_]+) \|", DOC.read_text(), flags=re.M)
+    assert sorted(name for name, _ in rows) == builtin_names()
+    for name, verdict in rows:
+        assert load_scenario(name).expected_verdict == verdict
+
+
+def test_schema_link_points_at_package_data() -> None:
+    links = re.findall(r"\]\((\.\./kms_rescue/lab/[^)]+)\)", DOC.read_text())
+    assert links and all((DOC.parent / link).resolve().is_file() for link in links)
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+def test_cli_session_behaves_as_annotated(tmp_path: Path) -> None:
+    session = next(b for b in blocks("shell") if "aws --profile" in b)
+    commands = [line for line in session.splitlines() if line.startswith("aws ")]
+    assert len(commands) >= 4
+    (tmp_path / "policy.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*",
+         "Resource": "*"}]}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    with Lab("sole-admin-deleted", config_path=tmp_path / "lab.ini"):
+        env["AWS_CONFIG_FILE"] = "lab.ini"
+        env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+        for line in commands:
+            command, _, comment = line.partition("#")
+            done = subprocess.run(shlex.split(command), cwd=tmp_path, env=env, capture_output=True, text=True,
+                                  timeout=60)
+            expected = re.search(r"fails: (\w+)", comment)
+            if expected:
+                assert done.returncode != 0 and expected.group(1) in done.stderr, (line, done.stderr)
+            else:
+                assert done.returncode == 0, (line, done.stderr)
+                if "AROA" in comment:
+                    assert '"AWS": "AROA' in done.stdout.replace("\\", "")

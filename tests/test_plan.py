@@ -1,0 +1,279 @@
+"""The repair plan: additive fixes that restore manageability, the diff's reasons, and the engine check that the
+apply step runs before any write (DESIGN.md §1.2, §1.4, §1.10)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from kms_rescue.errors import UsageError
+from kms_rescue.plan import (
+    ADMIN_SID,
+    DELEGATION_SID,
+    check_keeps_management,
+    delegation_statement,
+    policy_text,
+    propose_fix,
+    validate_admin_role,
+)
+from kms_rescue.policy import analyze_management, evaluate
+from kms_rescue.policy.actions import ADMIN_ACTIONS
+from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
+
+ACCOUNT = "111122223333"
+OTHER = "444455556666"
+KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ROOT = f"arn:aws:iam::{ACCOUNT}:root"
+ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/KeyAdmin"
+APP_ROLE = f"arn:aws:iam::{ACCOUNT}:role/PaymentsApp"
+BREAK_GLASS = f"arn:aws:iam::{ACCOUNT}:role/BreakGlass"
+BREAK_GLASS_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/BreakGlass/oncall"
+ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
+
+SOLE_ADMIN_DELETED = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Sid": "KeyAdministrators", "Effect": "Allow", "Principal": {"AWS": "AROAEXAMPLEID0000000001"},
+         "Action": "kms:*", "Resource": "*"},
+        {"Sid": "AppUse", "Effect": "Allow", "Principal": {"AWS": APP_ROLE},
+         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
+    ],
+}
+ROLE_ONLY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": BREAK_GLASS}, "Action": "kms:*",
+                   "Resource": "*"}],
+}
+DEFAULT = {"Version": "2012-10-17", "Id": "key-default-1", "Statement": [delegation_statement(ACCOUNT)]}
+DENY_TRAP = {
+    "Version": "2012-10-17",
+    "Statement": [
+        delegation_statement(ACCOUNT),
+        {"Sid": "OnlyBreakGlassManages", "Effect": "Deny",
+         "NotPrincipal": {"AWS": [ROOT, BREAK_GLASS, BREAK_GLASS_SESSION]},
+         "Action": "kms:PutKeyPolicy", "Resource": "*"},
+        {"Sid": "BreakGlass", "Effect": "Allow", "Principal": {"AWS": BREAK_GLASS}, "Action": "kms:*",
+         "Resource": "*"},
+    ],
+}
+ADMIN_IDENTITY_POLICY = {"Version": "2012-10-17",
+                         "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
+
+
+@dataclass
+class FixCase:
+    id: str
+    fact: str
+    current: dict[str, Any]
+    admin: str | None
+    adds: list[str]  # Sids added, in order
+    locked_before: bool
+    locked_after: bool
+
+
+FIX_CASES = [
+    FixCase("sole-admin-deleted", "a deleted principal's unique id matches nobody; the account principal delegates "
+            "to IAM and covers root (§1.2, §1.5)", SOLE_ADMIN_DELETED, None, [DELEGATION_SID], True, False),
+    FixCase("role-only-with-admin", "a named role is granted directly, no identity policy needed (§1.3)",
+            ROLE_ONLY, ADMIN_ROLE, [DELEGATION_SID, ADMIN_SID], False, False),
+    FixCase("default-already", "the default policy already delegates to the account: nothing to add",
+            DEFAULT, None, [], False, False),
+    FixCase("default-plus-admin", "only the administrator statement is added when delegation is there",
+            DEFAULT, ADMIN_ROLE, [ADMIN_SID], False, False),
+]
+
+
+@pytest.mark.parametrize("case", FIX_CASES, ids=lambda c: c.id)
+def test_fix_is_additive_and_restores_manageability(case: FixCase) -> None:
+    before = copy.deepcopy(case.current)
+    plan = propose_fix(case.current, key_arn=KEY, admin_role_arn=case.admin)
+    assert case.current == before, "the plan must not modify its input"
+    assert [a.statement["Sid"] for a in plan.additions] == case.adds
+    n = len(case.current["Statement"])
+    assert plan.proposed["Statement"][:n] == case.current["Statement"], "every existing statement is kept as is"
+    assert plan.proposed["Statement"][n:] == [a.statement for a in plan.additions]
+    assert analyze_management(case.current, key_account=ACCOUNT, key_arn=KEY).locked_out is case.locked_before
+    assert analyze_management(plan.proposed, key_account=ACCOUNT, key_arn=KEY).locked_out is case.locked_after
+    assert plan.changed is bool(case.adds)
+    assert json.loads(plan.proposed_text) == plan.proposed
+    if case.adds:
+        # After the fix the root user can manage the key: the account principal covers it (§1.2, §1.7).
+        assert evaluate(principal=ROOT, action="kms:PutKeyPolicy", resource=KEY, key_policy=plan.proposed).allowed
+
+
+def test_delegation_statement_is_aws_default() -> None:
+    """The added statement is exactly AWS's default key policy statement (KMS Developer Guide, "Default key
+    policy": Allow, the account principal, kms:*, Resource "*")."""
+    plan = propose_fix(SOLE_ADMIN_DELETED, key_arn=KEY)
+    assert plan.additions[0].statement == {
+        "Sid": "Enable IAM User Permissions", "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*",
+    }
+
+
+def test_admin_statement_is_least_privilege() -> None:
+    """The named administrator manages the key (PutKeyPolicy, ScheduleKeyDeletion) but cannot use it (Encrypt,
+    Decrypt): the admin action set has no cryptographic operation."""
+    plan = propose_fix(ROLE_ONLY, key_arn=KEY, admin_role_arn=ADMIN_ROLE)
+    admin = plan.additions[-1].statement
+    assert admin["Principal"] == {"AWS": ADMIN_ROLE}
+    assert admin["Action"] == list(ADMIN_ACTIONS)
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/KeyAdmin/oncall"
+    for action, allowed in (("kms:PutKeyPolicy", True), ("kms:ScheduleKeyDeletion", True),
+                            ("kms:Encrypt", False), ("kms:Decrypt", False)):
+        # identity_policies=[]: a directly named role needs none; delegation does not help it without one.
+        got = evaluate(principal=session, action=action, resource=KEY, key_policy=plan.proposed, identity_policies=[])
+        assert got.allowed is allowed, action
+
+
+def test_sid_collisions_get_a_new_name() -> None:
+    current = {"Version": "2012-10-17", "Statement": [
+        {"Sid": DELEGATION_SID, "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:Describe*",
+         "Resource": "*"},
+        {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": BREAK_GLASS}, "Action": "kms:*", "Resource": "*"},
+    ]}
+    plan = propose_fix(current, key_arn=KEY)
+    assert [a.statement["Sid"] for a in plan.additions] == [f"{DELEGATION_SID} 2"]
+    sids = [s["Sid"] for s in plan.proposed["Statement"]]
+    assert len(sids) == len(set(sids))
+
+
+def test_single_statement_object_is_kept() -> None:
+    """IAM accepts a single statement object for "Statement"; the plan keeps it and adds after it."""
+    current = {"Version": "2012-10-17", "Statement": ROLE_ONLY["Statement"][0]}
+    plan = propose_fix(current, key_arn=KEY)
+    assert plan.proposed["Statement"][0] == ROLE_ONLY["Statement"][0]
+    assert plan.proposed["Statement"][1]["Sid"] == DELEGATION_SID
+
+
+def test_every_added_line_has_a_reason_and_nothing_is_removed() -> None:
+    plan = propose_fix(SOLE_ADMIN_DELETED, key_arn=KEY, admin_role_arn=ADMIN_ROLE)
+    added = [line for line in plan.diff if line.added]
+    removed = [line for line in plan.diff if line.removed]
+    assert added and all(line.reason for line in added)
+    # Nothing is removed (at most the old last statement's closing brace, re-added with a comma).
+    assert all(r.text[1:].strip() == "}" for r in removed)
+    text = plan.unified_diff()
+    assert text.startswith("--- current key policy\n+++ proposed key policy\n")
+    assert f'+        "AWS": "arn:aws:iam::{ACCOUNT}:root"' in text
+    reasons = {line.text[1:].strip().rstrip(","): line.reason for line in added}
+    assert "account principal" in (reasons[f'"AWS": "arn:aws:iam::{ACCOUNT}:root"'] or "")
+    assert "PutKeyPolicy" in (reasons['"kms:Put*"'] or "")
+    assert "#   ^" in plan.annotated_diff()
+
+
+def test_the_diff_applies_to_the_current_text() -> None:
+    """Applying the diff's + and context lines gives exactly the proposed text (the diff is what is sent)."""
+    plan = propose_fix(SOLE_ADMIN_DELETED, key_arn=KEY)
+    rebuilt: list[str] = []
+    current = policy_text(plan.current).splitlines()
+    i = 0
+    for line in plan.diff:
+        t = line.text
+        if t.startswith(("---", "+++")):
+            continue
+        if t.startswith("@@"):
+            start = int(t.split()[1].split(",")[0][1:]) - 1
+            rebuilt.extend(current[i:start])
+            i = start
+        elif t.startswith("-"):
+            i += 1
+        elif t.startswith("+"):
+            rebuilt.append(t[1:])
+        else:
+            rebuilt.append(t[1:])
+            i += 1
+    rebuilt.extend(current[i:])
+    assert "\n".join(rebuilt) == plan.proposed_text
+
+
+def test_kept_deny_is_reported() -> None:
+    """Explicit deny wins (§1.4): a Deny the owner wrote is kept and still covers the principals it covers; a
+    NotPrincipal exempts a role session only when every layer (account, role, session) is listed."""
+    plan = propose_fix(DENY_TRAP, key_arn=KEY, admin_role_arn=ADMIN_ROLE)
+    assert plan.proposed["Statement"][1] == DENY_TRAP["Statement"][1]
+    assert [a.statement["Sid"] for a in plan.additions] == [ADMIN_SID]  # delegation already present
+    checks = check_keeps_management(plan.proposed, key_arn=KEY, applier=BREAK_GLASS_SESSION,
+                                    applier_identity_policies=[], administrators=[ADMIN_ROLE])
+    by_role = {c.role: c for c in checks}
+    assert by_role["applier"].allowed is True
+    assert by_role["administrator"].allowed is False and by_role["administrator"].decision == "explicit_deny"
+
+
+@dataclass
+class CheckCase:
+    id: str
+    fact: str
+    policy: dict[str, Any]
+    applier: str
+    identity: list[dict[str, Any]] | None
+    allowed: bool
+    unknown: bool = False
+
+
+CHECK_CASES = [
+    CheckCase("root-through-account", "the account principal covers the root user without identity policy (§1.2)",
+              DEFAULT, ROOT, None, True, unknown=True),
+    CheckCase("user-through-delegation", "delegation: an IAM user is allowed when its identity policy allows (§1.2)",
+              DEFAULT, ALICE, [ADMIN_IDENTITY_POLICY], True),
+    CheckCase("user-identity-unknown", "delegation with unread identity policies is not assumed to allow",
+              DEFAULT, ALICE, None, False, unknown=True),
+    CheckCase("named-role-session", "a role named directly covers its sessions (§1.3)", ROLE_ONLY,
+              f"arn:aws:sts::{ACCOUNT}:assumed-role/BreakGlass/oncall", [], True),
+    CheckCase("policy-without-applier", "the key policy is the gatekeeper: a policy that drops the applier "
+              "locks it out (§1.1, §1.10)", ROLE_ONLY, ALICE, [ADMIN_IDENTITY_POLICY], False),
+]
+
+
+@pytest.mark.parametrize("case", CHECK_CASES, ids=lambda c: c.id)
+def test_check_keeps_management(case: CheckCase) -> None:
+    [check] = check_keeps_management(case.policy, key_arn=KEY, applier=case.applier,
+                                     applier_identity_policies=case.identity)
+    assert check.role == "applier"
+    assert check.allowed is case.allowed, check.detail
+    assert check.identity_unknown is case.unknown
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    (f"arn:aws:iam::{OTHER}:role/KeyAdmin", "key's account"),
+    (ALICE, "not a role ARN"),
+    ("KeyAdmin", "not a role ARN"),
+    ("", "not a role ARN"),
+])
+def test_admin_role_must_be_a_role_of_the_key_account(value: str, problem: str) -> None:
+    """Only principals of the key's account can manage it (§1.6), so the administrator must be one."""
+    with pytest.raises(UsageError, match=problem):
+        validate_admin_role(value, ACCOUNT)
+    if value:
+        with pytest.raises(UsageError):
+            propose_fix(ROLE_ONLY, key_arn=KEY, admin_role_arn=value)
+
+
+def test_role_with_path_is_accepted() -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/admins/KeyAdmin"
+    plan = propose_fix(DEFAULT, key_arn=KEY, admin_role_arn=role)
+    [check] = [c for c in check_keeps_management(plan.proposed, key_arn=KEY, applier=ROOT,
+                                                 applier_identity_policies=None, administrators=[role])
+               if c.role == "administrator"]
+    assert check.allowed
+
+
+def test_bad_key_arn_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="not a KMS key ARN"):
+        propose_fix(DEFAULT, key_arn="alias/payments")
+
+
+def test_policy_over_the_size_limit_is_refused() -> None:
+    """KMS key policies are limited to 32 KB; the plan says so instead of sending a policy KMS would reject."""
+    filler: dict[str, Any] = {"Effect": "Allow", "Principal": {"AWS": BREAK_GLASS}, "Action": "kms:Describe*",
+                              "Resource": "*"}
+    statements = [dict(filler, Sid=f"F{i}") for i in range(200)]
+    current: dict[str, Any] = {"Version": "2012-10-17", "Statement": statements}
+    while len(policy_text(current).encode()) > KEY_POLICY_MAX_BYTES - 100:
+        statements.pop()
+    with pytest.raises(UsageError, match="over KMS's limit"):
+        propose_fix(current, key_arn=KEY)

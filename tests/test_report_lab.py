@@ -1,0 +1,304 @@
+"""`kms-rescue report` end to end against the lab: every built-in scenario reaches its documented verdict and exit
+code through the installed CLI; no output (any format, stderr included) ever contains a lab credential; the report
+still completes, validates and classifies every identity under 30% throttling, under hanging requests, and with a
+credential_process that hangs. The AWS config is the lab's; HOME is private and AWS_* variables are unset, so the
+developer's real configuration is never read."""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kms_rescue.aws.results import OUTCOMES
+from kms_rescue.cli.app import main
+from kms_rescue.lab import Lab, builtin_names, load_scenario
+from tests.test_report_schema import validate_report
+
+pytest.importorskip("moto")
+
+SCRIPT = Path(sys.executable).with_name("kms-rescue")
+SCENARIOS = sorted(builtin_names())
+
+
+def scenario_doc(name: str) -> dict[str, Any]:
+    scenario = load_scenario(name)
+    raw = getattr(scenario, "raw", None)
+    if isinstance(raw, dict):
+        return raw
+    path = Path(__file__).resolve().parent.parent / "kms_rescue" / "lab" / "scenarios" / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def lab_secrets(config_path: Path | str) -> list[str]:
+    """Every credential value in the lab's AWS config: access key ids, secret keys, session tokens."""
+    parser = configparser.RawConfigParser()
+    parser.read(config_path)
+    found = []
+    for section in parser.sections():
+        for key in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token"):
+            if parser.has_option(section, key):
+                found.append(parser.get(section, key))
+    assert found, "the lab's config has credentials to look for"
+    return found
+
+
+def assert_no_secrets(texts: list[str], secrets: list[str]) -> None:
+    for text in texts:
+        for secret in secrets:
+            assert secret not in text, "a lab credential appeared in an output"
+
+
+def clean_env(home: Path, config: Path | str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"HOME": str(home), "AWS_CONFIG_FILE": str(config),
+                "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"), "NO_COLOR": "1"})
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """For in-process runs (main([...])): private HOME, no AWS_* variables."""
+    for var in list(os.environ):
+        if var.startswith("AWS_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    return tmp_path
+
+
+def in_process(args: list[str], config: Path | str, capsys: pytest.CaptureFixture[str],
+               monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    code = main(["report", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def lab_stats(lab: Lab) -> dict[str, int]:
+    stats = lab.admin.stats
+    return dict(stats() if callable(stats) else stats)
+
+
+def check_classified(doc: dict[str, Any]) -> None:
+    validate_report(doc)
+    for ident in doc["identities"]:
+        assert ident["status"] in OUTCOMES
+        assert ident["calls"], f"{ident['name']} made no call"
+        assert all(c["outcome"] in OUTCOMES for c in ident["calls"])
+
+
+# --- every scenario, through the installed script ----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_reaches_its_documented_verdict(name: str, tmp_path: Path, isolated: Path,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch):
+    doc = scenario_doc(name)
+    expected = doc["expected_verdict"]
+    with Lab(name) as lab:
+        assert lab.config_path is not None
+        key = lab.key_arn(doc["keys"][0]["id"])
+        secrets = lab_secrets(lab.config_path)
+        proc = run_cli(["report", key, "--format", "json"], clean_env(tmp_path, lab.config_path))
+        assert proc.stdout, proc.stderr
+        report = json.loads(proc.stdout)
+        assert report["verdict"] == expected, report["summary"]
+        assert proc.returncode == {"manageable": 0, "recoverable": 3, "locked_out": 4, "undetermined": 5}[expected]
+        check_classified(report)
+        outputs = [proc.stdout, proc.stderr]
+        # The other formats, in process (same lab): the same verdict, and no secrets either. (The busy account's
+        # 18 identities make it the slow one; the other scenarios cover the formats.)
+        for fmt in ("text", "markdown") if name != "busy-account" else ():
+            code, out, err = in_process([key, "--format", fmt], lab.config_path, capsys, monkeypatch)
+            assert code == proc.returncode
+            assert expected.replace("_", " ").upper() in out
+            outputs += [out, err]
+        assert_no_secrets(outputs, secrets)
+
+
+def test_sole_admin_deleted_evidence(tmp_path: Path, isolated: Path, capsys, monkeypatch):
+    """The deleted admin shows as a unique id, the app profile read the policy, root cannot help: AWS Support."""
+    with Lab("sole-admin-deleted") as lab:
+        key = lab.key_arn(scenario_doc("sole-admin-deleted")["keys"][0]["id"])
+        code, out, _ = in_process([key, "-f", "json"], lab.config_path or "", capsys, monkeypatch)
+    report = json.loads(out)
+    assert code == 4
+    assert report["policy"]["source"] == "live"
+    deleted = [p for p in report["principals"] if p["kind"] == "unique_id"]
+    assert deleted and deleted[0]["exists"] is False and deleted[0]["value"].startswith("AROA")
+    assert report["next_steps"][0]["action"] == "contact_support"
+    root = next(i for i in report["identities"] if i["name"] == "root")
+    assert root["can_manage"] is False
+
+
+def test_explicit_deny_trap_step_is_runnable_and_makes_the_key_manageable(tmp_path: Path):
+    """The recoverable step says: assume BreakGlass with session name break-glass. Run that exact command."""
+    name = "explicit-deny-trap"
+    with Lab(name) as lab:
+        env = clean_env(tmp_path, lab.config_path or "")
+        key = lab.key_arn(scenario_doc(name)["keys"][0]["id"])
+        first = json.loads(run_cli(["report", key, "-f", "json", "--no-history"], env).stdout)
+        step = next(s for s in first["next_steps"] if s["action"] == "assume_role")
+        args = shlex.split(step["command"])
+        assert args[:2] == ["kms-rescue", "report"] and "--role-session-name" in args
+        proc = run_cli([*args[1:], "-f", "json", "--no-history"], env)
+        again = json.loads(proc.stdout)
+    assert proc.returncode == 0, again["summary"]
+    assumed = [i for i in again["identities"] if i["source"] == "assume_role"]
+    assert assumed and assumed[0]["can_manage"] is True
+    assert assumed[0]["arn"].endswith(":assumed-role/BreakGlass/break-glass")
+
+
+def test_history_reconstructs_an_unreadable_policy(tmp_path: Path, isolated: Path, capsys, monkeypatch):
+    name = "policy-unreadable-history"
+    with Lab(name) as lab:
+        key = lab.key_arn(scenario_doc(name)["keys"][0]["id"])
+        code, out, _ = in_process([key, "-f", "json", "--trail-bucket", "corp-trail"], lab.config_path or "", capsys,
+                                  monkeypatch)
+    report = json.loads(out)
+    assert code == 3
+    assert report["policy"]["source"] == "cloudtrail"
+    assert all(c["outcome"] != "ok" for i in report["identities"] for c in i["calls"]
+               if c["operation"] == "kms:GetKeyPolicy")
+    assert report["history"]["last_policy"]["name"] == "PutKeyPolicy"
+    assert "s3://corp-trail/" in report["history"]["athena_query"]
+    keyadmin = next(p for p in report["principals"] if p["value"].endswith(":role/KeyAdmin"))
+    assert keyadmin["exists"] is True and "iam:GetRole" in keyadmin["evidence"]
+
+
+class TestBusyAccount:
+    """Several runs against one busy-account lab (class scope: the lab's account is free again afterwards)."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def busy_lab(cls) -> Iterator[Lab]:
+        with Lab("busy-account") as lab:
+            yield lab
+
+    @pytest.mark.parametrize("index", [20, 22])
+    def test_keys_carry_their_own_verdicts(self, index: int, busy_lab: Lab, isolated: Path, capsys, monkeypatch):
+        key = scenario_doc("busy-account")["keys"][index]
+        code, out, _ = in_process([busy_lab.key_arn(key["id"]), "-f", "json"], busy_lab.config_path or "", capsys,
+                                  monkeypatch)
+        verdict = json.loads(out)["verdict"]
+        assert verdict == key["expected_verdict"]
+        assert code == {"manageable": 0, "recoverable": 3, "locked_out": 4, "undetermined": 5}[verdict]
+
+    @pytest.mark.parametrize("form", ["alias", "alias_arn", "key_id"])
+    def test_alias_and_key_id_inputs_resolve(self, form: str, busy_lab: Lab, isolated: Path, capsys, monkeypatch):
+        key = scenario_doc("busy-account")["keys"][0]
+        arn = busy_lab.key_arn(key["id"])
+        value = {"alias": key["alias"],
+                 "alias_arn": f"arn:aws:kms:{busy_lab.region}:{busy_lab.account}:{key['alias']}",
+                 "key_id": key["id"]}[form]
+        extra = [] if form == "alias_arn" else ["--region", busy_lab.region]
+        code, out, _ = in_process([value, *extra, "-f", "json", "--no-history", "-p", "admin", "-p", "intern"],
+                                  busy_lab.config_path or "", capsys, monkeypatch)
+        report = json.loads(out)
+        assert (code, report["key"]["arn"]) == (0, arn)
+        if form != "key_id":
+            assert key["alias"] in report["key"]["aliases"]
+
+    def test_progress_goes_to_stderr_on_a_terminal_only(self, busy_lab: Lab, isolated: Path, capsys, monkeypatch):
+        from kms_rescue.cli import report as report_cli
+
+        key = busy_lab.key_arn(scenario_doc("busy-account")["keys"][0]["id"])
+        args = [key, "-f", "json", "-p", "admin", "--no-history"]
+        events: list[object] = []
+        original = report_cli._ProgressBar.__call__
+
+        def spy(self: object, event: object) -> None:
+            events.append(event)
+            original(self, event)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(report_cli._ProgressBar, "__call__", spy)
+        code, out, err = in_process(args, busy_lab.config_path or "", capsys, monkeypatch)
+        assert code == 0 and events == [] and err == "", "no terminal: no progress bar, nothing on stderr"
+        monkeypatch.setattr(report_cli, "_isatty", lambda stream: stream is sys.stderr)
+        code, out, _ = in_process(args, busy_lab.config_path or "", capsys, monkeypatch)
+        assert code == 0 and json.loads(out)["verdict"] == "manageable", "the payload stays clean on stdout"
+        kinds = [getattr(e, "kind", None) for e in events]
+        assert kinds[0] == "plan" and "call" in kinds and "step" in kinds
+
+    def test_output_file_and_usage_errors(self, busy_lab: Lab, isolated: Path, tmp_path: Path, capsys, monkeypatch):
+        key = busy_lab.key_arn(scenario_doc("busy-account")["keys"][0]["id"])
+        target = tmp_path / "report.md"
+        code, out, err = in_process([key, "-f", "markdown", "-o", str(target), "-p", "admin", "--no-history"],
+                                    busy_lab.config_path or "", capsys, monkeypatch)
+        assert code == 0 and out == ""
+        assert target.read_text().startswith("# KMS key report: MANAGEABLE")
+        assert "wrote the report" in err
+        for args, message in [
+            ([key, "-p", "nobody"], "no profile named 'nobody'"),
+            ([key, "--timeout", "0"], "--timeout must be a positive number"),
+            (["alias/x"], "needs --region"),
+            ([key, "--region", "eu-west-1"], "the ARN is in"),
+        ]:
+            code, _, err = in_process(args, busy_lab.config_path or "", capsys, monkeypatch)
+            assert code == 2
+            assert err.startswith("kms-rescue: error: ") and message in err and err.count("\n") <= 2
+
+
+# --- resilience (functional assertions, fixed seeds, no timing) --------------------------------------------------
+
+def test_thirty_percent_throttling_still_completes(tmp_path: Path):
+    with Lab("sole-admin-deleted", fault_rate=0.3, fault="throttle", seed=7) as lab:
+        key = lab.key_arn(scenario_doc("sole-admin-deleted")["keys"][0]["id"])
+        proc = run_cli(["report", key, "-f", "json", "--timeout", "5"], clean_env(tmp_path, lab.config_path or ""))
+        throttled = lab_stats(lab).get("fault:throttle", 0)
+        profiles = set(lab.profiles)
+    report = json.loads(proc.stdout)
+    check_classified(report)
+    assert proc.returncode in (0, 3, 4, 5)
+    assert throttled > 0, "the lab injected throttling"
+    assert {i["name"] for i in report["identities"]} == profiles
+
+
+def test_hanging_requests_time_out_per_call(tmp_path: Path):
+    """Requests that never get an answer time out on their own (read timeout, retried), and the report still
+    completes and classifies every identity."""
+    with Lab("healthy-default", fault_rate=0.1, fault="hang", seed=3, hang_seconds=30) as lab:
+        key = lab.key_arn(scenario_doc("healthy-default")["keys"][0]["id"])
+        proc = run_cli(["report", key, "-f", "json", "--timeout", "1", "--no-history"],
+                       clean_env(tmp_path, lab.config_path or ""))
+        hung = lab_stats(lab).get("fault:hang", 0)
+    assert hung > 0, "the lab left some requests hanging"
+    report = json.loads(proc.stdout)
+    check_classified(report)
+    assert proc.returncode in (0, 3, 4, 5)
+
+
+def test_one_hanging_credential_process_times_out_alone(tmp_path: Path):
+    name = "healthy-default"
+    with Lab(name) as lab:
+        assert lab.config_path is not None
+        config = tmp_path / "config"
+        hang = tmp_path / "hang.py"
+        hang.write_text("import time\ntime.sleep(60)\n", encoding="utf-8")
+        config.write_text(Path(lab.config_path).read_text() + f"\n[profile stuck]\nregion = {lab.region}\n"
+                          f"endpoint_url = {lab.endpoint}\ncredential_process = {sys.executable} {hang}\n")
+        key = lab.key_arn(scenario_doc(name)["keys"][0]["id"])
+        proc = run_cli(["report", key, "-f", "json", "--timeout", "2"], clean_env(tmp_path, config))
+        secrets = lab_secrets(lab.config_path)
+    report = json.loads(proc.stdout)
+    check_classified(report)
+    assert report["verdict"] == scenario_doc(name)["expected_verdict"]
+    stuck = next(i for i in report["identities"] if i["name"] == "stuck")
+    assert stuck["status"] == "timeout"
+    others = [i for i in report["identities"] if i["name"] != "stuck"]
+    assert all(i["status"] == "ok" for i in others)
+    assert_no_secrets([proc.stdout, proc.stderr], secrets)
