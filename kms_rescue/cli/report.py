@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kms_rescue.cli._io import write_payload
+from kms_rescue.cli._progress import ProbeProgress
 from kms_rescue.errors import UsageError
 
 if TYPE_CHECKING:
@@ -41,40 +42,6 @@ def render(report: Report, fmt: ReportFormat, *, width: int = 100, color: bool =
     from kms_rescue.render.text import render_text
 
     return render_text(report, width=width, color=color)
-
-
-class _ProgressBar:
-    """A rich progress bar on stderr, fed by the investigation's progress events."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(
-            TextColumn("[bold]probing[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-            TimeElapsedColumn(), console=Console(stderr=True), transient=True,
-        )
-        self._task: Any = None
-
-    def __enter__(self) -> _ProgressBar:
-        self._progress.start()
-        self._task = self._progress.add_task("", total=None)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def __call__(self, event: ProgressEvent) -> None:
-        if event.kind == "plan":
-            self._progress.update(self._task, total=event.total, description=event.message or "")
-        elif event.kind == "step":
-            self._progress.advance(self._task)
-            if event.identity:
-                self._progress.update(self._task, description=f"{event.identity}: {event.outcome}")
-            elif event.message:
-                self._progress.update(self._task, description=event.message)
-        elif event.kind == "call" and event.identity:
-            self._progress.update(self._task, description=f"{event.identity} {event.operation}")
 
 
 def _isatty(stream: Any) -> bool:
@@ -113,7 +80,7 @@ def run_report(
         role_session_name=role_session_name, timeout=timeout, history=history, trail_bucket=trail_bucket,
     )
     if progress is None and _isatty(sys.stderr):
-        with _ProgressBar() as bar:
+        with ProbeProgress() as bar:
             investigation = investigate(ref, options, progress=bar)
     else:
         investigation = investigate(ref, options, progress=progress or (lambda _e: None))

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kms_rescue.cli._progress import ProbeProgress
 from kms_rescue.cli.prompter import Choice, Prompter
 from kms_rescue.errors import KmsRescueError, UsageError
 
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from kms_rescue.aws.keyref import KeyRef
-    from kms_rescue.aws.results import IdentitySpec, Investigation, ProgressEvent
+    from kms_rescue.aws.results import IdentitySpec, Investigation
     from kms_rescue.report import IdentityReport, Report
 
 EXIT_INTERRUPTED = 130
@@ -342,7 +343,7 @@ class RescueSession:
         options = InvestigateOptions(region=ref.region, timeout=s.timeout, history=s.history,
                                      trail_bucket=s.trail_bucket, environ=s.environ)
         if self.progress_bar:
-            with _Progress(self.err) as bar:
+            with ProbeProgress(self.err) as bar:
                 inv = investigate(ref, options, identities=list(specs), progress=bar)
         else:
             inv = investigate(ref, options, identities=list(specs))
@@ -628,38 +629,6 @@ class RescueSession:
         if isinstance(payload, str) and self.redactor is not None:
             return str(self.redactor.scrub_known(payload))
         return payload
-
-
-class _Progress:
-    """A progress bar on stderr fed by the investigation's events."""
-
-    def __init__(self, console: Console) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self._progress = Progress(TextColumn("[bold]probing[/]"), BarColumn(), MofNCompleteColumn(),
-                                  TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                                  transient=True)
-        self._task: Any = None
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> _Progress:
-        self._progress.start()
-        self._task = self._progress.add_task("", total=None)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def __call__(self, event: ProgressEvent) -> None:
-        with self._lock:
-            if event.kind == "plan":
-                self._progress.update(self._task, total=event.total, description=event.message or "")
-            elif event.kind == "step":
-                self._progress.advance(self._task)
-                label = f"{event.identity}: {event.outcome}" if event.identity else (event.message or "")
-                self._progress.update(self._task, description=label)
-            elif event.kind == "call" and event.identity:
-                self._progress.update(self._task, description=f"{event.identity} {event.operation}")
 
 
 # --- entry points ------------------------------------------------------------------------------------------------
