@@ -215,17 +215,18 @@ class TestBusyAccount:
 
     def test_progress_goes_to_stderr_on_a_terminal_only(self, busy_lab: Lab, isolated: Path, capsys, monkeypatch):
         from kms_rescue.cli import report as report_cli
+        from kms_rescue.cli._progress import ProbeProgress
 
         key = busy_lab.key_arn(scenario_doc("busy-account")["keys"][0]["id"])
         args = [key, "-f", "json", "-p", "admin", "--no-history"]
         events: list[object] = []
-        original = report_cli._ProgressBar.__call__
+        original = ProbeProgress.__call__
 
         def spy(self: object, event: object) -> None:
             events.append(event)
             original(self, event)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(report_cli._ProgressBar, "__call__", spy)
+        monkeypatch.setattr(ProbeProgress, "__call__", spy)
         code, out, err = in_process(args, busy_lab.config_path or "", capsys, monkeypatch)
         assert code == 0 and events == [] and err == "", "no terminal: no progress bar, nothing on stderr"
         monkeypatch.setattr(report_cli, "_isatty", lambda stream: stream is sys.stderr)
