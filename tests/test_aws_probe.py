@@ -91,7 +91,9 @@ def settings_for(stubs: dict[str, Stubs], open_session: Any = None) -> ProbeSett
     def factory(session: Any, service: str, region: str) -> Any:
         return by_session[id(session)].factory(session, service, region)
 
-    return ProbeSettings(open_session=opener, client_factory=factory, read_identity_policies=True)
+    # Stubber answers in the order responses were queued: one call at a time.
+    return ProbeSettings(open_session=opener, client_factory=factory, read_identity_policies=True,
+                         parallel_calls=False)
 
 
 def spec(name: str) -> IdentitySpec:
@@ -378,6 +380,7 @@ def test_unreadable_policy_is_reconstructed_from_paged_cloudtrail_history():
         now[0] += seconds
 
     opts = InvestigateOptions(open_session=settings.open_session, client_factory=settings.client_factory,
+                              parallel_calls=False,
                               bucket=TokenBucket(2.0, clock=lambda: now[0], sleep=sleep))
     inv = investigate(KEY_ARN, opts, identities=[spec("app")])
     assert inv.history.outcome == "ok" and inv.history.requests == 2

@@ -63,6 +63,19 @@ class TokenBucket:
             slept += wait
 
 
+    def wait(self) -> None:
+        """Sleep until a token is available, without taking it (so a caller can choose what to spend it on with
+        what it knows by then)."""
+        while True:
+            with self._lock:
+                now = self._clock()
+                tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+                if tokens >= 1:
+                    return
+                wait = (1 - tokens) / self.rate
+            self._sleep(wait)
+
+
 def default_key_policy(account: str, partition: str = "aws") -> dict[str, Any]:
     """The policy KMS gives a key created through the API without a Policy parameter (KMS Developer Guide,
     "Default key policy"): it allows the account, that is, delegates to IAM."""

@@ -13,6 +13,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from kms_rescue.aws.fanout import fan_out
 from kms_rescue.aws.results import CallResult, IdentityPolicies, PolicyDoc
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.principals import parse_caller
@@ -48,11 +49,14 @@ def _paginate(iam: Any, operation: str, result_key: str, **kwargs: Any) -> list[
     return out
 
 
-def read_identity_policies(iam: Any, caller_arn: str, call: Recorder, *, read_by: str) -> IdentityPolicies:
+def read_identity_policies(
+    iam: Any, caller_arn: str, call: Recorder, *, read_by: str, parallel: bool = False
+) -> IdentityPolicies:
     """Read the inline and attached policies of the caller's role or user (and the user's groups).
 
     The root user needs none (the account principal covers it). Any read that fails leaves the status
-    ``unknown``, keeping the documents that were read."""
+    ``unknown``, keeping the documents that were read. With ``parallel``, independent reads overlap (the lists,
+    each policy's fetch, each group); the documents and failures keep the same order either way."""
     try:
         caller = parse_caller(caller_arn)
     except PolicyInputError:
@@ -61,69 +65,88 @@ def read_identity_policies(iam: Any, caller_arn: str, call: Recorder, *, read_by
         return IdentityPolicies("not_needed", read_by=read_by,
                                 reason="the root user needs no identity policy")
     if caller.kind in ("role", "assumed_role") and caller.name:
-        return _read_principal(iam, "role", caller.name, call, read_by)
+        return _read_principal(iam, "role", caller.name, call, read_by, parallel)
     if caller.kind == "user" and caller.name:
-        return _read_principal(iam, "user", caller.name, call, read_by)
+        return _read_principal(iam, "user", caller.name, call, read_by, parallel)
     return IdentityPolicies("unknown", read_by=read_by,
                             reason=f"identity policies of a {caller.kind.replace('_', ' ')} are not readable")
 
 
-def _read_principal(iam: Any, kind: str, name: str, call: Recorder, read_by: str) -> IdentityPolicies:
+#: What one read produces: the documents it got and the failures it met, in order.
+_Found = tuple[list[PolicyDoc], list[str]]
+
+
+def _merge(parts: list[_Found]) -> _Found:
     docs: list[PolicyDoc] = []
     failures: list[str] = []
+    for d, f in parts:
+        docs.extend(d)
+        failures.extend(f)
+    return docs, failures
+
+
+def _read_principal(iam: Any, kind: str, name: str, call: Recorder, read_by: str,
+                    parallel: bool = False) -> IdentityPolicies:
     Kind = kind.capitalize()
 
-    def inline(entity: str, entity_name: str) -> None:
+    def each(thunks: list[Callable[[], _Found]]) -> _Found:
+        return _merge(fan_out(thunks, parallel))
+
+    def inline(entity: str, entity_name: str) -> _Found:
         EntityCap = entity.capitalize()
         arg = {f"{EntityCap}Name": entity_name}
         names, rec = call(f"iam:List{EntityCap}Policies", f"{entity}/{entity_name}",
                           lambda: _paginate(iam, f"list_{entity}_policies", "PolicyNames", **arg))
         if names is None:
-            failures.append(f"{rec.operation}: {rec.outcome}")
-            return
-        for pname in names:
+            return [], [f"{rec.operation}: {rec.outcome}"]
+
+        def one(pname: str) -> _Found:
             got, rec = call(f"iam:Get{EntityCap}Policy", f"{entity}/{entity_name}:{pname}",
                             functools.partial(getattr(iam, f"get_{entity}_policy"), **arg, PolicyName=pname))
             doc = policy_document(got.get("PolicyDocument")) if got else None
             if doc is None:
-                failures.append(f"{rec.operation} {pname}: {rec.outcome}")
-            else:
-                docs.append(PolicyDoc(f"inline {entity}/{entity_name}:{pname}", doc))
+                return [], [f"{rec.operation} {pname}: {rec.outcome}"]
+            return [PolicyDoc(f"inline {entity}/{entity_name}:{pname}", doc)], []
 
-    def attached(entity: str, entity_name: str) -> None:
+        return each([functools.partial(one, pname) for pname in names])
+
+    def attached(entity: str, entity_name: str) -> _Found:
         EntityCap = entity.capitalize()
         arg = {f"{EntityCap}Name": entity_name}
         items, rec = call(f"iam:ListAttached{EntityCap}Policies", f"{entity}/{entity_name}",
                           lambda: _paginate(iam, f"list_attached_{entity}_policies", "AttachedPolicies", **arg))
         if items is None:
-            failures.append(f"{rec.operation}: {rec.outcome}")
-            return
-        for item in items:
-            arn = item.get("PolicyArn")
+            return [], [f"{rec.operation}: {rec.outcome}"]
+
+        def one(arn: str) -> _Found:
             meta, rec = call("iam:GetPolicy", arn, functools.partial(iam.get_policy, PolicyArn=arn))
             version = (meta or {}).get("Policy", {}).get("DefaultVersionId")
             if not version:
-                failures.append(f"iam:GetPolicy {arn}: {rec.outcome}")
-                continue
+                return [], [f"iam:GetPolicy {arn}: {rec.outcome}"]
             got, rec = call("iam:GetPolicyVersion", arn,
                             functools.partial(iam.get_policy_version, PolicyArn=arn, VersionId=version))
             doc = policy_document((got or {}).get("PolicyVersion", {}).get("Document"))
             if doc is None:
-                failures.append(f"iam:GetPolicyVersion {arn}: {rec.outcome}")
-            else:
-                docs.append(PolicyDoc(f"managed {arn}", doc))
+                return [], [f"iam:GetPolicyVersion {arn}: {rec.outcome}"]
+            return [PolicyDoc(f"managed {arn}", doc)], []
 
-    inline(kind, name)
-    attached(kind, name)
+        return each([functools.partial(one, item.get("PolicyArn")) for item in items])
+
+    def groups() -> _Found:
+        found, rec = call("iam:ListGroupsForUser", f"user/{name}",
+                          lambda: _paginate(iam, "list_groups_for_user", "Groups", UserName=name))
+        if found is None:
+            return [], [f"{rec.operation}: {rec.outcome}"]
+        thunks: list[Callable[[], _Found]] = []
+        for g in found:
+            thunks += [functools.partial(inline, "group", g["GroupName"]),
+                       functools.partial(attached, "group", g["GroupName"])]
+        return each(thunks)
+
+    reads: list[Callable[[], _Found]] = [functools.partial(inline, kind, name), functools.partial(attached, kind, name)]
     if kind == "user":
-        groups, rec = call("iam:ListGroupsForUser", f"user/{name}",
-                           lambda: _paginate(iam, "list_groups_for_user", "Groups", UserName=name))
-        if groups is None:
-            failures.append(f"{rec.operation}: {rec.outcome}")
-        else:
-            for g in groups:
-                inline("group", g["GroupName"])
-                attached("group", g["GroupName"])
+        reads.append(groups)
+    docs, failures = each(reads)
     if failures:
         return IdentityPolicies("unknown", docs, read_by=read_by,
                                 reason=f"could not read every policy of {Kind.lower()} {name}: "

@@ -31,6 +31,8 @@ from kms_rescue.aws.results import (
     no_progress,
 )
 from kms_rescue.aws.sessions import SessionOptions, discover_identities
+from kms_rescue.policy import evaluate
+from kms_rescue.policy.errors import PolicyInputError
 
 
 @dataclass
@@ -54,6 +56,7 @@ class InvestigateOptions:
     # Test seams (botocore Stubber): see ProbeSettings.
     open_session: Callable[[IdentitySpec], Any] | None = None
     client_factory: Callable[[Any, str, str], Any] | None = None
+    parallel_calls: bool = True  # see ProbeSettings.parallel_calls
     bucket: TokenBucket | None = None
     redactor: Redactor = field(default_factory=Redactor)
 
@@ -84,12 +87,14 @@ def investigate(
         max_workers=opts.max_workers,
         open_session=opts.open_session,
         client_factory=opts.client_factory,
+        parallel_calls=opts.parallel_calls,
     )
     bucket = opts.bucket or TokenBucket(opts.lookup_rate, capacity=1.0)
     # With a key ARN the key's account is known before any call: the history lookup starts as soon as the first
     # identity of that account has working credentials, alongside the other probes.
     early: list[IdentityRun] = []  # tried, in the order they connected
     connected: list[IdentityRun] = []
+    settled: set[int] = set()
     changed = threading.Condition()
     probes_done = threading.Event()
     if opts.history and ref.key_arn:
@@ -99,18 +104,47 @@ def investigate(
                     connected.append(run)
                     changed.notify_all()
 
+        def on_settled(run: IdentityRun) -> None:
+            with changed:
+                settled.add(id(run))
+                changed.notify_all()
+
         settings.on_connected = on_connected
+        settings.on_settled = on_settled
 
     def early_history() -> HistoryLookup | None:
-        """Try each identity of the key's account as it connects, until one may read CloudTrail."""
+        """Try identities of the key's account as they connect, until one may read CloudTrail.
+
+        A denied attempt costs more than its round trip (the next one waits for CloudTrail's rate), so when there
+        is a choice the pick is an informed one: an identity whose own policies allow LookupEvents, as soon as one
+        is known; otherwise, once every identity has settled (its own policies read or not readable, or its probe
+        over) or ``HISTORY_PATIENCE`` has passed, the best of the rest (see :func:`_history_order`). With a single
+        identity there is nothing to choose and it goes as soon as it connects."""
         result: HistoryLookup | None = None
         requests = 0
         while True:
+            if early:
+                bucket.wait()
             with changed:
-                changed.wait_for(lambda: len(connected) > len(early) or probes_done.is_set())
-                if len(connected) <= len(early):
+                def untried() -> list[IdentityRun]:
+                    tried = {id(r) for r in early}
+                    return [r for r in connected if id(r) not in tried]
+
+                def ready() -> bool:
+                    if probes_done.is_set():
+                        return True
+                    waiting = untried()
+                    if not waiting:
+                        return False
+                    return (len(specs) == 1 or len(settled) >= len(specs)
+                            or any(may_lookup_events(r) is True for r in waiting))
+
+                changed.wait_for(lambda: bool(untried()) or probes_done.is_set())
+                changed.wait_for(ready, timeout=HISTORY_PATIENCE)
+                pick = _history_order(untried())
+                if not pick:
                     break
-                run = connected[len(early)]
+                run = pick[0]
                 early.append(run)
             result = read_history(key_facts(ref, []), [run], bucket)
             requests += result.requests
@@ -140,7 +174,9 @@ def investigate(
         history = (early_result.result() if early_result else None) or HistoryLookup(False, ref.region)
         if opts.history and facts.arn and history.outcome != "ok":
             tried = {id(r) for r in early}
-            later = read_history(facts, [r for r in _candidates(runs, facts.account) if id(r) not in tried], bucket)
+            later = read_history(
+                facts, _history_order([r for r in _candidates(runs, facts.account) if id(r) not in tried]), bucket
+            )
             if later.attempted or not history.attempted:
                 history = HistoryLookup(
                     later.attempted or history.attempted, later.region, later.events, later.read_by,
@@ -210,6 +246,37 @@ def _candidates(runs: Sequence[IdentityRun], account: str | None) -> list[Identi
     return same or ([] if account else usable)
 
 
+#: How long the history lookup waits for the identities' own policies before it picks without them (seconds).
+HISTORY_PATIENCE = 2.0
+
+
+def may_lookup_events(run: IdentityRun) -> bool | None:
+    """Whether the identity's own policies allow cloudtrail:LookupEvents (CloudTrail has no resource policy for
+    it, so without an identity-policy allow the call is denied); None while they are unread or unreadable."""
+    pols = run.probe.identity_policies
+    if pols is None or pols.status == "unknown" or not run.probe.arn:
+        return None
+    if pols.status == "not_needed":
+        return True  # the root user
+    try:
+        decision = evaluate(principal=run.probe.arn, action="cloudtrail:LookupEvents", resource="*",
+                            key_policy=None, identity_policies=[d.document for d in pols.documents])
+    except PolicyInputError:
+        return None
+    return decision.decision == "allow"
+
+
+def _history_order(runs: Sequence[IdentityRun]) -> list[IdentityRun]:
+    """Candidates for LookupEvents, best first: those whose policies allow it, then those not known, and last those
+    whose policies were read and do not allow it (tried only when nothing better is left: a permission our reading
+    cannot see is unlikely, but a history is worth the try)."""
+    def rank(ok: bool | None) -> int:
+        return 0 if ok is True else (1 if ok is None else 2)
+
+    known = [(rank(may_lookup_events(r)), i, r) for i, r in enumerate(runs)]
+    return [r for _, _, r in sorted(known, key=lambda t: (t[0], t[1]))]
+
+
 def read_history(facts: KeyFacts, candidates: Sequence[IdentityRun], bucket: TokenBucket) -> HistoryLookup:
     """LookupEvents in the key's region by the first of ``candidates`` (identities of the key's account) that is
     allowed to."""
@@ -250,7 +317,8 @@ def fill_identity_policies(runs: Sequence[IdentityRun], facts: KeyFacts, max_wor
             if reader is run or reader.probe.account != run.probe.account:
                 continue
             got = iam_reads.read_identity_policies(reader.client("iam"), run.probe.arn, reader.call,
-                                                   read_by=reader.spec.name)
+                                                   read_by=reader.spec.name,
+                                                   parallel=reader.settings.parallel_calls)
             if got.status == "read":
                 run.probe.identity_policies = got
                 return

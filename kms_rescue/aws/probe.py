@@ -20,6 +20,7 @@ from typing import Any
 
 from kms_rescue.aws import iam as iam_reads
 from kms_rescue.aws.classify import classify_exception, hint_for
+from kms_rescue.aws.fanout import fan_out
 from kms_rescue.aws.keyref import KeyRef, key_arn_in_text
 from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import (
@@ -78,9 +79,14 @@ class ProbeSettings:
     environ: Mapping[str, str] | None = None
     max_workers: int = MAX_WORKERS
     read_identity_policies: bool = True
+    #: Overlap an identity's independent calls (its KMS reads; its IAM reads). Off for botocore's Stubber, which
+    #: answers in the order responses were queued.
+    parallel_calls: bool = True
     open_session: SessionOpener | None = None
     client_factory: ClientFactory | None = None
     on_connected: Callable[[IdentityRun], None] | None = None  # called once an identity's caller is known
+    #: Called when an identity's own policies have been read (or failed to be), and again when its probe ends.
+    on_settled: Callable[[IdentityRun], None] | None = None
 
 
 class ReaderBoard:
@@ -263,39 +269,49 @@ class IdentityRun:
             )
 
     def inspect(self, ref: KeyRef) -> None:
-        """Everything after resolution: the policy, the grants, the identity's own policies."""
+        """Everything after resolution: the policy, the grants, the identity's own policies. DescribeKey (when
+        still needed), GetKeyPolicy and ListGrants do not depend on each other and overlap."""
         if not self.connect():
             return
         key_arn = ref.key_arn
         prior = self.probe.last("kms:DescribeKey")
+        steps: list[Callable[[], None]] = []
         if prior is None or (prior.outcome != "ok" and key_arn and prior.target != key_arn
                              and self.probe.account != ref.account):
-            self.describe(ref)
+            steps.append(lambda: self.describe(ref))
         key_id = key_arn or ref.key_id
         if key_id:
-            got, _ = self.call("kms:GetKeyPolicy", key_id, lambda: self.client("kms").get_key_policy(
-                KeyId=key_id, PolicyName="default"))
-            if got is not None:
-                text = got.get("Policy") or ""
-                self.probe.key_policy_text = text
-                try:
-                    doc = json.loads(text)
-                    self.probe.key_policy = doc if isinstance(doc, dict) else None
-                except ValueError:
-                    self.probe.key_policy = None
-                if key_arn is None and self.probe.account:
+            steps += [lambda: self._get_key_policy(key_id, key_arn), lambda: self._list_grants(key_id)]
+        fan_out(steps, self.settings.parallel_calls)
+        self.finish_own_policies()
+
+    def _get_key_policy(self, key_id: str, key_arn: str | None) -> None:
+        got, _ = self.call("kms:GetKeyPolicy", key_id, lambda: self.client("kms").get_key_policy(
+            KeyId=key_id, PolicyName="default"))
+        if got is None:
+            return
+        text = got.get("Policy") or ""
+        self.probe.key_policy_text = text
+        try:
+            doc = json.loads(text)
+            self.probe.key_policy = doc if isinstance(doc, dict) else None
+        except ValueError:
+            self.probe.key_policy = None
+        if key_arn is None and self.probe.account:
+            with self._lock:
+                if not self.probe.key_arn:
                     self.probe.key_arn = f"arn:aws:kms:{self.region}:{self.probe.account}:key/{key_id}"
 
-            def grants() -> list[dict[str, Any]]:
-                out: list[dict[str, Any]] = []
-                for page in self.client("kms").get_paginator("list_grants").paginate(KeyId=key_id):
-                    out.extend(page.get("Grants", []))
-                return out
+    def _list_grants(self, key_id: str) -> None:
+        def grants() -> list[dict[str, Any]]:
+            out: list[dict[str, Any]] = []
+            for page in self.client("kms").get_paginator("list_grants").paginate(KeyId=key_id):
+                out.extend(page.get("Grants", []))
+            return out
 
-            listed, _ = self.call("kms:ListGrants", key_id, grants)
-            if listed is not None:
-                self.probe.grants = json_safe(listed)
-        self.finish_own_policies()
+        listed, _ = self.call("kms:ListGrants", key_id, grants)
+        if listed is not None:
+            self.probe.grants = json_safe(listed)
 
     def start_own_policies(self) -> None:
         """Read the identity's own IAM policies on a thread of their own, alongside the KMS calls (the two chains
@@ -320,15 +336,19 @@ class IdentityRun:
     def _read_own_policies(self) -> None:
         assert self.probe.arn is not None
         self.probe.identity_policies = iam_reads.read_identity_policies(
-            self.client("iam"), self.probe.arn, self.call, read_by=self.spec.name
+            self.client("iam"), self.probe.arn, self.call, read_by=self.spec.name,
+            parallel=self.settings.parallel_calls,
         )
+        if self.settings.on_settled is not None:
+            self.settings.on_settled(self)
         board = self.board
         if board is not None:
             board.done(self)
             if self.probe.identity_policies.status == "unknown":
                 for reader in board.wait_for_reader(self, self.settings.options.timeout):
                     got = iam_reads.read_identity_policies(reader.client("iam"), self.probe.arn, reader.call,
-                                                           read_by=reader.spec.name)
+                                                           read_by=reader.spec.name,
+                                                           parallel=self.settings.parallel_calls)
                     if got.status == "read":
                         self.probe.identity_policies = got
                         break
@@ -364,7 +384,7 @@ def probe_identities(
     any identity could resolve it, and the runs (whose sessions later steps reuse)."""
     runs = [IdentityRun(spec, settings, ref.region) for spec in specs]
     if settings.client_factory is None and len(runs) > 1:
-        warm_up(ref.region, settings.options)
+        warm_up(ref.region, settings.options, background=True)
     # In-probe reads for identities that cannot read their own IAM policies: only when every run has a worker
     # (a waiting run must never keep a queued one from starting).
     board = ReaderBoard(len(runs)) if len(runs) <= settings.max_workers else None
@@ -374,6 +394,8 @@ def probe_identities(
     def finish(run: IdentityRun) -> None:
         if board is not None:
             board.done(run)
+        if settings.on_settled is not None:
+            settings.on_settled(run)
         settings.progress(ProgressEvent("step", identity=run.spec.name, outcome=run.probe.status))
 
     if ref.key_arn:
@@ -381,7 +403,6 @@ def probe_identities(
             try:
                 if run.connect():
                     run.start_own_policies()
-                run.describe(ref)
                 run.inspect(ref)
             finally:
                 finish(run)

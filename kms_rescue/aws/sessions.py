@@ -24,12 +24,13 @@ from typing import Any
 
 import botocore.client
 import botocore.config
+import botocore.hooks
 import botocore.loaders
 import botocore.session
 from botocore import exceptions as bexc
 from botocore.credentials import ReadOnlyCredentials
 from botocore.hooks import HierarchicalEmitter
-from botocore.utils import JSONFileCache
+from botocore.utils import EVENT_ALIASES, JSONFileCache
 
 from kms_rescue import __version__
 from kms_rescue.aws.classify import CredentialTimeout, NeedsMFA
@@ -73,22 +74,33 @@ def _shared_events() -> HierarchicalEmitter:
 
 
 _CLIENT_CLASSES: dict[tuple[str, str], type] = {}
+_SERVICE_MODELS: dict[tuple[str, str], Any] = {}
+#: botocore renames legacy event names through a table (``EVENT_ALIASES``), caching each answer per emitter; every
+#: client starts with an empty cache, and the renaming, redone for every handler each client registers, is a
+#: large share of creating a client. The answers depend only on that fixed table, so our sessions share one cache.
+_ALIAS_CACHE: dict[str, str] = {}
 
 
 def _install_client_class_cache() -> None:
-    """Build each client class once for sessions on the shared emitter.
+    """Build each client class, and each service model, once for sessions on the shared emitter.
 
-    botocore builds a new client class (one method per operation) for every client it creates; the class depends
-    only on the service model and the emitter's ``creating-client-class`` handlers, which are the same for every
-    session on :func:`_shared_events`. Other sessions (the lab's, a user's) are left alone."""
+    botocore builds a new client class (one method per operation) and a new service model for every client it
+    creates. The class depends only on the service model and the emitter's ``creating-client-class`` handlers,
+    which are the same for every session on :func:`_shared_events`; the model only on the (shared) loader's JSON,
+    and nothing changes it after it is built, while its lazily built shapes and error-code table (walked on every
+    error response) are the costly part. Other sessions (the lab's, a user's) are left alone."""
     creator = botocore.client.ClientCreator
     original = getattr(creator, "_create_client_class", None)
-    if original is None or getattr(creator, "_kms_rescue_class_cache", False):
+    original_model = getattr(creator, "_load_service_model", None)
+    if original is None or original_model is None or getattr(creator, "_kms_rescue_class_cache", False):
         return
 
-    def create_client_class(self: Any, service_name: str, service_model: Any) -> type:
+    def shared(self: Any) -> bool:
         emitter = getattr(getattr(self, "_event_emitter", None), "_emitter", None)
-        if emitter is None or emitter is not _SHARED_EVENTS:
+        return emitter is not None and emitter is _SHARED_EVENTS and getattr(self, "_loader", None) is _SHARED_LOADER
+
+    def create_client_class(self: Any, service_name: str, service_model: Any) -> type:
+        if not shared(self):
             return original(self, service_name, service_model)
         key = (service_name, str(getattr(service_model, "api_version", "")))
         with _SHARED_LOCK:
@@ -99,7 +111,30 @@ def _install_client_class_cache() -> None:
                 cls = _CLIENT_CLASSES.setdefault(key, cls)
         return cls
 
+    def load_service_model(self: Any, service_name: str, api_version: str | None = None) -> Any:
+        if not shared(self):
+            return original_model(self, service_name, api_version)
+        key = (service_name, str(api_version))
+        with _SHARED_LOCK:
+            model = _SERVICE_MODELS.get(key)
+        if model is None:
+            model = original_model(self, service_name, api_version)
+            with _SHARED_LOCK:
+                model = _SERVICE_MODELS.setdefault(key, model)
+        return model
+
+    aliaser = botocore.hooks.EventAliaser
+    original_copy = aliaser.__copy__
+
+    def copy_aliaser(self: Any) -> Any:
+        new = original_copy(self)
+        if self._alias_name_cache is _ALIAS_CACHE:
+            new._alias_name_cache = _ALIAS_CACHE
+        return new
+
+    setattr(aliaser, "__copy__", copy_aliaser)  # noqa: B010
     setattr(creator, "_create_client_class", create_client_class)  # noqa: B010
+    setattr(creator, "_load_service_model", load_service_model)  # noqa: B010
     setattr(creator, "_kms_rescue_class_cache", True)  # noqa: B010
 
 
@@ -107,6 +142,9 @@ def _base_session(profile: str | None = None) -> botocore.session.Session:
     session = botocore.session.Session(profile=profile, event_hooks=_shared_events(),
                                        include_builtin_handlers=False)
     session.register_component("data_loader", _shared_loader())
+    events: Any = session.get_component("event_emitter")
+    if isinstance(events, botocore.hooks.EventAliaser) and getattr(events, "_event_aliases", None) == EVENT_ALIASES:
+        setattr(events, "_alias_name_cache", _ALIAS_CACHE)  # noqa: B010
     session.user_agent_extra = f"kms-rescue/{__version__}"
     return session
 
@@ -388,21 +426,58 @@ def session_with_credentials(
 PROBE_SERVICES = ("sts", "kms", "iam", "cloudtrail")
 
 
-def warm_up(region: str, options: SessionOptions, services: Sequence[str] = PROBE_SERVICES) -> None:
+#: Services being warmed up on a background thread: creating one of their clients waits for the warm-up instead
+#: of parsing the same models a second time alongside it.
+_WARMING: dict[str, threading.Event] = {}
+
+
+def warm_up(
+    region: str, options: SessionOptions, services: Sequence[str] = PROBE_SERVICES, *, background: bool = False
+) -> None:
     """Load the service models, endpoint rules and client classes once, before many threads need them at the same
-    moment (each would otherwise parse the same JSON models in parallel, under one GIL). Makes no request."""
+    moment (each would otherwise parse the same JSON models in parallel, under one GIL). Makes no request.
+
+    With ``background``, only the first service (the one every identity calls first) is loaded here; the rest load
+    on a thread while the first requests are in flight, and :func:`create_client` waits for them."""
     session = _base_session()
     session.set_credentials("warm-up", "warm-up")
-    for service in services:
+
+    def load(service: str) -> None:
         with contextlib.suppress(Exception):
             client = create_client(session, service, region, options)
             client.can_paginate("list_grants")  # loads the service's paginator models too
+
+    if not background or len(services) < 2:
+        for service in services:
+            load(service)
+        return
+    first, rest = services[0], list(services[1:])
+    pending = {service: threading.Event() for service in rest}
+    with _SHARED_LOCK:
+        for service, event in pending.items():
+            _WARMING.setdefault(service, event)
+    load(first)
+
+    def work() -> None:
+        for service in rest:
+            try:
+                load(service)
+            finally:
+                pending[service].set()
+                with _SHARED_LOCK:
+                    if _WARMING.get(service) is pending[service]:
+                        del _WARMING[service]
+
+    threading.Thread(target=work, name="kms-rescue-warm-up", daemon=True).start()
 
 
 def create_client(
     session: botocore.session.Session, service: str, region: str, options: SessionOptions
 ) -> Any:
     """A client of ``service`` in ``region`` (IAM: its global endpoint unless an endpoint URL is configured)."""
+    warming = _WARMING.get(service)
+    if warming is not None and threading.current_thread().name != "kms-rescue-warm-up":
+        warming.wait(options.timeout)
     return session.create_client(service, region_name=region, config=options.client_config())
 
 

@@ -1,0 +1,229 @@
+"""The probe's concurrency: an identity's independent calls overlap (fan_out), the result does not depend on it
+(parallel and one-at-a-time reads of the same identity agree, in the same order), the background warm-up, and the
+CloudTrail lookup's informed choice of identity (no request spent on an identity whose policies deny it when a
+better one is known)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kms_rescue.aws import iam as iam_reads
+from kms_rescue.aws import sessions
+from kms_rescue.aws.fanout import fan_out
+from kms_rescue.aws.history import TokenBucket
+from kms_rescue.aws.investigate import InvestigateOptions, _history_order, investigate
+from kms_rescue.aws.probe import IdentityRun, ProbeSettings
+from kms_rescue.aws.results import CallResult, IdentityPolicies, IdentitySpec, PolicyDoc
+from kms_rescue.lab import Lab
+from tests.test_report_lab import isolated, scenario_doc  # noqa: F401  (fixture)
+
+pytest.importorskip("moto")
+
+
+# --- fan_out -----------------------------------------------------------------------------------------------------
+
+def test_fan_out_overlaps_and_keeps_order():
+    barrier = threading.Barrier(3, timeout=5)
+
+    def meet(i: int) -> int:
+        barrier.wait()  # only passes when all three run at the same time
+        return i * 10
+
+    assert fan_out([lambda i=i: meet(i) for i in range(3)]) == [0, 10, 20]
+
+
+def test_fan_out_one_at_a_time_when_asked():
+    running: list[int] = []
+    seen_together: list[int] = []
+
+    def work(i: int) -> int:
+        running.append(i)
+        seen_together.append(len(running))
+        time.sleep(0.01)
+        running.remove(i)
+        return i
+
+    assert fan_out([lambda i=i: work(i) for i in range(4)], parallel=False) == [0, 1, 2, 3]
+    assert max(seen_together) == 1
+
+
+def test_fan_out_raises_the_first_error_after_every_thunk_finished():
+    finished: list[int] = []
+
+    def ok(i: int) -> int:
+        time.sleep(0.02)
+        finished.append(i)
+        return i
+
+    def boom(message: str) -> int:
+        raise ValueError(message)
+
+    with pytest.raises(ValueError, match="first"):
+        fan_out([lambda: ok(0), lambda: boom("first"), lambda: boom("second"), lambda: ok(3)])
+    assert sorted(finished) == [0, 3]
+
+
+# --- token bucket: wait without taking ---------------------------------------------------------------------------
+
+def test_bucket_wait_does_not_take_the_token():
+    now = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    bucket = TokenBucket(2.0, capacity=1.0, clock=lambda: now[0], sleep=sleep)
+    bucket.wait()
+    assert slept == [], "a full bucket lets the caller through at once"
+    assert bucket.acquire() == 0.0, "waiting took nothing"
+    bucket.wait()
+    assert slept and abs(sum(slept) - 0.5) < 1e-9, "an empty bucket waits for the next token (2 per second)"
+    assert bucket.acquire() == 0.0
+
+
+# --- identity-policy reads: parallel == sequential ---------------------------------------------------------------
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, operation: str, target: str | None, thunk: Any) -> tuple[Any, CallResult]:
+        try:
+            result = thunk()
+        except Exception as exc:  # the probe classifies; here a failure is enough
+            rec = CallResult(operation, "access_denied", type(exc).__name__, str(exc), 0, "t", target)
+            with self.lock:
+                self.calls.append(operation)
+            return None, rec
+        with self.lock:
+            self.calls.append(operation)
+        return result, CallResult(operation, "ok", None, None, 0, "t", target)
+
+
+@pytest.fixture(scope="module")
+def busy() -> Iterator[Lab]:
+    with Lab("busy-account") as lab:
+        yield lab
+
+
+def _iam_client(lab: Lab, profile: str) -> Any:
+    """A real botocore IAM client of ``profile`` against the lab (AWS_CONFIG_FILE points at the lab's config)."""
+    options = sessions.SessionOptions()
+    session = sessions.open_session(IdentitySpec(name=profile, source="profile", profile=profile, kind="static"),
+                                    options)
+    return sessions.create_client(session, "iam", lab.region, options)
+
+
+@pytest.mark.parametrize("who", ["admin", "auditor-1"])
+def test_parallel_and_sequential_reads_agree(busy: Lab, isolated: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+                                             who: str):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(busy.config_path))
+    iam = _iam_client(busy, "admin")  # the admin can read every role's and user's policies
+    ident = next(i for i in scenario_doc("busy-account")["identities"] if i["profile"] == who)
+    arn = (f"arn:aws:iam::{busy.account}:user/{ident['user']}" if "user" in ident
+           else f"arn:aws:sts::{busy.account}:assumed-role/{ident['role']}/s")
+    results: dict[bool, IdentityPolicies] = {}
+    calls: dict[bool, list[str]] = {}
+    for parallel in (False, True):
+        rec = _Recorder()
+        results[parallel] = iam_reads.read_identity_policies(iam, arn, rec, read_by="admin", parallel=parallel)
+        calls[parallel] = rec.calls
+    seq, par = results[False], results[True]
+    assert seq.status == par.status == "read"
+    assert [d.source for d in par.documents] == [d.source for d in seq.documents], "same documents, same order"
+    assert [d.document for d in par.documents] == [d.document for d in seq.documents]
+    assert sorted(calls[True]) == sorted(calls[False]), "the same calls, only overlapped"
+    if "user" in ident:
+        assert any(d.source.startswith("managed") for d in par.documents), "group policies were followed"
+
+
+# --- the CloudTrail lookup's choice ------------------------------------------------------------------------------
+
+def _run(name: str, arn: str, status: str | None, docs: list[dict[str, Any]]) -> IdentityRun:
+    run = IdentityRun(IdentitySpec(name=name, source="profile", profile=name), ProbeSettings(), "us-east-1")
+    run.probe.arn = arn
+    if status is not None:
+        run.probe.identity_policies = IdentityPolicies(status, [PolicyDoc(f"inline {name}", d) for d in docs])  # type: ignore[arg-type]
+    return run
+
+
+def test_history_order_prefers_allowed_then_unknown_then_denied():
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "cloudtrail:Lookup*",
+                                                     "Resource": "*"}]}
+    kms_only = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
+    denied = _run("app", "arn:aws:sts::111122223333:assumed-role/App/s", "read", [kms_only])
+    unknown = _run("ops", "arn:aws:sts::111122223333:assumed-role/Ops/s", None, [])
+    allowed = _run("admin", "arn:aws:sts::111122223333:assumed-role/Admin/s", "read", [allow])
+    root = _run("root", "arn:aws:iam::111122223333:root", "not_needed", [])
+    order = [r.spec.name for r in _history_order([denied, unknown, allowed, root])]
+    assert order == ["admin", "root", "ops", "app"]
+
+
+def test_history_spends_no_request_on_a_denied_identity(busy: Lab, isolated: Path,  # noqa: F811
+                                                        monkeypatch: pytest.MonkeyPatch):
+    """busy-account: the app roles may not read CloudTrail, the admin may. Whichever identity connects first, the
+    lookup waits until it knows whom to ask and asks once."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(busy.config_path))
+    key = busy.key_arn(scenario_doc("busy-account")["keys"][0]["id"])
+    names = [f"app-{i:02d}" for i in range(1, 9)] + ["admin"]
+    for _ in range(2):
+        inv = investigate(key, InvestigateOptions(profiles=names))
+        assert inv.history.outcome == "ok" and inv.history.read_by == "admin"
+        assert inv.history.requests == 1
+        lookups = [(p.spec.name, c.outcome) for p in inv.identities for c in p.calls
+                   if c.operation == "cloudtrail:LookupEvents"]
+        assert lookups == [("admin", "ok")]
+
+
+# --- warm-up in the background -----------------------------------------------------------------------------------
+
+def test_background_warm_up_hands_over_to_create_client(monkeypatch: pytest.MonkeyPatch):
+    started = threading.Event()
+    release = threading.Event()
+    original = sessions.create_client
+
+    def slow_create(session: Any, service: str, region: str, options: Any) -> Any:
+        if threading.current_thread().name == "kms-rescue-warm-up" and service == "kms":
+            started.set()
+            release.wait(5)
+        return original(session, service, region, options)
+
+    monkeypatch.setattr(sessions, "create_client", slow_create)
+    options = sessions.SessionOptions(timeout=5)
+    sessions.warm_up("us-east-1", options, ("sts", "kms"), background=True)
+    assert started.wait(5), "kms warms on the background thread"
+    assert "kms" in sessions._WARMING
+    got: list[Any] = []
+    session = sessions._base_session()
+    session.set_credentials("a", "b")
+    waiter = threading.Thread(target=lambda: got.append(original(session, "kms", "us-east-1", options)))
+    waiter.start()
+    time.sleep(0.1)
+    assert not got, "a kms client waits for the warm-up instead of loading the model alongside it"
+    release.set()
+    waiter.join(5)
+    assert got and got[0].meta.service_model.service_name == "kms"
+    deadline = time.monotonic() + 5
+    while "kms" in sessions._WARMING and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "kms" not in sessions._WARMING
+
+
+def test_shared_service_models_are_one_object_per_service():
+    options = sessions.SessionOptions()
+    a, b = sessions._base_session(), sessions._base_session()
+    for s in (a, b):
+        s.set_credentials("x", "y")
+    ka, kb = (sessions.create_client(s, "kms", "us-east-1", options) for s in (a, b))
+    assert ka.meta.service_model is kb.meta.service_model
+    assert ka._request_signer is not kb._request_signer, "each client signs with its own credentials"
+    assert json.dumps(sorted(ka.meta.service_model.operation_names))  # the model is whole
