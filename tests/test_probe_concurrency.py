@@ -227,3 +227,74 @@ def test_shared_service_models_are_one_object_per_service():
     assert ka.meta.service_model is kb.meta.service_model
     assert ka._request_signer is not kb._request_signer, "each client signs with its own credentials"
     assert json.dumps(sorted(ka.meta.service_model.operation_names))  # the model is whole
+
+
+# --- managed policies: the first version fetched ahead ------------------------------------------------------------
+
+class _FakeIam:
+    """An IAM client's answers for one role with three attached policies (a stand-in for AWS's responses, shaped
+    as botocore returns them)."""
+
+    ACCOUNT_POLICY_EDITED = "arn:aws:iam::111122223333:policy/Edited"
+    ACCOUNT_POLICY_FRESH = "arn:aws:iam::111122223333:policy/Fresh"
+    AWS_POLICY = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+
+    def __init__(self) -> None:
+        def doc(effect: str, action: str) -> dict[str, Any]:
+            return {"Statement": [{"Effect": effect, "Action": action, "Resource": "*"}]}
+
+        self.versions = {
+            (self.ACCOUNT_POLICY_EDITED, "v1"): doc("Allow", "kms:*"),
+            (self.ACCOUNT_POLICY_EDITED, "v3"): doc("Deny", "kms:*"),
+            (self.ACCOUNT_POLICY_FRESH, "v1"): doc("Allow", "s3:*"),
+            (self.AWS_POLICY, "v9"): doc("Allow", "iam:Get*"),
+        }
+        self.defaults = {self.ACCOUNT_POLICY_EDITED: "v3", self.ACCOUNT_POLICY_FRESH: "v1", self.AWS_POLICY: "v9"}
+        self.asked: list[tuple[str, str]] = []
+        self.lock = threading.Lock()
+
+    def get_paginator(self, operation: str) -> Any:
+        pages = {
+            "list_role_policies": [{"PolicyNames": []}],
+            "list_attached_role_policies": [{"AttachedPolicies": [
+                {"PolicyName": a.rsplit("/", 1)[1], "PolicyArn": a}
+                for a in (self.ACCOUNT_POLICY_EDITED, self.ACCOUNT_POLICY_FRESH, self.AWS_POLICY)]}],
+        }[operation]
+
+        class _P:
+            def paginate(self, **_kw: Any) -> list[dict[str, Any]]:
+                return pages
+
+        return _P()
+
+    def get_policy(self, PolicyArn: str) -> dict[str, Any]:
+        time.sleep(0.01)
+        return {"Policy": {"Arn": PolicyArn, "DefaultVersionId": self.defaults[PolicyArn]}}
+
+    def get_policy_version(self, PolicyArn: str, VersionId: str) -> dict[str, Any]:
+        with self.lock:
+            self.asked.append((PolicyArn, VersionId))
+        doc = self.versions.get((PolicyArn, VersionId))
+        if doc is None:
+            raise LookupError("NoSuchEntity")
+        return {"PolicyVersion": {"Document": json.dumps(doc), "VersionId": VersionId}}
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_first_version_fetched_ahead_is_used_only_when_it_is_the_default(parallel: bool):
+    iam = _FakeIam()
+    got = iam_reads.read_identity_policies(iam, "arn:aws:iam::111122223333:role/App", _Recorder(), read_by="x",
+                                           parallel=parallel)
+    assert got.status == "read"
+    docs = {d.source.split(" ", 1)[1]: d.document for d in got.documents}
+    assert docs[iam.ACCOUNT_POLICY_EDITED] == iam.versions[(iam.ACCOUNT_POLICY_EDITED, "v3")], "the default, not v1"
+    assert docs[iam.ACCOUNT_POLICY_FRESH] == iam.versions[(iam.ACCOUNT_POLICY_FRESH, "v1")]
+    assert docs[iam.AWS_POLICY] == iam.versions[(iam.AWS_POLICY, "v9")]
+    asked = sorted(iam.asked)
+    if parallel:
+        assert asked == sorted([(iam.ACCOUNT_POLICY_EDITED, "v1"), (iam.ACCOUNT_POLICY_EDITED, "v3"),
+                                (iam.ACCOUNT_POLICY_FRESH, "v1"), (iam.AWS_POLICY, "v9")]), \
+            "v1 of account policies goes ahead (once); AWS managed ones are never guessed"
+    else:
+        assert asked == sorted([(iam.ACCOUNT_POLICY_EDITED, "v3"), (iam.ACCOUNT_POLICY_FRESH, "v1"),
+                                (iam.AWS_POLICY, "v9")])

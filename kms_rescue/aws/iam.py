@@ -72,6 +72,17 @@ def read_identity_policies(
                             reason=f"identity policies of a {caller.kind.replace('_', ' ')} are not readable")
 
 
+#: The version id IAM gives a managed policy when it is created.
+FIRST_VERSION = "v1"
+
+
+def _customer_managed(policy_arn: str) -> bool:
+    """A policy of an account (``arn:aws:iam::111122223333:policy/…``), not an AWS managed one (``…::aws:policy/…``,
+    which AWS revises often)."""
+    parts = policy_arn.split(":", 5)
+    return len(parts) == 6 and parts[4].isdigit()
+
+
 #: What one read produces: the documents it got and the failures it met, in order.
 _Found = tuple[list[PolicyDoc], list[str]]
 
@@ -119,12 +130,28 @@ def _read_principal(iam: Any, kind: str, name: str, call: Recorder, read_by: str
             return [], [f"{rec.operation}: {rec.outcome}"]
 
         def one(arn: str) -> _Found:
-            meta, rec = call("iam:GetPolicy", arn, functools.partial(iam.get_policy, PolicyArn=arn))
+            def meta_call() -> tuple[Any, CallResult]:
+                return call("iam:GetPolicy", arn, functools.partial(iam.get_policy, PolicyArn=arn))
+
+            # GetPolicy names the default version that GetPolicyVersion needs: two round trips in a row. When calls
+            # overlap, a customer managed policy's first version is fetched alongside (most are never edited);
+            # it is used only when GetPolicy confirms it is the default, otherwise the default is fetched.
+            ahead: tuple[Any, CallResult] | None = None
+            if parallel and _customer_managed(arn):
+                meta_rec, ahead = fan_out([meta_call, lambda: call(
+                    "iam:GetPolicyVersion", f"{arn} ({FIRST_VERSION}, fetched ahead)",
+                    functools.partial(iam.get_policy_version, PolicyArn=arn, VersionId=FIRST_VERSION))])
+                meta, rec = meta_rec
+            else:
+                meta, rec = meta_call()
             version = (meta or {}).get("Policy", {}).get("DefaultVersionId")
             if not version:
                 return [], [f"iam:GetPolicy {arn}: {rec.outcome}"]
-            got, rec = call("iam:GetPolicyVersion", arn,
-                            functools.partial(iam.get_policy_version, PolicyArn=arn, VersionId=version))
+            if ahead is not None and version == FIRST_VERSION and ahead[0] is not None:
+                got, rec = ahead
+            else:
+                got, rec = call("iam:GetPolicyVersion", arn,
+                                functools.partial(iam.get_policy_version, PolicyArn=arn, VersionId=version))
             doc = policy_document((got or {}).get("PolicyVersion", {}).get("Document"))
             if doc is None:
                 return [], [f"iam:GetPolicyVersion {arn}: {rec.outcome}"]

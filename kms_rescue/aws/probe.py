@@ -90,15 +90,22 @@ class ProbeSettings:
 
 
 class ReaderBoard:
-    """Identities whose own IAM policies were readable can read the policies of identities of their account that
-    could not. The board lets a run that failed wait (inside the probe, so the read overlaps the other probes)
-    until some run of its account has read its own policies, or every run has tried."""
+    """Identities that can read IAM can read the policies of identities of their account that could not read their
+    own. The board lets a run that failed wait (inside the probe, so the read overlaps the other probes) for such a
+    reader. An identity is offered as a reader as soon as one of its own IAM reads succeeds (it need not finish
+    first); a reader that turns out unable to read another's policies is simply passed over for the next one."""
 
     def __init__(self, runs: int) -> None:
         self._cv = threading.Condition()
         self._pending = runs
         self._done: set[int] = set()
         self.readers: list[IdentityRun] = []
+
+    def offer(self, run: IdentityRun) -> None:
+        with self._cv:
+            if run.session is not None and all(r is not run for r in self.readers):
+                self.readers.append(run)
+                self._cv.notify_all()
 
     def done(self, run: IdentityRun) -> None:
         with self._cv:
@@ -107,17 +114,23 @@ class ReaderBoard:
             self._done.add(id(run))
             self._pending -= 1
             pols = run.probe.identity_policies
-            if pols is not None and pols.status == "read" and run.session is not None:
+            if (pols is not None and pols.status == "read" and run.session is not None
+                    and all(r is not run for r in self.readers)):
                 self.readers.append(run)
             self._cv.notify_all()
 
-    def wait_for_reader(self, run: IdentityRun, timeout: float) -> list[IdentityRun]:
-        def same() -> list[IdentityRun]:
-            return [r for r in self.readers if r is not run and r.probe.account == run.probe.account]
+    def wait_for_reader(self, run: IdentityRun, timeout: float, tried: set[int] | None = None) -> list[IdentityRun]:
+        """Readers of ``run``'s account not in ``tried``, once there is one (or every run has finished, or
+        ``timeout`` passed: then possibly none)."""
+        skip = tried or set()
+
+        def fresh() -> list[IdentityRun]:
+            return [r for r in self.readers
+                    if r is not run and id(r) not in skip and r.probe.account == run.probe.account]
 
         with self._cv:
-            self._cv.wait_for(lambda: bool(same()) or self._pending <= 0, timeout)
-            return same()
+            self._cv.wait_for(lambda: bool(fresh()) or self._pending <= 0, timeout)
+            return fresh()
 
 
 class IdentityRun:
@@ -335,23 +348,39 @@ class IdentityRun:
 
     def _read_own_policies(self) -> None:
         assert self.probe.arn is not None
+        board = self.board
+
+        def own_call(operation: str, target: str | None, thunk: Callable[[], Any]) -> tuple[Any, CallResult]:
+            got, rec = self.call(operation, target, thunk)
+            if rec.outcome == "ok" and board is not None:
+                board.offer(self)  # it can read IAM: others may use it while it reads on
+            return got, rec
+
         self.probe.identity_policies = iam_reads.read_identity_policies(
-            self.client("iam"), self.probe.arn, self.call, read_by=self.spec.name,
+            self.client("iam"), self.probe.arn, own_call, read_by=self.spec.name,
             parallel=self.settings.parallel_calls,
         )
         if self.settings.on_settled is not None:
             self.settings.on_settled(self)
-        board = self.board
-        if board is not None:
-            board.done(self)
-            if self.probe.identity_policies.status == "unknown":
-                for reader in board.wait_for_reader(self, self.settings.options.timeout):
-                    got = iam_reads.read_identity_policies(reader.client("iam"), self.probe.arn, reader.call,
-                                                           read_by=reader.spec.name,
-                                                           parallel=self.settings.parallel_calls)
-                    if got.status == "read":
-                        self.probe.identity_policies = got
-                        break
+        if board is None:
+            return
+        board.done(self)
+        if self.probe.identity_policies.status != "unknown":
+            return
+        tried: set[int] = set()
+        deadline = time.monotonic() + self.settings.options.timeout
+        while True:
+            readers = board.wait_for_reader(self, max(0.0, deadline - time.monotonic()), tried)
+            if not readers:
+                return
+            for reader in readers:
+                tried.add(id(reader))
+                got = iam_reads.read_identity_policies(reader.client("iam"), self.probe.arn, reader.call,
+                                                       read_by=reader.spec.name,
+                                                       parallel=self.settings.parallel_calls)
+                if got.status == "read":
+                    self.probe.identity_policies = got
+                    return
 
     def fail(self, exc: BaseException) -> None:
         """An unexpected error inside this identity's probe: record it, keep the others going."""

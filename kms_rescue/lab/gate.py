@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import traceback
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -98,8 +99,16 @@ class Gate:
         except BadRequest as exc:
             return protocol.json_error(400, exc.code, exc.message, "lab")
         self.count("requests")
-        if self.options.latency_ms > 0 and self.stop.wait(self.options.latency_ms / 1000.0):
-            return error(req, 503, "ServiceUnavailable", "the lab is stopping")
+        if self.options.latency_ms <= 0:
+            return self._answer(req)
+        # The answer leaves ``latency_ms`` after the request arrived, with the lab's own work counted in it, as a
+        # service's is: requests arriving together are answered together, not one processing time apart.
+        answer_at = time.monotonic() + self.options.latency_ms / 1000.0
+        response = self._answer(req)
+        self.stop.wait(max(0.0, answer_at - time.monotonic()))
+        return response
+
+    def _answer(self, req: AwsRequest) -> Response:
         fault = self.faults.draw()
         if fault is not None:
             self.count(f"fault:{fault}")
