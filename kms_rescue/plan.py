@@ -386,9 +386,12 @@ def check_keeps_management(
     applier: str,
     applier_identity_policies: Sequence[PolicyDocument] | None,
     administrators: Sequence[str] = (),
+    applier_principal_arn: str | None = None,
 ) -> list[ManagementCheck]:
     """Evaluate ``kms:PutKeyPolicy`` for the identity applying the policy (with its identity policies, None when
-    unknown) and for each named administrator (named directly, so no identity policy is needed)."""
+    unknown) and for each named administrator (named directly, so no identity policy is needed).
+    ``applier_principal_arn``: when the applier is a role session, its role's ARN with the role's path (the
+    session's aws:PrincipalArn, which its own ARN does not show)."""
     checks: list[ManagementCheck] = []
     targets: list[tuple[str, str, Sequence[PolicyDocument] | None]] = [
         (applier, "applier", applier_identity_policies)
@@ -396,6 +399,8 @@ def check_keeps_management(
     targets += [(a, "administrator", ()) for a in administrators if a != applier]
     for principal, role, identity in targets:
         arn, ctx = _as_caller_arn(principal)
+        if role == "applier" and applier_principal_arn and not ctx:
+            ctx = {"aws:PrincipalArn": [applier_principal_arn]}
         result = evaluate(principal=arn, action=PUT_KEY_POLICY, resource=key_arn, key_policy=policy,
                           identity_policies=identity, context=ctx or None)
         detail = result.reasons[-1].detail if result.reasons else result.decision.value

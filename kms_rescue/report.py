@@ -20,7 +20,7 @@ Verdicts (DESIGN.md §2):
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -447,11 +447,18 @@ def _evaluate_identity(
                      why=f"PutKeyPolicy cannot be called on a key in another account ({key_account})"), None
     pols = probe.identity_policies
     docs = [d.document for d in pols.documents] if pols is not None and pols.complete else None
+    # A session's aws:PrincipalArn is its role's ARN with the role's path, which the session ARN does not carry.
+    session = ":assumed-role/" in probe.arn
+    context = {"aws:PrincipalArn": probe.role_arn} if session and probe.role_arn else None
     try:
         ev = evaluate(principal=probe.arn, action=MANAGE_ACTION, resource=key_arn, key_policy=document,
-                      identity_policies=docs)
+                      identity_policies=docs, context=context)
     except PolicyInputError as exc:
         return _with(identity, why=f"could not be evaluated: {exc}"), None
+    if session and not probe.role_arn and _mentions_principal_arn([document, *(docs or [])]):
+        return _with(identity, can_manage=None, decision=ev.decision.value, grant=ev.key_policy_grant,
+                     why=("unknown: a policy tests aws:PrincipalArn, which for a session is its role's ARN with the "
+                          "role's path, and iam:GetRole could not be called to learn the path")), None
     allow_label = next((r.statement for r in ev.reasons
                         if r.policy == "key policy" and r.effect == "Allow" and r.matched), None)
     rule = next((r.detail for r in reversed(ev.reasons) if r.policy == "rule"), "")
@@ -469,6 +476,23 @@ def _evaluate_identity(
         can = False
         why = rule
     return _with(identity, can_manage=can, decision=decision, grant=ev.key_policy_grant, why=why), allow_label
+
+
+def _mentions_principal_arn(documents: Sequence[Any]) -> bool:
+    """Whether any of the policy documents has a condition on aws:PrincipalArn."""
+    def walk(value: Any) -> bool:
+        if isinstance(value, dict):
+            return any(str(k).lower() == "aws:principalarn" or walk(v) for k, v in value.items())
+        if isinstance(value, list):
+            return any(walk(v) for v in value)
+        return False
+
+    for doc in documents:
+        statements = doc.get("Statement") if isinstance(doc, dict) else None
+        for st in statements if isinstance(statements, list) else [statements]:
+            if isinstance(st, dict) and walk(st.get("Condition")):
+                return True
+    return False
 
 
 def _path_entries(analysis: Any) -> list[PathEntry]:

@@ -23,6 +23,7 @@ from kms_rescue.aws.probe import IdentityRun, ProbeSettings
 from kms_rescue.aws.results import CallResult, IdentityPolicies, IdentitySpec, PolicyDoc
 from kms_rescue.lab import Lab
 from tests.test_report_lab import isolated, scenario_doc  # noqa: F401  (fixture)
+from tests.test_report_schema import validate_report
 
 pytest.importorskip("moto")
 
@@ -298,3 +299,54 @@ def test_first_version_fetched_ahead_is_used_only_when_it_is_the_default(paralle
     else:
         assert asked == sorted([(iam.ACCOUNT_POLICY_EDITED, "v3"), (iam.ACCOUNT_POLICY_FRESH, "v1"),
                                 (iam.AWS_POLICY, "v9")])
+
+
+# --- a session's aws:PrincipalArn carries its role's path ----------------------------------------------------------
+
+def _principalarn_variant(keep: set[str]) -> dict[str, Any]:
+    from kms_rescue.lab.scenario import builtin_text
+
+    doc = json.loads(builtin_text("principalarn-condition"))
+    doc["name"] = "principalarn-condition-variant"
+    doc["identities"] = [i for i in doc["identities"] if i["profile"] in keep]
+    return doc
+
+
+def _report(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    from kms_rescue.aws.investigate import investigate as run_investigation
+    from kms_rescue.report import build_report
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(lab.config_path))
+    inv = run_investigation(lab.key_arn(lab.scenario.keys[0].id), InvestigateOptions(history=False))
+    doc = build_report(inv).to_dict()
+    validate_report(doc)
+    return doc
+
+
+def test_session_of_a_role_with_a_path_is_judged_by_the_roles_arn(isolated: Path,  # noqa: F811
+                                                                   monkeypatch: pytest.MonkeyPatch):
+    """principalarn-condition: the admin profile is a session of role/admins/KmsAdmin, let in by a condition on
+    aws:PrincipalArn matching role/admins/*. Its session ARN has no path; iam:GetRole (here by the root user, as
+    the admin may not read IAM) supplies it, and the report agrees with the lab, which lets the admin in."""
+    with Lab("principalarn-condition") as lab:
+        doc = _report(lab, monkeypatch)
+        can = {i["name"]: i["can_manage"] for i in doc["identities"]}
+        assert can == {"admin": True, "app": False, "root": True}
+        admin = next(i for i in doc["identities"] if i["name"] == "admin")
+        assert admin["arn"].endswith(":assumed-role/KmsAdmin/admin")
+        # the lab agrees: the admin can put the policy back as it is
+        kms = lab.client("admin", "kms")
+        key = lab.key_arn(lab.scenario.keys[0].id)
+        kms.put_key_policy(KeyId=key, PolicyName="default",
+                           Policy=kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+
+
+def test_unknown_role_path_makes_a_principalarn_decision_unknown(isolated: Path,  # noqa: F811
+                                                                  monkeypatch: pytest.MonkeyPatch):
+    """Without any identity that may call iam:GetRole, the role's path cannot be learnt: a decision that rests on
+    aws:PrincipalArn is "unknown", never a guess."""
+    with Lab(_principalarn_variant({"admin", "app"})) as lab:
+        doc = _report(lab, monkeypatch)
+        admin = next(i for i in doc["identities"] if i["name"] == "admin")
+        assert admin["can_manage"] is None
+        assert "aws:PrincipalArn" in admin["why"] and "iam:GetRole" in admin["why"]

@@ -198,8 +198,8 @@ def test_fix_applied_end_to_end_and_rollback_restores(lab_for: Any, clean_env: P
     lab = lab_for("principalarn-condition")
     key = lab.key_arn(lab.scenario.keys[0].id)
     before = json.loads(lab.admin.raw_key_policy(key))
-    run = run_session(key, [*START, ("confirm", "Plan a fix", True), ("confirm", "administrator role", False),
-                            ("confirm", "Apply this policy", True)])
+    run = run_session(key, [*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
+                            ("confirm", "administrator role", False), ("confirm", "Apply this policy", True)])
     assert run.code == 0, run.out
     result = run.session.applied
     assert result is not None and result.verified
@@ -259,8 +259,8 @@ def test_declined_fix_changes_nothing(lab_for: Any, clean_env: Path) -> None:
     lab = lab_for("principalarn-condition")
     key = lab.key_arn(lab.scenario.keys[0].id)
     before = lab.admin.raw_key_policy(key)
-    run = run_session(key, [*START, ("confirm", "Plan a fix", True), ("confirm", "administrator role", False),
-                            ("confirm", "Apply", False)])
+    run = run_session(key, [*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
+                            ("confirm", "administrator role", False), ("confirm", "Apply", False)])
     assert run.code == 0
     assert lab.admin.raw_key_policy(key) == before
     assert not list(clean_env.glob("kms-key-policy-*"))
@@ -530,8 +530,8 @@ def test_ctrl_c_during_apply_finishes_the_write_then_exits_130(lab_for: Any, cle
         session.say = wrapped  # type: ignore[method-assign]
 
     out, err = io.StringIO(), io.StringIO()
-    prompter = FakePrompter([*START, ("confirm", "Plan a fix", True), ("confirm", "administrator role", False),
-                             ("confirm", "Apply", True)])
+    prompter = FakePrompter([*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
+                             ("confirm", "administrator role", False), ("confirm", "Apply", True)])
     code = run_rescue(key, SessionSettings(backup_dir=str(clean_env)), interactive=True, prompter=prompter,
                       consoles=(Console(file=out, width=140), Console(file=err, width=140)), progress_bar=False,
                       on_session=press_ctrl_c_on_write)

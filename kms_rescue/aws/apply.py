@@ -80,6 +80,7 @@ class Applier:
     role_arn: str | None = None  # for assume_role identities: the role that was assumed
     endpoint_url: str | None = None  # a custom KMS endpoint (the lab), for the restore command
     config_file: str | None = None  # a non-default AWS_CONFIG_FILE, for the restore command
+    principal_arn: str | None = None  # a session's aws:PrincipalArn: its role's ARN, path included (iam:GetRole)
 
 
 # --- backup ----------------------------------------------------------------------------------------------------
@@ -238,6 +239,7 @@ def apply_fix(
         plan.proposed, key_arn=key_arn, applier=applier.arn,
         applier_identity_policies=applier.identity_policies,
         administrators=[plan.admin_role_arn] if plan.admin_role_arn else [],
+        applier_principal_arn=applier.principal_arn,
     )
     try:
         locked = analyze_management(plan.proposed, key_account=plan.key_account, key_arn=key_arn).locked_out
@@ -274,7 +276,8 @@ def apply_fix(
     try:
         parse_policy(after)
         after_checks = check_keeps_management(after, key_arn=key_arn, applier=applier.arn,
-                                              applier_identity_policies=applier.identity_policies)
+                                              applier_identity_policies=applier.identity_policies,
+                                              applier_principal_arn=applier.principal_arn)
         analysis = analyze_management(after, key_account=plan.key_account, key_arn=key_arn)
     except PolicyInputError as exc:
         return ApplyResult(key_arn, backup, command, tuple(checks), True, False,
@@ -314,7 +317,7 @@ def kms_client_for(spec: Any, region: str, *, timeout: float = 10.0, environ: Ma
 
 
 def applier_for(spec: Any, arn: str, identity_policies: Sequence[PolicyDocument] | None,
-                environ: Mapping[str, str] | None = None) -> Applier:
+                environ: Mapping[str, str] | None = None, principal_arn: str | None = None) -> Applier:
     """An :class:`Applier` for an identity spec, with the endpoint and config file the restore command needs."""
     env = os.environ if environ is None else environ
     endpoint = env.get("AWS_ENDPOINT_URL_KMS") or env.get("AWS_ENDPOINT_URL")
@@ -326,7 +329,7 @@ def applier_for(spec: Any, arn: str, identity_policies: Sequence[PolicyDocument]
     return Applier(
         arn=arn, identity_policies=identity_policies, profile=spec.profile, source=spec.source,
         role_arn=spec.role_arn if spec.source == "assume_role" else None, endpoint_url=endpoint,
-        config_file=config_file,
+        config_file=config_file, principal_arn=principal_arn,
     )
 
 

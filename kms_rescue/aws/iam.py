@@ -181,6 +181,27 @@ def _read_principal(iam: Any, kind: str, name: str, call: Recorder, read_by: str
     return IdentityPolicies("read", docs, read_by=read_by)
 
 
+def read_role_arn(iam: Any, caller_arn: str, call: Recorder) -> str | None:
+    """For a role session, its role's ARN with the role's path (iam:GetRole); None for other callers, or when the
+    call fails. Role names are unique in an account, so the session's role name finds it."""
+    try:
+        caller = parse_caller(caller_arn)
+    except PolicyInputError:
+        return None
+    if caller.kind != "assumed_role" or not caller.name:
+        return None
+    name = caller.name
+    got, _rec = call("iam:GetRole", f"role/{name}", lambda: iam.get_role(RoleName=name))
+    arn = ((got or {}).get("Role") or {}).get("Arn")
+    if not isinstance(arn, str):
+        return None
+    try:
+        role = parse_caller(arn)
+    except PolicyInputError:
+        return None
+    return arn if role.kind == "role" and role.name == name and role.account == caller.account else None
+
+
 def check_principal(iam: Any, arn: str, call: Recorder) -> tuple[bool | None, CallResult | None]:
     """Whether the user or role ``arn`` exists: iam:GetRole / iam:GetUser. None when the call could not tell
     (denied, throttled) or the ARN is not a user or role."""

@@ -321,6 +321,8 @@ def fill_identity_policies(runs: Sequence[IdentityRun], facts: KeyFacts, max_wor
                                                    parallel=reader.settings.parallel_calls)
             if got.status == "read":
                 run.probe.identity_policies = got
+                if run.probe.role_arn is None:
+                    run.probe.role_arn = iam_reads.read_role_arn(reader.client("iam"), run.probe.arn, reader.call)
                 return
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(pending))),

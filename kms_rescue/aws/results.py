@@ -153,6 +153,9 @@ class IdentityProbe:
     key_policy_text: str | None = None
     grants: list[dict[str, Any]] | None = None  # ListGrants
     identity_policies: IdentityPolicies | None = None
+    #: For a role session: its role's ARN, path included (iam:GetRole). A session ARN drops the role's path, but a
+    #: session's aws:PrincipalArn is the role's ARN with it. None when not a session or GetRole was not allowed.
+    role_arn: str | None = None
 
     @property
     def name(self) -> str:

@@ -480,7 +480,7 @@ class RescueSession:
         try:
             kms, _arn = kms_client_for(probe.spec, report.key.region, timeout=self.settings.timeout,
                                        environ=self.settings.environ)
-            who = applier_for(probe.spec, applier.arn, docs, environ=self.environ)
+            who = applier_for(probe.spec, applier.arn, docs, environ=self.environ, principal_arn=probe.role_arn)
             with sigint_held() as pressed:
                 try:
                     result = apply_fix(plan, kms, who, backup_dir=backup_dir,
