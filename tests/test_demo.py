@@ -149,3 +149,34 @@ def test_doc_example_runs(clean_env: Path, monkeypatch: pytest.MonkeyPatch, caps
     assert "Traceback" not in err and "internal error" not in err
     if "--output" in args:
         assert (clean_env / args[args.index("--output") + 1]).is_file()
+
+
+@pytest.mark.slow
+def test_bare_command_in_a_terminal_starts_the_session_and_asks_for_the_key(clean_env: Path) -> None:
+    """`kms-rescue` with no arguments, at a terminal: the session starts and asks which key; Ctrl-C there leaves
+    with 130. Without a terminal there is nobody to ask, so it prints the help."""
+    pexpect = pytest.importorskip("pexpect")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(HOME=str(clean_env), TERM="xterm", NO_COLOR="1", COLUMNS="120", LINES="40",
+               PROMPT_TOOLKIT_NO_CPR="1", AWS_CONFIG_FILE=str(clean_env / "no-config"),
+               AWS_SHARED_CREDENTIALS_FILE=str(clean_env / "no-credentials"))
+    script = Path(sys.executable).parent / "kms-rescue"
+    child = pexpect.spawn(str(script), [], env=env, cwd=str(clean_env), encoding="utf-8", timeout=60,
+                          dimensions=(40, 120))
+    log = io.StringIO()
+    child.logfile_read = log
+    try:
+        child.expect("Which KMS key")
+        child.send("\x03")  # Ctrl-C
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    transcript = ANSI.sub("", log.getvalue())
+    assert child.exitstatus == 130, transcript[-2000:]
+    assert "Traceback" not in transcript and "Usage:" not in transcript
+
+    import subprocess
+
+    done = subprocess.run([str(script)], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=60)
+    assert "Usage:" in done.stdout + done.stderr, "no terminal: nothing to ask, so the help"

@@ -25,7 +25,8 @@ EXIT_INTERRUPTED = 130
 
 
 class _RescueByDefault(TyperGroup):
-    """``kms-rescue KEY`` means ``kms-rescue rescue KEY`` once the rescue command exists."""
+    """``kms-rescue KEY`` means ``kms-rescue rescue KEY`` once the rescue command exists (and a bare
+    ``kms-rescue`` at a terminal means ``kms-rescue rescue``: see :func:`main`)."""
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         if args and "rescue" in self.commands and args[0] not in self.commands and not args[0].startswith("-"):
@@ -66,6 +67,14 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"kms_rescue.cli.{_name}").register(app)
 
 
+def _on_a_terminal() -> bool:
+    """Both stdin and stdout are terminals (someone is there to answer); otherwise bare `kms-rescue` prints help."""
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def _err(message: str) -> None:
     typer.echo(message, err=True)
 
@@ -75,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
+    if not args and _on_a_terminal():
+        args = ["rescue"]  # bare `kms-rescue` at a terminal: the session, which asks for the key
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="kms-rescue", standalone_mode=False)
