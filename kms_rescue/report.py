@@ -20,11 +20,12 @@ Verdicts (DESIGN.md §2):
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kms_rescue import __version__
+from kms_rescue.aws.iam import mentions_principal_arn
 from kms_rescue.aws.results import (
     CallResult,
     HistoryEvent,
@@ -455,7 +456,7 @@ def _evaluate_identity(
                       identity_policies=docs, context=context)
     except PolicyInputError as exc:
         return _with(identity, why=f"could not be evaluated: {exc}"), None
-    if session and not probe.role_arn and _mentions_principal_arn([document, *(docs or [])]):
+    if session and not probe.role_arn and mentions_principal_arn([document, *(docs or [])]):
         return _with(identity, can_manage=None, decision=ev.decision.value, grant=ev.key_policy_grant,
                      why=("unknown: a policy tests aws:PrincipalArn, which for a session is its role's ARN with the "
                           "role's path, and iam:GetRole could not be called to learn the path")), None
@@ -476,23 +477,6 @@ def _evaluate_identity(
         can = False
         why = rule
     return _with(identity, can_manage=can, decision=decision, grant=ev.key_policy_grant, why=why), allow_label
-
-
-def _mentions_principal_arn(documents: Sequence[Any]) -> bool:
-    """Whether any of the policy documents has a condition on aws:PrincipalArn."""
-    def walk(value: Any) -> bool:
-        if isinstance(value, dict):
-            return any(str(k).lower() == "aws:principalarn" or walk(v) for k, v in value.items())
-        if isinstance(value, list):
-            return any(walk(v) for v in value)
-        return False
-
-    for doc in documents:
-        statements = doc.get("Statement") if isinstance(doc, dict) else None
-        for st in statements if isinstance(statements, list) else [statements]:
-            if isinstance(st, dict) and walk(st.get("Condition")):
-                return True
-    return False
 
 
 def _path_entries(analysis: Any) -> list[PathEntry]:

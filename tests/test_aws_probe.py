@@ -102,10 +102,8 @@ def spec(name: str) -> IdentitySpec:
 
 def role_policies(
     s: Stubs, role: str, inline: dict[str, dict] | None = None,
-    managed: tuple[tuple[str, dict], ...] | list[tuple[str, dict]] = (), path: str | None = "/",
+    managed: tuple[tuple[str, dict], ...] | list[tuple[str, dict]] = (),
 ) -> None:
-    """The IAM answers a session of ``role`` gets reading its own policies, then iam:GetRole for its role's path
-    (``path`` None: GetRole denied)."""
     inline = inline or {}
     s.ok("iam", "list_role_policies", {"PolicyNames": list(inline)})
     for name, doc in inline.items():
@@ -116,12 +114,6 @@ def role_policies(
         s.ok("iam", "get_policy", {"Policy": {"Arn": arn, "DefaultVersionId": "v2"}})
         s.ok("iam", "get_policy_version", {"PolicyVersion": {"Document": json.dumps(doc), "VersionId": "v2",
                                                              "IsDefaultVersion": True}})
-    if path is None:
-        s.err("iam", "get_role", "AccessDenied", "not authorized to perform: iam:GetRole")
-    else:
-        s.ok("iam", "get_role", {"Role": {"RoleName": role, "Arn": f"arn:aws:iam::{ACCOUNT}:role{path}{role}",
-                                          "Path": path, "RoleId": "AROAEXAMPLEROLE12345",
-                                          "CreateDate": dt.datetime(2026, 1, 1)}})
 
 
 # --- single identity -------------------------------------------------------------------------------------------
@@ -370,7 +362,7 @@ def test_unreadable_policy_is_reconstructed_from_paged_cloudtrail_history():
     s.err("kms", "describe_key", "AccessDeniedException", "not authorized")
     s.err("kms", "get_key_policy", "AccessDeniedException", "not authorized")
     s.err("kms", "list_grants", "AccessDeniedException", "not authorized")
-    role_policies(s, "App", path=None)
+    role_policies(s, "App")
     first = {"Version": "2012-10-17", "Statement": [POLICY["Statement"][0]]}
     s.ok("cloudtrail", "lookup_events", _history_page(
         [_event("CreateKey", "e1", "2026-01-01T00:00:00Z", first, f"arn:aws:iam::{ACCOUNT}:user/terraform")], "t"))

@@ -350,3 +350,13 @@ def test_unknown_role_path_makes_a_principalarn_decision_unknown(isolated: Path,
         admin = next(i for i in doc["identities"] if i["name"] == "admin")
         assert admin["can_manage"] is None
         assert "aws:PrincipalArn" in admin["why"] and "iam:GetRole" in admin["why"]
+
+
+def test_no_role_lookup_when_no_policy_tests_principalarn(isolated: Path,  # noqa: F811
+                                                          monkeypatch: pytest.MonkeyPatch):
+    """The path only matters to conditions on aws:PrincipalArn: without one, no iam:GetRole is spent on it."""
+    with Lab("healthy-default") as lab:
+        doc = _report(lab, monkeypatch)
+        assert doc["verdict"] == "manageable"
+        calls = [c["operation"] for i in doc["identities"] for c in i["calls"]]
+        assert "iam:GetRole" not in calls and "kms:GetKeyPolicy" in calls

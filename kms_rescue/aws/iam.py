@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from kms_rescue.aws.fanout import fan_out
@@ -179,6 +179,23 @@ def _read_principal(iam: Any, kind: str, name: str, call: Recorder, read_by: str
                                 reason=f"could not read every policy of {Kind.lower()} {name}: "
                                        + "; ".join(failures[:3]))
     return IdentityPolicies("read", docs, read_by=read_by)
+
+
+def mentions_principal_arn(documents: Sequence[Any]) -> bool:
+    """Whether any of the policy documents has a condition on aws:PrincipalArn."""
+    def walk(value: Any) -> bool:
+        if isinstance(value, dict):
+            return any(str(k).lower() == "aws:principalarn" or walk(v) for k, v in value.items())
+        if isinstance(value, list):
+            return any(walk(v) for v in value)
+        return False
+
+    for doc in documents:
+        statements = doc.get("Statement") if isinstance(doc, dict) else None
+        for st in statements if isinstance(statements, list) else [statements]:
+            if isinstance(st, dict) and walk(st.get("Condition")):
+                return True
+    return False
 
 
 def read_role_arn(iam: Any, caller_arn: str, call: Recorder) -> str | None:

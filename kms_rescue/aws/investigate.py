@@ -22,6 +22,7 @@ from kms_rescue.aws.probe import IdentityRun, ProbeSettings, probe_identities, u
 from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import (
     HistoryLookup,
+    IdentityProbe,
     IdentitySpec,
     Investigation,
     KeyFacts,
@@ -185,6 +186,7 @@ def investigate(
                 )
         filled.result()
     progress(ProgressEvent("step", message="history", outcome=history.outcome))
+    fill_role_arns(runs, facts, _documents(probes, history), opts.max_workers)
 
     checks = check_principals(facts, runs, history)
     progress(ProgressEvent("step", message="principals"))
@@ -304,8 +306,8 @@ def fill_identity_policies(runs: Sequence[IdentityRun], facts: KeyFacts, max_wor
     """An identity that could not read its own IAM policies may have them read by another identity of its
     account that can read IAM (one that read its own). Only identities of the key's account matter (only they
     can manage it); they are read concurrently."""
-    readers = [r for r in runs if r.probe.identity_policies is not None
-               and r.probe.identity_policies.status == "read" and r.session is not None]
+    readers = [r for r in runs if r.probe.identity_policies is not None  # the root user reads IAM too
+               and r.probe.identity_policies.status in ("read", "not_needed") and r.session is not None]
     pending = [r for r in runs if r.probe.identity_policies is not None and r.probe.identity_policies.status ==
                "unknown" and r.probe.arn and (facts.account is None or r.probe.account == facts.account)]
     if not readers or not pending:
@@ -321,8 +323,50 @@ def fill_identity_policies(runs: Sequence[IdentityRun], facts: KeyFacts, max_wor
                                                    parallel=reader.settings.parallel_calls)
             if got.status == "read":
                 run.probe.identity_policies = got
-                if run.probe.role_arn is None:
-                    run.probe.role_arn = iam_reads.read_role_arn(reader.client("iam"), run.probe.arn, reader.call)
+                return
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(pending))),
+                            thread_name_prefix="kms-rescue-iam") as pool:
+        list(pool.map(fill, pending))
+
+
+def _documents(probes: Sequence[IdentityProbe], history: HistoryLookup) -> list[dict[str, Any]]:
+    """Every policy document the investigation holds: key policies read, policies CloudTrail recorded, identity
+    policies read."""
+    docs: list[dict[str, Any]] = [p.key_policy for p in probes if p.key_policy]
+    docs += [e.policy for e in history.events if e.policy]
+    for p in probes:
+        if p.identity_policies is not None:
+            docs += [d.document for d in p.identity_policies.documents]
+    return docs
+
+
+def fill_role_arns(runs: Sequence[IdentityRun], facts: KeyFacts, documents: Sequence[dict[str, Any]],
+                   max_workers: int = 16) -> None:
+    """A role session's ARN drops its role's path, yet its aws:PrincipalArn is the role's ARN with the path. Only
+    when some policy has a condition on aws:PrincipalArn is the path worth a call: iam:GetRole, by the session
+    itself, else by an identity of its account known to read IAM (the root user, or one that read its own
+    policies)."""
+    if not iam_reads.mentions_principal_arn(documents):
+        return
+    pending = [r for r in runs if r.probe.arn and ":assumed-role/" in r.probe.arn and r.probe.role_arn is None
+               and r.session is not None and (facts.account is None or r.probe.account == facts.account)]
+    if not pending:
+        return
+
+    def reads_iam(run: IdentityRun) -> bool:
+        pols = run.probe.identity_policies
+        return (run.session is not None and pols is not None
+                and (pols.status == "not_needed" or (pols.status == "read" and pols.read_by == run.spec.name)))
+
+    readers = [r for r in runs if reads_iam(r)]
+
+    def fill(run: IdentityRun) -> None:
+        assert run.probe.arn is not None
+        for reader in [run, *(r for r in readers if r is not run and r.probe.account == run.probe.account)]:
+            got = iam_reads.read_role_arn(reader.client("iam"), run.probe.arn, reader.call)
+            if got:
+                run.probe.role_arn = got
                 return
 
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(pending))),

@@ -10,7 +10,6 @@ the key's ARN is known, the remaining calls use the ARN.
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import json
 import threading
 import time
@@ -27,7 +26,6 @@ from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import (
     CREDENTIAL_FAILURES,
     CallResult,
-    IdentityPolicies,
     IdentityProbe,
     IdentitySpec,
     Progress,
@@ -359,15 +357,9 @@ class IdentityRun:
             return got, rec
 
         arn = self.probe.arn
-        iam = self.client("iam")
-        policies, role_arn = fan_out([
-            lambda: iam_reads.read_identity_policies(iam, arn, own_call, read_by=self.spec.name,
-                                                     parallel=self.settings.parallel_calls),
-            lambda: iam_reads.read_role_arn(iam, arn, own_call),
-        ], self.settings.parallel_calls)
-        assert isinstance(policies, IdentityPolicies)
+        policies = iam_reads.read_identity_policies(self.client("iam"), arn, own_call, read_by=self.spec.name,
+                                                    parallel=self.settings.parallel_calls)
         self.probe.identity_policies = policies
-        self.probe.role_arn = role_arn if isinstance(role_arn, str) else None
         if policies.status == "not_needed" and board is not None:
             board.offer(self)  # the root user: IAM's reads are open to it
         if self.settings.on_settled is not None:
@@ -375,36 +367,21 @@ class IdentityRun:
         if board is None:
             return
         board.done(self)
-        session = ":assumed-role/" in arn
-
-        def needs() -> tuple[bool, bool]:
-            pols = self.probe.identity_policies
-            return (pols is None or pols.status == "unknown"), (session and self.probe.role_arn is None)
-
-        if not any(needs()):
+        if policies.status != "unknown":
             return
         tried: set[int] = set()
         deadline = time.monotonic() + self.settings.options.timeout
-        while any(needs()):
+        while True:
             readers = board.wait_for_reader(self, max(0.0, deadline - time.monotonic()), tried)
             if not readers:
                 return
             for reader in readers:
                 tried.add(id(reader))
-                need_policies, need_role = needs()
-                reads: list[Callable[[], Any]] = []
-                reader_iam = reader.client("iam")
-                if need_policies:
-                    reads.append(functools.partial(iam_reads.read_identity_policies, reader_iam, arn, reader.call,
-                                                   read_by=reader.spec.name, parallel=self.settings.parallel_calls))
-                if need_role:
-                    reads.append(functools.partial(iam_reads.read_role_arn, reader_iam, arn, reader.call))
-                for got in fan_out(reads, self.settings.parallel_calls):
-                    if isinstance(got, IdentityPolicies) and got.status == "read":
-                        self.probe.identity_policies = got
-                    elif isinstance(got, str):
-                        self.probe.role_arn = got
-                if not any(needs()):
+                got = iam_reads.read_identity_policies(reader.client("iam"), arn, reader.call,
+                                                       read_by=reader.spec.name,
+                                                       parallel=self.settings.parallel_calls)
+                if got.status == "read":
+                    self.probe.identity_policies = got
                     return
 
     def fail(self, exc: BaseException) -> None:
