@@ -101,11 +101,14 @@ class ReaderBoard:
         self._done: set[int] = set()
         self.readers: list[IdentityRun] = []
 
+    def _add(self, run: IdentityRun) -> None:  # with the lock held
+        if run.session is not None and all(r is not run for r in self.readers):
+            self.readers.append(run)
+
     def offer(self, run: IdentityRun) -> None:
         with self._cv:
-            if run.session is not None and all(r is not run for r in self.readers):
-                self.readers.append(run)
-                self._cv.notify_all()
+            self._add(run)
+            self._cv.notify_all()
 
     def done(self, run: IdentityRun) -> None:
         with self._cv:
@@ -114,9 +117,8 @@ class ReaderBoard:
             self._done.add(id(run))
             self._pending -= 1
             pols = run.probe.identity_policies
-            if (pols is not None and pols.status == "read" and run.session is not None
-                    and all(r is not run for r in self.readers)):
-                self.readers.append(run)
+            if pols is not None and pols.status in ("read", "not_needed"):  # not_needed: the root user
+                self._add(run)
             self._cv.notify_all()
 
     def wait_for_reader(self, run: IdentityRun, timeout: float, tried: set[int] | None = None) -> list[IdentityRun]:
@@ -360,8 +362,6 @@ class IdentityRun:
         policies = iam_reads.read_identity_policies(self.client("iam"), arn, own_call, read_by=self.spec.name,
                                                     parallel=self.settings.parallel_calls)
         self.probe.identity_policies = policies
-        if policies.status == "not_needed" and board is not None:
-            board.offer(self)  # the root user: IAM's reads are open to it
         if self.settings.on_settled is not None:
             self.settings.on_settled(self)
         if board is None:

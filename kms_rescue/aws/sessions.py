@@ -73,7 +73,7 @@ def _shared_events() -> HierarchicalEmitter:
     return _SHARED_EVENTS
 
 
-_CLIENT_CLASSES: dict[tuple[str, str], type] = {}
+_CLIENT_CLASSES: dict[tuple[str, str], Any] = {}
 _SERVICE_MODELS: dict[tuple[str, str], Any] = {}
 #: botocore renames legacy event names through a table (``EVENT_ALIASES``), caching each answer per emitter; every
 #: client starts with an empty cache, and the renaming, redone for every handler each client registers, is a
@@ -99,29 +99,26 @@ def _install_client_class_cache() -> None:
         emitter = getattr(getattr(self, "_event_emitter", None), "_emitter", None)
         return emitter is not None and emitter is _SHARED_EVENTS and getattr(self, "_loader", None) is _SHARED_LOADER
 
+    def once(cache: dict[tuple[str, str], Any], key: tuple[str, str], make: Callable[[], Any]) -> Any:
+        with _SHARED_LOCK:
+            found = cache.get(key)
+        if found is None:  # built outside the lock (it loads JSON); the first one stored wins
+            made = make()
+            with _SHARED_LOCK:
+                found = cache.setdefault(key, made)
+        return found
+
     def create_client_class(self: Any, service_name: str, service_model: Any) -> type:
         if not shared(self):
             return original(self, service_name, service_model)
         key = (service_name, str(getattr(service_model, "api_version", "")))
-        with _SHARED_LOCK:
-            cls = _CLIENT_CLASSES.get(key)
-        if cls is None:
-            cls = original(self, service_name, service_model)
-            with _SHARED_LOCK:
-                cls = _CLIENT_CLASSES.setdefault(key, cls)
-        return cls
+        return once(_CLIENT_CLASSES, key, lambda: original(self, service_name, service_model))
 
     def load_service_model(self: Any, service_name: str, api_version: str | None = None) -> Any:
         if not shared(self):
             return original_model(self, service_name, api_version)
-        key = (service_name, str(api_version))
-        with _SHARED_LOCK:
-            model = _SERVICE_MODELS.get(key)
-        if model is None:
-            model = original_model(self, service_name, api_version)
-            with _SHARED_LOCK:
-                model = _SERVICE_MODELS.setdefault(key, model)
-        return model
+        return once(_SERVICE_MODELS, (service_name, str(api_version)),
+                    lambda: original_model(self, service_name, api_version))
 
     aliaser = botocore.hooks.EventAliaser
     original_copy = aliaser.__copy__
