@@ -180,3 +180,21 @@ def test_bare_command_in_a_terminal_starts_the_session_and_asks_for_the_key(clea
     done = subprocess.run([str(script)], env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           timeout=60)
     assert "Usage:" in done.stdout + done.stderr, "no terminal: nothing to ask, so the help"
+
+
+@pytest.mark.slow
+def test_make_demo_succeeds_on_the_demos_verdict(clean_env: Path) -> None:
+    """`make demo`, the README's first command, without a terminal: the report and the explanation, and make
+    succeeds although the demo exits 4 (its verdict, locked out)."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    if shutil.which("make") is None or not (root / ".venv" / ".installed").exists():
+        pytest.skip("needs make and the project's .venv (make install)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(HOME=str(clean_env), NO_COLOR="1")
+    done = subprocess.run(["make", "-s", "demo"], cwd=root, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "LOCKED OUT" in done.stdout and "What you just saw" in done.stdout
