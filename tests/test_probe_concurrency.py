@@ -360,3 +360,32 @@ def test_no_role_lookup_when_no_policy_tests_principalarn(isolated: Path,  # noq
         assert doc["verdict"] == "manageable"
         calls = [c["operation"] for i in doc["identities"] for c in i["calls"]]
         assert "iam:GetRole" not in calls and "kms:GetKeyPolicy" in calls
+
+
+# --- clients made while GetCallerIdentity is in flight -------------------------------------------------------------
+
+def test_prepared_clients_are_reused_and_a_failure_is_left_for_the_real_use():
+    made: list[str] = []
+    fail_once = {"iam"}
+
+    class _Client:
+        def __init__(self, service: str) -> None:
+            self.service = service
+
+        def can_paginate(self, _name: str) -> bool:
+            return False
+
+    def factory(_session: Any, service: str, _region: str) -> Any:
+        made.append(service)
+        if service in fail_once:
+            fail_once.discard(service)
+            raise RuntimeError("endpoint not resolvable yet")
+        return _Client(service)
+
+    run = IdentityRun(IdentitySpec(name="a", source="profile", profile="a"),
+                      ProbeSettings(client_factory=factory), "us-east-1")
+    run.prepare_clients(("kms", "iam")).join(5)
+    assert made == ["kms", "iam"]
+    kms = run.client("kms")
+    assert kms.service == "kms" and made == ["kms", "iam"], "the prepared client is the one used"
+    assert run.client("iam").service == "iam" and made == ["kms", "iam", "iam"], "made again when really needed"

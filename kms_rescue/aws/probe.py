@@ -9,6 +9,7 @@ the key's ARN is known, the remaining calls use the ARN.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import threading
@@ -145,6 +146,7 @@ class IdentityRun:
         self.probe = IdentityProbe(spec=spec)
         self.session: Any = None
         self._clients: dict[str, Any] = {}
+        self._service_locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
         self._client_lock = threading.Lock()
         self.connected = False
@@ -157,13 +159,29 @@ class IdentityRun:
     def client(self, service: str) -> Any:
         """This identity's client for ``service`` (created once; clients are thread-safe, creating them is not)."""
         with self._client_lock:
-            if service not in self._clients:
+            lock = self._service_locks.setdefault(service, threading.Lock())
+        with lock:  # one lock per service: creating one client does not hold up another
+            found = self._clients.get(service)
+            if found is None:
                 if self.settings.client_factory is not None:
-                    self._clients[service] = self.settings.client_factory(self.session, service, self.region)
+                    found = self.settings.client_factory(self.session, service, self.region)
                 else:
-                    self._clients[service] = create_client(self.session, service, self.region,
-                                                           self.settings.options)
-            return self._clients[service]
+                    found = create_client(self.session, service, self.region, self.settings.options)
+                self._clients[service] = found
+            return found
+
+    def prepare_clients(self, services: Sequence[str]) -> threading.Thread:
+        """Create these clients (and load their paginator models) on a thread of their own, while a request is in
+        flight: CPU work that would otherwise wait for that request's answer. A failure here is left for the real
+        use to meet and record."""
+        def work() -> None:
+            for service in services:
+                with contextlib.suppress(Exception):
+                    self.client(service).can_paginate("list")  # and the service's paginator models
+
+        thread = threading.Thread(target=work, name=f"kms-rescue-clients:{self.spec.name}", daemon=True)
+        thread.start()
+        return thread
 
     def record(self, call: CallResult) -> None:
         with self._lock:
@@ -226,7 +244,12 @@ class IdentityRun:
             self.session = session_with_credentials(spec.profile, c["AccessKeyId"], c["SecretAccessKey"],
                                                     c.get("SessionToken"))
             self._clients.clear()
-        got, rec = self.call("sts:GetCallerIdentity", None, lambda: self.client("sts").get_caller_identity())
+        def who_am_i() -> Any:
+            sts = self.client("sts")
+            self.prepare_clients(("kms", "iam"))  # the next calls' clients, while this one is answered
+            return sts.get_caller_identity()
+
+        got, rec = self.call("sts:GetCallerIdentity", None, who_am_i)
         if got is None:
             self.probe.status = rec.outcome
             self.probe.hint = hint_for(rec.outcome, spec.profile if spec.source != "env" else None)
