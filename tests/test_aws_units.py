@@ -212,8 +212,8 @@ def test_redactor_scrubs_exact_values_of_any_shape():
 
 # --- history ---------------------------------------------------------------------------------------------------
 
-def test_token_bucket_paces_requests_at_the_rate():
-    """LookupEvents allows 2 requests per second per account and Region (CloudTrail API reference)."""
+def _paced_bucket() -> tuple[TokenBucket, list[float], list[float]]:
+    """A 2-per-second bucket on a fake clock: (bucket, [now], the sleeps it asked for)."""
     now = [0.0]
     slept: list[float] = []
 
@@ -221,12 +221,27 @@ def test_token_bucket_paces_requests_at_the_rate():
         slept.append(s)
         now[0] += s
 
-    bucket = TokenBucket(2.0, capacity=1.0, clock=lambda: now[0], sleep=sleep)
+    return TokenBucket(2.0, capacity=1.0, clock=lambda: now[0], sleep=sleep), now, slept
+
+
+def test_token_bucket_paces_requests_at_the_rate():
+    """LookupEvents allows 2 requests per second per account and Region (CloudTrail API reference)."""
+    bucket, now, slept = _paced_bucket()
     for _ in range(5):
         bucket.acquire()
     # One token up front, then one every 0.5 s: 5 requests take 2 s.
     assert now[0] == pytest.approx(2.0)
     assert all(s == pytest.approx(0.5) for s in slept)
+
+
+def test_bucket_wait_does_not_take_the_token():
+    bucket, _now, slept = _paced_bucket()
+    bucket.wait()
+    assert slept == [], "a full bucket lets the caller through at once"
+    assert bucket.acquire() == 0.0, "waiting took nothing"
+    bucket.wait()
+    assert sum(slept) == pytest.approx(0.5), "an empty bucket waits for the next token (2 per second)"
+    assert bucket.acquire() == 0.0
 
 
 def test_token_bucket_rejects_a_non_positive_rate():

@@ -17,7 +17,6 @@ import pytest
 from kms_rescue.aws import iam as iam_reads
 from kms_rescue.aws import sessions
 from kms_rescue.aws.fanout import fan_out
-from kms_rescue.aws.history import TokenBucket
 from kms_rescue.aws.investigate import InvestigateOptions, _history_order, investigate
 from kms_rescue.aws.probe import IdentityRun, ProbeSettings
 from kms_rescue.aws.results import CallResult, IdentityPolicies, IdentitySpec, PolicyDoc
@@ -69,25 +68,6 @@ def test_fan_out_raises_the_first_error_after_every_thunk_finished():
     with pytest.raises(ValueError, match="first"):
         fan_out([lambda: ok(0), lambda: boom("first"), lambda: boom("second"), lambda: ok(3)])
     assert sorted(finished) == [0, 3]
-
-
-# --- token bucket: wait without taking ---------------------------------------------------------------------------
-
-def test_bucket_wait_does_not_take_the_token():
-    now = [0.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    bucket = TokenBucket(2.0, capacity=1.0, clock=lambda: now[0], sleep=sleep)
-    bucket.wait()
-    assert slept == [], "a full bucket lets the caller through at once"
-    assert bucket.acquire() == 0.0, "waiting took nothing"
-    bucket.wait()
-    assert slept and abs(sum(slept) - 0.5) < 1e-9, "an empty bucket waits for the next token (2 per second)"
-    assert bucket.acquire() == 0.0
 
 
 # --- identity-policy reads: parallel == sequential ---------------------------------------------------------------
