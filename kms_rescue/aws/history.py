@@ -47,32 +47,33 @@ class TokenBucket:
         self._last = clock()
         self._lock = threading.Lock()
 
+    def _refill(self) -> float:
+        """The tokens available now (call with the lock held)."""
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        return self._tokens
+
     def acquire(self) -> float:
         """Take one token, sleeping until one is available. Returns the time slept."""
         slept = 0.0
         while True:
             with self._lock:
-                now = self._clock()
-                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1:
+                if self._refill() >= 1:
                     self._tokens -= 1
                     return slept
                 wait = (1 - self._tokens) / self.rate
             self._sleep(wait)
             slept += wait
 
-
     def wait(self) -> None:
         """Sleep until a token is available, without taking it (so a caller can choose what to spend it on with
         what it knows by then)."""
         while True:
             with self._lock:
-                now = self._clock()
-                tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
-                if tokens >= 1:
+                if self._refill() >= 1:
                     return
-                wait = (1 - tokens) / self.rate
+                wait = (1 - self._tokens) / self.rate
             self._sleep(wait)
 
 
