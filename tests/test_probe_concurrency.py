@@ -207,7 +207,7 @@ def test_shared_service_models_are_one_object_per_service():
     ka, kb = (sessions.create_client(s, "kms", "us-east-1", options) for s in (a, b))
     assert ka.meta.service_model is kb.meta.service_model
     assert ka._request_signer is not kb._request_signer, "each client signs with its own credentials"
-    assert json.dumps(sorted(ka.meta.service_model.operation_names))  # the model is whole
+    assert "PutKeyPolicy" in ka.meta.service_model.operation_names
 
 
 # --- managed policies: the first version fetched ahead ------------------------------------------------------------
