@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kms_rescue import __version__
-from kms_rescue.aws.iam import mentions_principal_arn
+from kms_rescue.aws.iam import is_role_session, mentions_principal_arn
 from kms_rescue.aws.results import (
     CallResult,
     HistoryEvent,
@@ -449,7 +449,7 @@ def _evaluate_identity(
     pols = probe.identity_policies
     docs = [d.document for d in pols.documents] if pols is not None and pols.complete else None
     # A session's aws:PrincipalArn is its role's ARN with the role's path, which the session ARN does not carry.
-    session = ":assumed-role/" in probe.arn
+    session = is_role_session(probe.arn)
     context = {"aws:PrincipalArn": probe.role_arn} if session and probe.role_arn else None
     try:
         ev = evaluate(principal=probe.arn, action=MANAGE_ACTION, resource=key_arn, key_policy=document,

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from kms_rescue.aws.fanout import fan_out
 from kms_rescue.aws.results import CallResult, IdentityPolicies, PolicyDoc
 from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.model import parse_policy
 from kms_rescue.policy.principals import parse_caller
 
 
@@ -182,20 +183,24 @@ def _read_principal(iam: Any, kind: str, name: str, call: Recorder, read_by: str
 
 
 def mentions_principal_arn(documents: Sequence[Any]) -> bool:
-    """Whether any of the policy documents has a condition on aws:PrincipalArn."""
-    def walk(value: Any) -> bool:
-        if isinstance(value, dict):
-            return any(str(k).lower() == "aws:principalarn" or walk(v) for k, v in value.items())
-        if isinstance(value, list):
-            return any(walk(v) for v in value)
-        return False
-
+    """Whether any of the policy documents has a condition on aws:PrincipalArn (documents that do not parse are
+    passed over: they decide nothing)."""
     for doc in documents:
-        statements = doc.get("Statement") if isinstance(doc, dict) else None
-        for st in statements if isinstance(statements, list) else [statements]:
-            if isinstance(st, dict) and walk(st.get("Condition")):
-                return True
+        try:
+            policy = parse_policy(doc)
+        except PolicyInputError:
+            continue
+        if any(c.key.lower() == "aws:principalarn" for st in policy.statements for c in st.conditions):
+            return True
     return False
+
+
+def is_role_session(arn: str) -> bool:
+    """An assumed-role session's ARN (``arn:aws:sts::…:assumed-role/ROLE/SESSION``)."""
+    try:
+        return parse_caller(arn).kind == "assumed_role"
+    except PolicyInputError:
+        return False
 
 
 def read_role_arn(iam: Any, caller_arn: str, call: Recorder) -> str | None:

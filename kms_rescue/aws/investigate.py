@@ -349,7 +349,7 @@ def fill_role_arns(runs: Sequence[IdentityRun], facts: KeyFacts, documents: Sequ
     policies)."""
     if not iam_reads.mentions_principal_arn(documents):
         return
-    pending = [r for r in runs if r.probe.arn and ":assumed-role/" in r.probe.arn and r.probe.role_arn is None
+    pending = [r for r in runs if r.probe.arn and iam_reads.is_role_session(r.probe.arn) and r.probe.role_arn is None
                and r.session is not None and (facts.account is None or r.probe.account == facts.account)]
     if not pending:
         return
