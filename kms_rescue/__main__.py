@@ -1,3 +1,3 @@
-from kms_rescue.cli.app import main
+from kms_rescue.cli.app import run
 
-raise SystemExit(main())
+raise SystemExit(run())

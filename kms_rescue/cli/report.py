@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._io import write_payload
 from kms_rescue.cli._progress import ProbeProgress
 from kms_rescue.errors import UsageError
@@ -79,11 +80,12 @@ def run_report(
         region=region, profiles=profiles or [], role_arns=role_arns or [], base_profile=base_profile,
         role_session_name=role_session_name, timeout=timeout, history=history, trail_bucket=trail_bucket,
     )
-    if progress is None and _isatty(sys.stderr):
-        with ProbeProgress() as bar:
-            investigation = investigate(ref, options, progress=bar)
-    else:
-        investigation = investigate(ref, options, progress=progress or (lambda _e: None))
+    with collector_paused():
+        if progress is None and _isatty(sys.stderr):
+            with ProbeProgress() as bar:
+                investigation = investigate(ref, options, progress=bar)
+        else:
+            investigation = investigate(ref, options, progress=progress or (lambda _e: None))
     report = build_report(investigation)
     to_terminal = output in (None, "-") and _isatty(sys.stdout)
     color = to_terminal and "NO_COLOR" not in os.environ

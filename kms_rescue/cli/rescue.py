@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._progress import ProbeProgress
 from kms_rescue.cli.prompter import Choice, Prompter
 from kms_rescue.errors import KmsRescueError, UsageError
@@ -342,11 +343,12 @@ class RescueSession:
         s = self.settings
         options = InvestigateOptions(region=ref.region, timeout=s.timeout, history=s.history,
                                      trail_bucket=s.trail_bucket, environ=s.environ)
-        if self.progress_bar:
-            with ProbeProgress(self.err) as bar:
-                inv = investigate(ref, options, identities=list(specs), progress=bar)
-        else:
-            inv = investigate(ref, options, identities=list(specs))
+        with collector_paused():
+            if self.progress_bar:
+                with ProbeProgress(self.err) as bar:
+                    inv = investigate(ref, options, identities=list(specs), progress=bar)
+            else:
+                inv = investigate(ref, options, identities=list(specs))
         self.redactor = options.redactor
         self.investigation = inv
         self.report = build_report(inv)

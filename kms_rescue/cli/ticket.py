@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kms_rescue.cli._gc import collector_paused
 from kms_rescue.errors import UsageError
 
 if TYPE_CHECKING:
@@ -168,7 +169,8 @@ def run_ticket(
     options = InvestigateOptions(region=region, profiles=profiles or [], role_arns=role_arns or [],
                                  base_profile=base_profile, timeout=timeout, trail_bucket=trail_bucket)
     typer.echo(f"kms-rescue: investigating {ref.raw} …", err=True)
-    investigation = investigate(ref, options)
+    with collector_paused():
+        investigation = investigate(ref, options)
     report = build_report(investigation)
     ticket = build_ticket(report, to=address)
     if open_case:
