@@ -262,3 +262,53 @@ def test_a_profile_without_credentials_never_reaches_instance_metadata(aws_home:
         server.shutdown()
         server.server_close()
     assert hits == []
+
+
+# --- the config files are parsed once per state, not once per identity ----------------------------------------------
+
+def test_sessions_share_one_parse_of_the_config_files(aws_home: Path, monkeypatch: pytest.MonkeyPatch):
+    import botocore.configloader
+
+    write(aws_home / "config", CONFIG)
+    write(aws_home / "credentials", f"[static]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n")
+    parsed: list[str] = []
+    real_load, real_raw = botocore.configloader.load_config, botocore.configloader.raw_config_parse
+
+    def load_config(path: str, *a: object, **k: object) -> object:
+        parsed.append(f"config {Path(path).name}")
+        return real_load(path, *a, **k)
+
+    def raw_config_parse(path: str, *a: object, **k: object) -> object:
+        parsed.append(f"raw {Path(path).name}")
+        return real_raw(path, *a, **k)
+
+    monkeypatch.setattr(botocore.configloader, "load_config", load_config)
+    monkeypatch.setattr(botocore.configloader, "raw_config_parse", raw_config_parse)
+    sessions = [open_session(spec_of("static"), SessionOptions(timeout=5)) for _ in range(4)]
+    assert all(s.get_credentials().access_key == KEY for s in sessions)
+    assert parsed.count("config config") <= 2, parsed  # the session's full_config and the chain's config provider
+    assert len(parsed) <= 4, parsed  # ... plus the credentials file, each once: not once per session
+    # Each session has its own copy: a change to one is not seen by another.
+    sessions[0].full_config["profiles"]["static"]["region"] = "eu-west-1"
+    assert sessions[1].full_config["profiles"]["static"]["region"] == "us-east-1"
+
+
+def test_a_changed_config_file_is_read_again(aws_home: Path):
+    write(aws_home / "config", CONFIG)
+    assert [s.name for s in discover_identities(["static"])] == ["static"]
+    write(aws_home / "config", CONFIG + f"""
+    [profile added-later]
+    aws_access_key_id = {KEY}
+    aws_secret_access_key = {SECRET}
+    """)
+    assert "added-later" in [s.name for s in discover_identities()]
+    session = open_session(spec_of("added-later"), SessionOptions(timeout=5))
+    assert session.get_credentials().access_key == KEY
+
+
+def test_a_malformed_config_file_is_still_a_usage_error(aws_home: Path):
+    write(aws_home / "config", CONFIG)
+    discover_identities()  # a good parse in the cache does not hide a later broken file
+    (aws_home / "config").write_text("[profile broken\nregion = us-east-1\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="cannot read the AWS config"):
+        discover_identities()

@@ -13,6 +13,7 @@ times out alone.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import re
 import signal
@@ -135,10 +136,54 @@ def _install_client_class_cache() -> None:
     setattr(creator, "_kms_rescue_class_cache", True)  # noqa: B010
 
 
+#: Parsed AWS config and credentials files, by the files' state (path, mtime, size, inode): every identity's
+#: session would otherwise parse both files twice (its own settings, then its credential chain), which is most of
+#: the CPU a session costs. Callers get deep copies; a changed file has a new state and is parsed afresh.
+_PARSED: dict[tuple[Any, ...], Any] = {}
+_PARSED_MAX = 16
+
+
+def _file_state(path: str) -> tuple[Any, ...]:
+    full = os.path.expandvars(os.path.expanduser(path))
+    try:
+        st = os.stat(full)
+    except OSError:
+        return (full,)
+    return (full, st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _parsed_once(kind: str, paths: Sequence[str], parse: Callable[[], Any]) -> Any:
+    """``parse()`` (one of botocore's own config parsers), once per state of the files it reads."""
+    key = (kind, *(_file_state(p) for p in paths))
+    with _SHARED_LOCK:
+        found = _PARSED.get(key)
+    if found is None:
+        found = parse()  # an error (a malformed file) is raised to the caller, and nothing is kept
+        with _SHARED_LOCK:
+            if len(_PARSED) >= _PARSED_MAX:
+                _PARSED.clear()
+            _PARSED[key] = found
+    return copy.deepcopy(found)
+
+
+def _share_parsed_config(session: botocore.session.Session) -> None:
+    """Give ``session`` the profiles botocore would parse and merge for it (``full_config``), from the cache."""
+    if getattr(session, "_config", False) is not None:  # already loaded, or not the botocore we know
+        return
+    try:
+        files = [str(session.get_config_variable(name) or "") for name in ("config_file", "credentials_file")]
+        parsed = _parsed_once("full_config", files, lambda: session.full_config)
+    except Exception:  # left to botocore, which reports a broken file where and as it always has
+        setattr(session, "_config", None)  # noqa: B010
+        return
+    setattr(session, "_config", parsed)  # noqa: B010
+
+
 def _base_session(profile: str | None = None) -> botocore.session.Session:
     session = botocore.session.Session(profile=profile, event_hooks=_shared_events(),
                                        include_builtin_handlers=False)
     session.register_component("data_loader", _shared_loader())
+    _share_parsed_config(session)
     events: Any = session.get_component("event_emitter")
     if isinstance(events, botocore.hooks.EventAliaser) and getattr(events, "_event_aliases", None) == EVENT_ALIASES:
         setattr(events, "_alias_name_cache", _ALIAS_CACHE)  # noqa: B010
@@ -348,6 +393,15 @@ def _tune(session: botocore.session.Session, options: SessionOptions) -> None:
         assume = resolver.get_provider("assume-role")
         assume._prompter = options.mfa_prompter or _refuse_mfa
         assume.cache = _ReadThroughCache(CLI_CACHE_DIR, write=options.write_cli_cache)
+    # The chain's file providers parse their file on every load: the parses are shared as the session's are.
+    with contextlib.suppress(bexc.UnknownCredentialError):
+        config = resolver.get_provider("config-file")
+        parse_config = config._config_parser
+        config._config_parser = lambda path: _parsed_once("config", [path], lambda: parse_config(path))
+    with contextlib.suppress(bexc.UnknownCredentialError):
+        shared = resolver.get_provider("shared-credentials-file")
+        parse_ini = shared._ini_parser
+        shared._ini_parser = lambda path: _parsed_once("credentials", [path], lambda: parse_ini(path))
     with contextlib.suppress(bexc.UnknownCredentialError):
         process = resolver.get_provider("custom-process")
 
