@@ -312,3 +312,14 @@ def test_a_malformed_config_file_is_still_a_usage_error(aws_home: Path):
     (aws_home / "config").write_text("[profile broken\nregion = us-east-1\n", encoding="utf-8")
     with pytest.raises(UsageError, match="cannot read the AWS config"):
         discover_identities()
+
+
+def test_identities_share_the_modeled_exception_classes(aws_home: Path):
+    write(aws_home / "config", CONFIG)
+    a = create_client(open_session(spec_of("static"), SessionOptions(timeout=5)), "kms", "us-east-1",
+                      SessionOptions())
+    b = create_client(open_session(spec_of("static"), SessionOptions(timeout=5)), "kms", "us-east-1",
+                      SessionOptions())
+    assert a.exceptions.NotFoundException is b.exceptions.NotFoundException
+    assert issubclass(a.exceptions.NotFoundException, bexc.ClientError)
+    assert a.exceptions.from_code("NotFoundException") is a.exceptions.NotFoundException

@@ -30,6 +30,7 @@ import botocore.loaders
 import botocore.session
 from botocore import exceptions as bexc
 from botocore.credentials import ReadOnlyCredentials
+from botocore.errorfactory import ClientExceptionsFactory
 from botocore.hooks import HierarchicalEmitter
 from botocore.utils import EVENT_ALIASES, JSONFileCache
 
@@ -73,6 +74,10 @@ def _shared_events() -> HierarchicalEmitter:
     _install_client_class_cache()
     return _SHARED_EVENTS
 
+
+#: botocore builds each service's modeled exception classes once per session; from the one shared loader they are
+#: the same for every session, and sharing them also makes ``except client.exceptions.X`` hold across identities.
+_SHARED_EXCEPTIONS = ClientExceptionsFactory()
 
 _CLIENT_CLASSES: dict[tuple[str, str], Any] = {}
 _SERVICE_MODELS: dict[tuple[str, str], Any] = {}
@@ -183,6 +188,9 @@ def _base_session(profile: str | None = None) -> botocore.session.Session:
     session = botocore.session.Session(profile=profile, event_hooks=_shared_events(),
                                        include_builtin_handlers=False)
     session.register_component("data_loader", _shared_loader())
+    register = getattr(session, "_register_internal_component", None)
+    if callable(register):  # the modeled exception classes, built once per service rather than once per client
+        register("exceptions_factory", _SHARED_EXCEPTIONS)
     _share_parsed_config(session)
     events: Any = session.get_component("event_emitter")
     if isinstance(events, botocore.hooks.EventAliaser) and getattr(events, "_event_aliases", None) == EVENT_ALIASES:
