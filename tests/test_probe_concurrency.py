@@ -369,3 +369,67 @@ def test_prepared_clients_are_reused_and_a_failure_is_left_for_the_real_use():
     kms = run.client("kms")
     assert kms.service == "kms" and made == ["kms", "iam"], "the prepared client is the one used"
     assert run.client("iam").service == "iam" and made == ["kms", "iam", "iam"], "made again when really needed"
+
+
+# --- group and managed policy reads are shared by the identities of one investigation ----------------------------
+
+GROUP_CALLS = ("iam:ListGroupPolicies", "iam:ListAttachedGroupPolicies", "iam:GetPolicy")
+
+
+def test_users_of_one_group_read_its_policies_once(busy: Lab, isolated: Path,  # noqa: F811
+                                                   monkeypatch: pytest.MonkeyPatch):
+    """busy-account: the three auditors are users of one group, whose attached policy is KmsReadOnly. The group's
+    lists and the policy's document are read once; every auditor's policies are still read, with that document."""
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(busy.config_path))
+    key = busy.key_arn(scenario_doc("busy-account")["keys"][0]["id"])
+    inv = investigate(key, InvestigateOptions(profiles=["auditor-1", "auditor-2", "auditor-3"], history=False))
+    made = [c.operation for p in inv.identities for c in p.calls]
+    for operation in GROUP_CALLS:
+        assert made.count(operation) == 1, (operation, made)
+    for probe in inv.identities:
+        pols = probe.identity_policies
+        assert pols is not None and pols.status == "read", probe.spec.name
+        assert [d.source for d in pols.documents] == ["managed arn:aws:iam::111122223333:policy/KmsReadOnly"]
+    assert made.count("iam:ListGroupsForUser") == 3, "each user's own groups are still listed"
+
+
+def test_a_failed_read_is_not_shared_and_a_good_one_is():
+    shared = iam_reads.SharedReads()
+    doc = PolicyDoc("managed arn:aws:iam::111122223333:policy/P", {"Version": "2012-10-17", "Statement": []})
+    denied = shared.read(("managed policy", "P"), lambda: ([], ["iam:GetPolicy: access_denied"]))
+    assert denied == ([], ["iam:GetPolicy: access_denied"])
+    tries: list[str] = []
+
+    def allowed() -> tuple[list[PolicyDoc], list[str]]:
+        tries.append("read")
+        return [doc], []
+
+    assert shared.read(("managed policy", "P"), allowed) == ([doc], []), "a denial left nothing to reuse"
+    assert shared.read(("managed policy", "P"), allowed) == ([doc], [])
+    assert tries == ["read"], "the second identity reused the first's read"
+
+
+def test_identities_waiting_for_a_read_in_flight_reuse_it():
+    shared = iam_reads.SharedReads()
+    doc = PolicyDoc("inline group/G:p", {"Version": "2012-10-17", "Statement": []})
+    started, release = threading.Event(), threading.Event()
+    tries: list[int] = []
+
+    def slow() -> tuple[list[PolicyDoc], list[str]]:
+        tries.append(1)
+        started.set()
+        release.wait(5)
+        return [doc], []
+
+    first = threading.Thread(target=shared.read, args=(("group inline", "111122223333", "G"), slow))
+    first.start()
+    started.wait(5)
+    results: list[tuple[list[PolicyDoc], list[str]]] = []
+    waiters = [threading.Thread(target=lambda: results.append(shared.read(("group inline", "111122223333", "G"),
+                                                                          slow))) for _ in range(3)]
+    for t in waiters:
+        t.start()
+    release.set()
+    for t in [first, *waiters]:
+        t.join(5)
+    assert tries == [1] and results == [([doc], [])] * 3

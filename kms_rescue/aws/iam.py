@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -50,14 +51,55 @@ def _paginate(iam: Any, operation: str, result_key: str, **kwargs: Any) -> list[
     return out
 
 
+#: What one read produces: the documents it got and the failures it met, in order.
+_Found = tuple[list[PolicyDoc], list[str]]
+
+
+class SharedReads:
+    """Reads whose result is the same whoever makes them, shared by the identities of one investigation: a group's
+    policies (users of a group) and a managed policy's document (roles and users that attach it). The first identity
+    to need one reads it; the others wait for that read and reuse its documents when it succeeded, or read for
+    themselves when it failed, since their permissions may differ."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reads: dict[tuple[str, ...], tuple[threading.Event, list[_Found]]] = {}
+
+    def read(self, key: tuple[str, ...], read: Callable[[], _Found]) -> _Found:
+        with self._lock:
+            entry = self._reads.get(key)
+            if entry is None:
+                entry = self._reads[key] = (threading.Event(), [])
+                owner = True
+            else:
+                owner = False
+        done, result = entry
+        if not owner:
+            done.wait()
+            return (list(result[0][0]), []) if result else read()
+        found: _Found = ([], ["not read"])
+        try:
+            found = read()
+            return found
+        finally:
+            with self._lock:
+                if found[1]:  # a failure is not shared: the next identity tries with its own permissions
+                    self._reads.pop(key, None)
+                else:
+                    result.append(found)
+            done.set()
+
+
 def read_identity_policies(
-    iam: Any, caller_arn: str, call: Recorder, *, read_by: str, parallel: bool = False
+    iam: Any, caller_arn: str, call: Recorder, *, read_by: str, parallel: bool = False,
+    shared: SharedReads | None = None,
 ) -> IdentityPolicies:
     """Read the inline and attached policies of the caller's role or user (and the user's groups).
 
     The root user needs none (the account principal covers it). Any read that fails leaves the status
     ``unknown``, keeping the documents that were read. With ``parallel``, independent reads overlap (the lists,
-    each policy's fetch, each group); the documents and failures keep the same order either way."""
+    each policy's fetch, each group); the documents and failures keep the same order either way. With ``shared``,
+    a group's policies and a managed policy's document already read for another identity are not read again."""
     try:
         caller = parse_caller(caller_arn)
     except PolicyInputError:
@@ -66,9 +108,9 @@ def read_identity_policies(
         return IdentityPolicies("not_needed", read_by=read_by,
                                 reason="the root user needs no identity policy")
     if caller.kind in ("role", "assumed_role") and caller.name:
-        return _read_principal(iam, "role", caller.name, call, read_by, parallel)
+        return _read_principal(iam, "role", caller.name, call, read_by, parallel, shared, caller.account)
     if caller.kind == "user" and caller.name:
-        return _read_principal(iam, "user", caller.name, call, read_by, parallel)
+        return _read_principal(iam, "user", caller.name, call, read_by, parallel, shared, caller.account)
     return IdentityPolicies("unknown", read_by=read_by,
                             reason=f"identity policies of a {caller.kind.replace('_', ' ')} are not readable")
 
@@ -84,10 +126,6 @@ def _customer_managed(policy_arn: str) -> bool:
     return len(parts) == 6 and parts[4].isdigit()
 
 
-#: What one read produces: the documents it got and the failures it met, in order.
-_Found = tuple[list[PolicyDoc], list[str]]
-
-
 def _merge(parts: list[_Found]) -> _Found:
     docs: list[PolicyDoc] = []
     failures: list[str] = []
@@ -97,12 +135,15 @@ def _merge(parts: list[_Found]) -> _Found:
     return docs, failures
 
 
-def _read_principal(iam: Any, kind: str, name: str, call: Recorder, read_by: str,
-                    parallel: bool = False) -> IdentityPolicies:
+def _read_principal(iam: Any, kind: str, name: str, call: Recorder, read_by: str, parallel: bool = False,
+                    shared: SharedReads | None = None, account: str | None = None) -> IdentityPolicies:
     Kind = kind.capitalize()
 
     def each(thunks: list[Callable[[], _Found]]) -> _Found:
         return _merge(fan_out(thunks, parallel))
+
+    def once(key: tuple[str, ...], read: Callable[[], _Found]) -> _Found:
+        return shared.read(key, read) if shared is not None else read()
 
     def inline(entity: str, entity_name: str) -> _Found:
         EntityCap = entity.capitalize()
@@ -158,7 +199,8 @@ def _read_principal(iam: Any, kind: str, name: str, call: Recorder, read_by: str
                 return [], [f"iam:GetPolicyVersion {arn}: {rec.outcome}"]
             return [PolicyDoc(f"managed {arn}", doc)], []
 
-        return each([functools.partial(one, item.get("PolicyArn")) for item in items])
+        return each([functools.partial(once, ("managed policy", arn), functools.partial(one, arn))
+                     for arn in (item.get("PolicyArn") for item in items)])
 
     def groups() -> _Found:
         found, rec = call("iam:ListGroupsForUser", f"user/{name}",
@@ -167,8 +209,11 @@ def _read_principal(iam: Any, kind: str, name: str, call: Recorder, read_by: str
             return [], [f"{rec.operation}: {rec.outcome}"]
         thunks: list[Callable[[], _Found]] = []
         for g in found:
-            thunks += [functools.partial(inline, "group", g["GroupName"]),
-                       functools.partial(attached, "group", g["GroupName"])]
+            group = g["GroupName"]
+            thunks += [functools.partial(once, ("group inline", account or "", group),
+                                         functools.partial(inline, "group", group)),
+                       functools.partial(once, ("group attached", account or "", group),
+                                         functools.partial(attached, "group", group))]
         return each(thunks)
 
     reads: list[Callable[[], _Found]] = [functools.partial(inline, kind, name), functools.partial(attached, kind, name)]

@@ -320,7 +320,8 @@ def fill_identity_policies(runs: Sequence[IdentityRun], facts: KeyFacts, max_wor
                 continue
             got = iam_reads.read_identity_policies(reader.client("iam"), run.probe.arn, reader.call,
                                                    read_by=reader.spec.name,
-                                                   parallel=reader.settings.parallel_calls)
+                                                   parallel=reader.settings.parallel_calls,
+                                                   shared=reader.settings.shared_reads)
             if got.status == "read":
                 run.probe.identity_policies = got
                 return

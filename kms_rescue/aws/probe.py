@@ -85,6 +85,8 @@ class ProbeSettings:
     parallel_calls: bool = True
     open_session: SessionOpener | None = None
     client_factory: ClientFactory | None = None
+    #: Group and managed policy reads, shared by the identities of this probe (and the fills after it).
+    shared_reads: iam_reads.SharedReads = field(default_factory=iam_reads.SharedReads)
     on_connected: Callable[[IdentityRun], None] | None = None  # called once an identity's caller is known
     #: Called when an identity's own policies have been read (or failed to be), and again when its probe ends.
     on_settled: Callable[[IdentityRun], None] | None = None
@@ -383,7 +385,8 @@ class IdentityRun:
 
         arn = self.probe.arn
         policies = iam_reads.read_identity_policies(self.client("iam"), arn, own_call, read_by=self.spec.name,
-                                                    parallel=self.settings.parallel_calls)
+                                                    parallel=self.settings.parallel_calls,
+                                                    shared=self.settings.shared_reads)
         self.probe.identity_policies = policies
         if self.settings.on_settled is not None:
             self.settings.on_settled(self)
@@ -402,7 +405,8 @@ class IdentityRun:
                 tried.add(id(reader))
                 got = iam_reads.read_identity_policies(reader.client("iam"), arn, reader.call,
                                                        read_by=reader.spec.name,
-                                                       parallel=self.settings.parallel_calls)
+                                                       parallel=self.settings.parallel_calls,
+                                                       shared=self.settings.shared_reads)
                 if got.status == "read":
                     self.probe.identity_policies = got
                     return
