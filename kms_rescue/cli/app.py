@@ -7,6 +7,7 @@ nothing heavy at module level (no boto3, no moto): ``kms-rescue --help``, ``lint
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 import traceback
 from collections.abc import Sequence
@@ -65,6 +66,19 @@ def _root(
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"kms_rescue.cli.{_name}").register(app)
+
+
+def _unwrapped(text: str) -> str:
+    """A docstring's paragraphs, each on one line: typer keeps a paragraph's line breaks, which then wrap raggedly
+    in a terminal narrower than the source."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+for _info in app.registered_commands:
+    _doc = _info.help or (_info.callback.__doc__ if _info.callback else None)
+    if _doc:
+        _info.help = _unwrapped(_doc)
 
 
 def _on_a_terminal() -> bool:
