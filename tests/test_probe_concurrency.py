@@ -433,3 +433,31 @@ def test_identities_waiting_for_a_read_in_flight_reuse_it():
     for t in [first, *waiters]:
         t.join(5)
     assert tries == [1] and results == [([doc], [])] * 3
+
+
+# --- who reads for whom after the probe ----------------------------------------------------------------------------
+
+def test_late_fill_reads_only_through_identities_that_read_their_own(busy: Lab, isolated: Path,  # noqa: F811
+                                                                     monkeypatch: pytest.MonkeyPatch):
+    """After the probe, an identity still without its policies is read by one that read its own. An identity
+    whose policies another identity read proved nothing about its own IAM permissions, and is not asked."""
+    from kms_rescue.aws.investigate import fill_identity_policies, key_facts
+    from kms_rescue.aws.keyref import parse_key_ref
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(busy.config_path))
+    ref = parse_key_ref(busy.key_arn(scenario_doc("busy-account")["keys"][0]["id"]))
+    settings = ProbeSettings(read_identity_policies=False)
+    runs = [IdentityRun(IdentitySpec(name=n, source="profile", profile=n), settings, busy.region)
+            for n in ("app-01", "admin", "app-02")]
+    for run in runs:
+        assert run.connect()
+    app1, admin, app2 = runs
+    admin.probe.identity_policies = IdentityPolicies("read", [], read_by="admin")
+    app1.probe.identity_policies = IdentityPolicies("read", [], read_by="admin")  # read for it, in the probe
+    app2.probe.identity_policies = IdentityPolicies("unknown", [], read_by="app-02")
+    assert [r.reads_iam() for r in runs] == [False, True, False]
+    before = len(app1.probe.calls)
+    fill_identity_policies(runs, key_facts(ref, runs))
+    pols = app2.probe.identity_policies
+    assert pols is not None and pols.status == "read" and pols.read_by == "admin"
+    assert len(app1.probe.calls) == before, "app-01 was not tried as a reader"

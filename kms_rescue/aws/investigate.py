@@ -306,29 +306,14 @@ def fill_identity_policies(runs: Sequence[IdentityRun], facts: KeyFacts, max_wor
     """An identity that could not read its own IAM policies may have them read by another identity of its
     account that can read IAM (one that read its own). Only identities of the key's account matter (only they
     can manage it); they are read concurrently."""
-    readers = [r for r in runs if r.probe.identity_policies is not None  # the root user reads IAM too
-               and r.probe.identity_policies.status in ("read", "not_needed") and r.session is not None]
+    readers = [r for r in runs if r.reads_iam()]  # an identity whose policies another read is no reader
     pending = [r for r in runs if r.probe.identity_policies is not None and r.probe.identity_policies.status ==
                "unknown" and r.probe.arn and (facts.account is None or r.probe.account == facts.account)]
     if not readers or not pending:
         return
-
-    def fill(run: IdentityRun) -> None:
-        assert run.probe.arn is not None
-        for reader in readers:
-            if reader is run or reader.probe.account != run.probe.account:
-                continue
-            got = iam_reads.read_identity_policies(reader.client("iam"), run.probe.arn, reader.call,
-                                                   read_by=reader.spec.name,
-                                                   parallel=reader.settings.parallel_calls,
-                                                   shared=reader.settings.shared_reads)
-            if got.status == "read":
-                run.probe.identity_policies = got
-                return
-
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(pending))),
                             thread_name_prefix="kms-rescue-iam") as pool:
-        list(pool.map(fill, pending))
+        list(pool.map(lambda run: run.read_policies_through(readers), pending))
 
 
 def _documents(probes: Sequence[IdentityProbe], history: HistoryLookup) -> list[dict[str, Any]]:
@@ -355,12 +340,7 @@ def fill_role_arns(runs: Sequence[IdentityRun], facts: KeyFacts, documents: Sequ
     if not pending:
         return
 
-    def reads_iam(run: IdentityRun) -> bool:
-        pols = run.probe.identity_policies
-        return (run.session is not None and pols is not None
-                and (pols.status == "not_needed" or (pols.status == "read" and pols.read_by == run.spec.name)))
-
-    readers = [r for r in runs if reads_iam(r)]
+    readers = [r for r in runs if r.reads_iam()]
 
     def fill(run: IdentityRun) -> None:
         assert run.probe.arn is not None

@@ -119,8 +119,7 @@ class ReaderBoard:
                 return
             self._done.add(id(run))
             self._pending -= 1
-            pols = run.probe.identity_policies
-            if pols is not None and pols.status in ("read", "not_needed"):  # not_needed: the root user
+            if run.reads_iam():
                 self._add(run)
             self._cv.notify_all()
 
@@ -184,6 +183,29 @@ class IdentityRun:
         thread = threading.Thread(target=work, name=f"kms-rescue-clients:{self.spec.name}", daemon=True)
         thread.start()
         return thread
+
+    def reads_iam(self) -> bool:
+        """Known to read IAM: it read its own policies (not through another identity), or it is the root user."""
+        pols = self.probe.identity_policies
+        return (self.session is not None and pols is not None
+                and (pols.status == "not_needed" or (pols.status == "read" and pols.read_by == self.spec.name)))
+
+    def read_policies_through(self, readers: Sequence[IdentityRun], tried: set[int] | None = None) -> bool:
+        """This identity's policies as read by the first of ``readers`` of its account (itself and any in ``tried``
+        excepted) that can read them. Returns whether one did."""
+        assert self.probe.arn is not None
+        for reader in readers:
+            if reader is self or reader.probe.account != self.probe.account or id(reader) in (tried or ()):
+                continue
+            if tried is not None:
+                tried.add(id(reader))
+            got = iam_reads.read_identity_policies(reader.client("iam"), self.probe.arn, reader.call,
+                                                   read_by=reader.spec.name, parallel=self.settings.parallel_calls,
+                                                   shared=self.settings.shared_reads)
+            if got.status == "read":
+                self.probe.identity_policies = got
+                return True
+        return False
 
     def record(self, call: CallResult) -> None:
         with self._lock:
@@ -399,17 +421,8 @@ class IdentityRun:
         deadline = time.monotonic() + self.settings.options.timeout
         while True:
             readers = board.wait_for_reader(self, max(0.0, deadline - time.monotonic()), tried)
-            if not readers:
+            if not readers or self.read_policies_through(readers, tried):
                 return
-            for reader in readers:
-                tried.add(id(reader))
-                got = iam_reads.read_identity_policies(reader.client("iam"), arn, reader.call,
-                                                       read_by=reader.spec.name,
-                                                       parallel=self.settings.parallel_calls,
-                                                       shared=self.settings.shared_reads)
-                if got.status == "read":
-                    self.probe.identity_policies = got
-                    return
 
     def fail(self, exc: BaseException) -> None:
         """An unexpected error inside this identity's probe: record it, keep the others going."""
