@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import os
 import re
 import signal
@@ -169,6 +170,10 @@ def _parsed_once(kind: str, paths: Sequence[str], parse: Callable[[], Any]) -> A
                 _PARSED.clear()
             _PARSED[key] = found
     return copy.deepcopy(found)
+
+
+def _parsed_file(kind: str, parse: Callable[[str], Any], path: str) -> Any:
+    return _parsed_once(kind, [path], lambda: parse(path))
 
 
 def _share_parsed_config(session: botocore.session.Session) -> None:
@@ -401,15 +406,15 @@ def _tune(session: botocore.session.Session, options: SessionOptions) -> None:
         assume = resolver.get_provider("assume-role")
         assume._prompter = options.mfa_prompter or _refuse_mfa
         assume.cache = _ReadThroughCache(CLI_CACHE_DIR, write=options.write_cli_cache)
-    # The chain's file providers parse their file on every load: the parses are shared as the session's are.
-    with contextlib.suppress(bexc.UnknownCredentialError):
-        config = resolver.get_provider("config-file")
-        parse_config = config._config_parser
-        config._config_parser = lambda path: _parsed_once("config", [path], lambda: parse_config(path))
-    with contextlib.suppress(bexc.UnknownCredentialError):
-        shared = resolver.get_provider("shared-credentials-file")
-        parse_ini = shared._ini_parser
-        shared._ini_parser = lambda path: _parsed_once("credentials", [path], lambda: parse_ini(path))
+    # The chain's file providers parse their file on every load: the parses are shared as the session's are (left
+    # alone if a botocore release names its parser differently).
+    for method, attribute, kind in (("config-file", "_config_parser", "config"),
+                                    ("shared-credentials-file", "_ini_parser", "credentials")):
+        with contextlib.suppress(bexc.UnknownCredentialError):
+            provider = resolver.get_provider(method)
+            parse = getattr(provider, attribute, None)
+            if callable(parse):
+                setattr(provider, attribute, functools.partial(_parsed_file, kind, parse))
     with contextlib.suppress(bexc.UnknownCredentialError):
         process = resolver.get_provider("custom-process")
 
