@@ -173,7 +173,7 @@ def test_background_warm_up_hands_over_to_create_client(monkeypatch: pytest.Monk
     original = sessions.create_client
 
     def slow_create(session: Any, service: str, region: str, options: Any) -> Any:
-        if threading.current_thread().name == "kms-rescue-warm-up" and service == "kms":
+        if threading.current_thread().name == sessions._WARM_UP_THREAD and service == "kms":
             started.set()
             release.wait(5)
         return original(session, service, region, options)

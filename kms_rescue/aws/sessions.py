@@ -493,6 +493,7 @@ PROBE_SERVICES = ("sts", "kms", "iam", "cloudtrail")
 #: Services being warmed up on a background thread: creating one of their clients waits for the warm-up instead
 #: of parsing the same models a second time alongside it.
 _WARMING: dict[str, threading.Event] = {}
+_WARM_UP_THREAD = "kms-rescue-warm-up"
 
 
 def warm_up(
@@ -532,7 +533,7 @@ def warm_up(
                     if _WARMING.get(service) is pending[service]:
                         del _WARMING[service]
 
-    threading.Thread(target=work, name="kms-rescue-warm-up", daemon=True).start()
+    threading.Thread(target=work, name=_WARM_UP_THREAD, daemon=True).start()
 
 
 def create_client(
@@ -540,7 +541,7 @@ def create_client(
 ) -> Any:
     """A client of ``service`` in ``region`` (IAM: its global endpoint unless an endpoint URL is configured)."""
     warming = _WARMING.get(service)
-    if warming is not None and threading.current_thread().name != "kms-rescue-warm-up":
+    if warming is not None and threading.current_thread().name != _WARM_UP_THREAD:
         warming.wait(options.timeout)
     return session.create_client(service, region_name=region, config=options.client_config())
 
