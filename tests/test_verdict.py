@@ -16,9 +16,9 @@ import pytest
 
 from kms_rescue.observations import CallResult, IdentityPolicies, IdentityProbe, IdentitySpec, PolicyDoc
 from kms_rescue.policy import parse_policy
-from kms_rescue.verdict.identity import decide_identity, request_time_context
-from kms_rescue.verdict.worlds import MAX_WORLDS, path_candidates, parse_documents
 from kms_rescue.policy.principals import parse_caller
+from kms_rescue.verdict.identity import decide_identity, request_time_context
+from kms_rescue.verdict.worlds import MAX_WORLDS, parse_documents, path_candidates
 
 ACCOUNT = "111122223333"
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -52,7 +52,7 @@ EPILOG = (
     "Examples: kms-rescue arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab · "
     "kms-rescue rescue alias/payments --region us-east-1 --role-arn arn:aws:iam::111122223333:role/KeyAdmin · "
     "kms-rescue demo (try it on a local lab first). Without a terminal (or with --no-input) it prints the report "
-    "and exits with its code: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined."
+    "and exits with its code: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined, 6 not found."
 )
 
 
