@@ -206,8 +206,9 @@ def _path_step(p: PathEntry, key: KeySection, key_arn: str, base: str, document:
 def summary(
     verdict: str, key_ref: str, identities: Sequence[IdentityReport], paths: Sequence[PathEntry], intentional: bool,
     policy: PolicySection, location: LocationSection | None = None, opens_at: str | None = None,
+    foreign_account: str | None = None,
 ) -> str:
-    """The report's one-line summary."""
+    """The report's one-line summary. ``foreign_account``: the key's account, when no identity belongs to it."""
     tried = len(identities)
     working = sum(1 for i in identities if i.status == "ok")
     base = f"{working} of {tried} identities had working credentials"
@@ -231,5 +232,8 @@ def summary(
             return f"{key_ref} is locked on purpose (Nitro Enclaves attestation): nothing to fix ({base})."
         return (f"{key_ref} is locked out: no principal of its account can call kms:PutKeyPolicy; only AWS "
                 f"Support can restore access ({base}).")
+    if foreign_account:
+        return (f"{key_ref}: undetermined: none of the identities tried belongs to the key's account "
+                f"{foreign_account}, and only principals of that account can read its policy ({base}).")
     return (f"{key_ref}: undetermined: no identity could read the key policy and CloudTrail had no record of it "
             f"({base}).")

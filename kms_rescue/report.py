@@ -369,6 +369,8 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
                                 "delegation is unknown, not denied")
             warnings.append("service control policies, resource control policies and permissions boundaries were "
                             "not read: a verdict that an identity can manage the key assumes they do not deny it")
+    if _no_identity_of(key.account, identities):
+        warnings.append(f"none of the identities tried belongs to account {key.account}, the key's account")
     steps.extend(_credential_steps(identities))
     if verdict in ("locked_out", "undetermined") and not intentional:
         steps.append(NextStep(
@@ -377,7 +379,9 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
             "(the query is in history.athena_query; set the trail's bucket with --trail-bucket)",
         ))
     opens_at = getattr(analysis, "opens_at", None) if analysis is not None else None
-    summary = advice.summary(verdict, key_ref, identities, paths, intentional, policy_section, location, opens_at)
+    foreign = key.account if _no_identity_of(key.account, identities) else None
+    summary = advice.summary(verdict, key_ref, identities, paths, intentional, policy_section, location, opens_at,
+                             foreign)
     return Report(
         schema_version=SCHEMA_VERSION,
         generated_at=generated_at or inv.finished_at or _now(),
@@ -398,6 +402,12 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
         key_state=notices,
         location=location,
     )
+
+
+def _no_identity_of(account: str | None, identities: Iterable[IdentityReport]) -> bool:
+    """The key's account is known, and no identity that connected belongs to it."""
+    connected = [i for i in identities if i.account]
+    return bool(account and connected and all(i.account != account for i in connected))
 
 
 def _not_found_evidence(inv: Investigation) -> list[Evidence]:
@@ -423,6 +433,14 @@ def _verdict_steps(
     verdict: Verdict, key: KeySection, key_arn: str | None, identities: list[IdentityReport],
     paths: list[PathEntry], intentional: bool, document: dict[str, Any] | None,
 ) -> list[NextStep]:
+    foreign = _no_identity_of(key.account, identities)
+    if verdict == "undetermined" and foreign:
+        return [NextStep(
+            "read_policy",
+            f"None of the identities tried belongs to account {key.account}, the key's account. Only principals of "
+            "that account can read or change its key policy (GetKeyPolicy and PutKeyPolicy cannot be called "
+            f"across accounts): run this again with a profile or role of {key.account}.",
+        )]
     if verdict == "undetermined" or key_arn is None:
         return [NextStep(
             "read_policy",

@@ -372,3 +372,13 @@ def test_markdown_has_the_sections_a_ticket_needs():
                     "## Older history (Athena)"):
         assert heading in out
     assert f"`{KEY_ARN}`" in out
+
+
+def test_a_key_in_an_account_none_of_the_identities_belongs_to_is_said_so():
+    """Only principals of the key's account can read or change its policy (KMS API reference, GetKeyPolicy and
+    PutKeyPolicy: "Cross-account use: No"): the report says none of the identities belongs to it."""
+    r = checked(build_report(investigation(probe("other", session("App", account=OTHER), identity_docs=[]))))
+    assert r.verdict == "undetermined"
+    assert f"belongs to the key's account {ACCOUNT}" in r.summary
+    assert r.next_steps[0].action == "read_policy" and f"a profile or role of {ACCOUNT}" in r.next_steps[0].detail
+    assert any(f"belongs to account {ACCOUNT}" in w for w in r.warnings)
