@@ -272,9 +272,12 @@ def _decide(
     statement = _allowing_statement(sample)
     grant = sample.key_policy_grant
     evidence_note = ""
-    if total > 1:
-        evidence_note = (f" ({len(worlds)} of {total} candidate worlds are consistent with what the probes "
-                         "observed)")
+    narrowing = list(dict.fromkeys(o.operation for o in observations if o.kept != o.before))
+    if total > 1 and narrowing:
+        evidence_note = (f" (its observed {', '.join(narrowing)} leave{'s' if len(narrowing) == 1 else ''} "
+                         f"{len(worlds)} of {total} candidate worlds)")
+    elif total > 1:
+        evidence_note = f" (in each of {len(worlds)} candidate worlds)"
     common: dict[str, Any] = dict(assumed=assumed, observations=tuple(observations), worlds=total,
                                   worlds_left=len(worlds),
                   principal_arn=principal_arn)
