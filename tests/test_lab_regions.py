@@ -129,6 +129,13 @@ def test_a_region_the_scenario_does_not_name_has_no_keys(lab: Lab) -> None:
     assert code == "UnsupportedOperationException" and UNSERVED in message
     code, _ = err(kms(lab, UNSERVED, "nobody").list_keys)  # still decided by IAM policies first
     assert code == "AccessDeniedException"
+    # Not even a Region name (the lab trusts the signature's credential scope): still no keys, and no crash.
+    nowhere = kms(lab, "mars-north-1")
+    assert nowhere.list_keys()["Keys"] == [] and nowhere.list_aliases()["Aliases"] == []
+    assert err(nowhere.describe_key, KeyId=K_US)[0] == "NotFoundException"
+    assert err(nowhere.create_alias, AliasName="alias/x", TargetKeyId=K_US)[0] == "NotFoundException"
+    assert err(nowhere.delete_alias, AliasName="alias/shared")[0] == "NotFoundException"
+    assert lab.client("admin", "cloudtrail", region_name="mars-north-1").lookup_events()["Events"] == []
 
 
 def test_identity_policies_see_the_keys_region(lab: Lab) -> None:

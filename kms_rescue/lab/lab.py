@@ -367,20 +367,27 @@ class Lab:
             region = parts[3] if len(parts) == 6 else region
             ref = parts[-1]
             ref = ref[len("key/"):] if ref.startswith("key/") else ref
+        if not ref.startswith("alias/"):
+            if region is None:
+                spec = self.scenario.key(ref)
+                if spec is not None:
+                    region = spec.region
+                elif self._runtime is not None:  # a key created while the lab runs
+                    with self._runtime.lock:
+                        info = self._runtime.find_key(ref)
+                    region = info.region if info is not None else self.region
+                else:
+                    region = self.region
+            return ref, region
         rt = self._runtime_or_fail()
         with rt.lock:
-            if ref.startswith("alias/"):
-                candidates = [region] if region else list(self.regions)
-                found = [(k, r) for r in candidates if (k := rt.moto.key_for_alias(self.account, ref, region=r))]
-                if not found:
-                    raise UsageError(f"no alias {ref} in the lab" + (f" in {region}" if region else ""))
-                if region is None and found[0][1] != self.region and len(found) > 1:
-                    raise UsageError(f"alias {ref} exists in {', '.join(r for _, r in found)}: name the region")
-                return found[0]
-            if region is None:
-                info = rt.find_key(ref)
-                region = info.region if info is not None else self.region
-        return ref, region
+            candidates = [region] if region else list(self.regions)
+            found = [(k, r) for r in candidates if (k := rt.moto.key_for_alias(self.account, ref, region=r))]
+        if not found:
+            raise UsageError(f"no alias {ref} in the lab" + (f" in {region}" if region else ""))
+        if region is None and found[0][1] != self.region and len(found) > 1:
+            raise UsageError(f"alias {ref} exists in {', '.join(r for _, r in found)}: name the region")
+        return found[0]
 
     def key_id(self, id_or_alias: str, *, region: str | None = None) -> str:
         """The key id for a key id, key ARN, alias name or alias ARN of the scenario's account."""
