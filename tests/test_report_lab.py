@@ -27,6 +27,9 @@ pytest.importorskip("moto")
 
 SCRIPT = Path(sys.executable).with_name("kms-rescue")
 SCENARIOS = sorted(builtin_names())
+#: Built-ins whose expected verdict the report does not reach yet: not_found is being added (issue 9, item 2). The
+#: mark is strict, so it fails (and must go) as soon as the report reaches the verdict.
+PENDING = {"key-in-other-region": "the report's not_found verdict (issue 9, item 2) is not built yet"}
 
 
 def scenario_doc(name: str) -> dict[str, Any]:
@@ -103,7 +106,9 @@ def check_classified(doc: dict[str, Any]) -> None:
 
 # --- every scenario, through the installed script ----------------------------------------------------------------
 
-@pytest.mark.parametrize("name", SCENARIOS)
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=PENDING[n])) if n in PENDING else n for n in SCENARIOS
+])
 def test_scenario_reaches_its_documented_verdict(name: str, tmp_path: Path, isolated: Path,
                                                  capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch):
@@ -112,6 +117,8 @@ def test_scenario_reaches_its_documented_verdict(name: str, tmp_path: Path, isol
     with Lab(name) as lab:
         assert lab.config_path is not None
         key = lab.key_arn(doc["keys"][0]["id"])
+        if expected == "not_found":  # the key as the user gave it: its ARN in the profiles' Region, where it is not
+            key = f"arn:aws:kms:{lab.region}:{lab.account}:key/{doc['keys'][0]['id']}"
         secrets = lab_secrets(lab.config_path)
         proc = run_cli(["report", key, "--format", "json"], clean_env(tmp_path, lab.config_path))
         assert proc.stdout, proc.stderr
