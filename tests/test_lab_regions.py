@@ -11,7 +11,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from kms_rescue.errors import UsageError
-from kms_rescue.lab import Lab, load_scenario
+from kms_rescue.lab import Lab, load_scenario, regions
 
 ACCOUNT = "123456789012"
 HOME, EU, AP = "us-east-1", "eu-west-1", "ap-east-1"  # AP: an opt-in Region (launched after March 20, 2019)
@@ -47,6 +47,9 @@ SCENARIO: dict[str, Any] = {
         {"profile": "home-only", "role": "HomeOnly",
          "policies": [allow("kms:*", resource=f"arn:aws:kms:{HOME}:{ACCOUNT}:key/*")]},
         {"profile": "nobody", "role": "Nobody"},
+        {"profile": "asked-at-home", "role": "AskedAtHome", "policies": [{"Version": V, "Statement": [
+            {"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:RequestedRegion": HOME}}}]}]},
         {"profile": "root", "root": True},
     ],
     "deleted": ["role/Ghost"],
@@ -102,7 +105,8 @@ def test_each_key_is_in_its_own_region_and_its_arn_says_so(lab: Lab) -> None:
 
 
 NOT_FOUND = [
-    # (request's Region, KeyId, KMS's message) — a key the request's Region does not hold does not exist there
+    # (request's Region, KeyId, KMS's message) — KMS API reference, DescribeKey and GetKeyPolicy, NotFoundException:
+    # "the specified entity or resource could not be found"; a key the request's Region does not hold is not there
     (HOME, K_EU, f"Key '{arn(K_EU, HOME)}' does not exist"),  # a bare key id: the ARN in the request's Region
     (HOME, arn(K_EU, EU), f"Key '{arn(K_EU, EU)}' does not exist"),  # a key ARN of another Region, as given
     (EU, K_US, f"Key '{arn(K_US, EU)}' does not exist"),
@@ -146,6 +150,14 @@ def test_identity_policies_see_the_keys_region(lab: Lab) -> None:
     assert code == "AccessDeniedException"
     assert message == (f"User: {lab.identities['home-only']} is not authorized to perform: kms:DescribeKey on "
                        f"resource: {arn(K_EU, EU)} because no identity-based policy allows the kms:DescribeKey action")
+
+
+def test_requested_region_is_the_requests_region(lab: Lab) -> None:
+    # IAM User Guide, "AWS global condition context keys", aws:RequestedRegion: the Region the request was made to.
+    assert kms(lab, HOME, "asked-at-home").describe_key(KeyId=K_US)
+    code, message = err(kms(lab, EU, "asked-at-home").describe_key, KeyId=K_EU)
+    assert code == "AccessDeniedException" and message.endswith(
+        "because no identity-based policy allows the kms:DescribeKey action")
 
 
 def test_a_ciphertext_is_decrypted_in_its_keys_region_only(lab: Lab) -> None:
@@ -276,6 +288,21 @@ DESCRIBE = [
 def test_describe_regions_parameters(lab: Lab, params: dict[str, Any], expected: dict[str, str]) -> None:
     got = lab.client("admin", "ec2", config=NO_RETRY).describe_regions(**params)["Regions"]
     assert {r["RegionName"]: r["OptInStatus"] for r in got} == expected
+
+
+def test_default_regions_are_regions_botocore_knows() -> None:
+    assert len(regions.DEFAULT_REGIONS) == 17 and regions.known_regions() >= regions.DEFAULT_REGIONS
+    assert regions.describe("eu-north-1", enabled=False).opt_in_status == "opt-in-not-required"  # launched 2018
+    assert regions.describe("eu-south-1", enabled=True).opt_in_status == "opted-in"  # launched 2020
+    assert regions.region_problem("us-east-1") is None
+
+
+def test_describe_regions_throttled_in_ec2s_words() -> None:
+    # EC2 API reference, "Error codes": RequestLimitExceeded is EC2's throttling error.
+    with Lab(SCENARIO, fault_rate=1.0, fault="throttle", seed=1) as lab:
+        with pytest.raises(ClientError) as exc:
+            lab.client("admin", "ec2", config=NO_RETRY).describe_regions()
+        assert exc.value.response["Error"]["Code"] == "RequestLimitExceeded"
 
 
 def test_describe_regions_dry_run_and_bad_input(lab: Lab) -> None:

@@ -71,8 +71,8 @@ def _partition() -> tuple[frozenset[str], str]:
 
 
 def known_regions() -> frozenset[str]:
-    """Every Region of the ``aws`` partition botocore knows (plus the default Regions, always)."""
-    return _partition()[0] | DEFAULT_REGIONS
+    """Every Region of the ``aws`` partition botocore knows."""
+    return _partition()[0]
 
 
 def is_region(name: str) -> bool:
