@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kms_rescue.errors import UsageError
+from kms_rescue.lab.regions import region_problem
 
 PrincipalKind = Literal["role", "user", "root"]
 VERDICTS = ("manageable", "recoverable", "locked_out", "undetermined", "not_found")
@@ -571,8 +572,6 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
 
 
 def _check_region(name: str, where: str) -> None:
-    from kms_rescue.lab.regions import region_problem
-
     problem = region_problem(name)
     if problem:
         raise _Problem(f"{where}: {problem}")
