@@ -3,7 +3,8 @@
 The verdicts (DESIGN.md §2) are checked against the lab's enforcement, not against kms-rescue's analysis:
 manageable = some profile can call PutKeyPolicy now; recoverable = none can, but an existing principal of the
 key's account (signed in without a profile, or reached with AssumeRole) can; locked_out = no principal of the
-key's account can.
+key's account can; not_found = in the profiles' Region every profile is told the key does not exist
+(NotFoundException), and the key is in another of the account's enabled Regions.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from botocore.exceptions import ClientError
 from kms_rescue.lab import Lab, builtin_names, load_scenario
 
 NO_RETRY = Config(retries={"total_max_attempts": 1})
-VERDICTS = {"manageable", "recoverable", "locked_out", "undetermined"}
+VERDICTS = {"manageable", "recoverable", "locked_out", "undetermined", "not_found"}
 
 
 def can_put(client: Any, key: str, policy: str) -> bool:
@@ -46,6 +47,14 @@ def kms_client(lab: Lab, profile: str) -> Any:
 def managers(lab: Lab, key: str) -> list[str]:
     policy = lab.admin.raw_key_policy(key)
     return [p for p in lab.profiles if can_put(kms_client(lab, p), lab.key_arn(key), policy)]
+
+
+def error_code(call: Callable[..., Any], **kwargs: Any) -> str | None:
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        return str(exc.response["Error"]["Code"])
+    return None
 
 
 def signed_in_can_put(lab: Lab, ref: str, key: str, session_name: str = "console") -> bool:
@@ -171,6 +180,28 @@ def check_busy(lab: Lab) -> None:
     assert sum(len(page["Events"]) for page in events) > 50
 
 
+def check_not_found_here(lab: Lab) -> None:
+    """not_found: in the profiles' Region no profile finds the key (by id, ARN or alias); in the key's own Region,
+    which DescribeRegions lists as enabled, a permitted profile describes and manages it."""
+    spec = lab.scenario.keys[0]
+    assert spec.region != lab.region
+    refs = [spec.id, f"arn:aws:kms:{lab.region}:{lab.account}:key/{spec.id}", *spec.aliases]
+    for profile in lab.profiles:
+        kms = lab.client(profile, "kms", config=NO_RETRY)  # the profile's own Region
+        assert kms.meta.region_name == lab.region
+        for ref in refs:
+            assert error_code(kms.describe_key, KeyId=ref) == "NotFoundException", (profile, ref)
+    regions = lab.client("admin", "ec2").describe_regions()["Regions"]
+    assert spec.region in {r["RegionName"] for r in regions}
+    there = lab.client("admin", "kms", region_name=spec.region, config=NO_RETRY)
+    for ref in (spec.id, *spec.aliases):
+        assert there.describe_key(KeyId=ref)["KeyMetadata"]["Arn"] == lab.key_arn(spec.id)
+    assert can_put(there, spec.id, lab.admin.raw_key_policy(spec.id))
+    trail = lab.client("admin", "cloudtrail", region_name=spec.region).lookup_events()["Events"]
+    assert any(e["EventName"] == "CreateKey" for e in trail)  # the key's history is in its own Region's trail
+    assert lab.client("admin", "cloudtrail").lookup_events()["Events"] == []
+
+
 EXTRA: dict[str, Callable[[Lab], None]] = {
     "rootless-admin-role": recover_rootless,
     "explicit-deny-trap": recover_break_glass,
@@ -181,6 +212,7 @@ EXTRA: dict[str, Callable[[Lab], None]] = {
     "principalarn-condition": check_principal_arn_path,
     "pending-deletion": check_pending,
     "busy-account": check_busy,
+    "key-in-other-region": check_not_found_here,
 }
 
 
@@ -189,6 +221,11 @@ def test_builtin_behaves_as_its_verdict_says(name: str) -> None:
     sc = load_scenario(name)
     with Lab(sc) as lab:
         key = sc.keys[0].id
+        if sc.expected_verdict == "not_found":
+            assert name in EXTRA, "show where the key is not, and where it is"
+            EXTRA[name](lab)
+            assert lab.admin.internal_errors == []
+            return
         can = managers(lab, key)
         if sc.expected_verdict == "manageable":
             assert can, "a manageable scenario needs a profile that can call PutKeyPolicy now"

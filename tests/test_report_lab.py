@@ -27,6 +27,8 @@ pytest.importorskip("moto")
 
 SCRIPT = Path(sys.executable).with_name("kms-rescue")
 SCENARIOS = sorted(builtin_names())
+#: Built-ins whose expected verdict the report does not reach yet: not_found is being added (issue 9, item 2). The
+#: mark is strict, so it fails (and must go) as soon as the report reaches the verdict.
 
 
 def scenario_doc(name: str) -> dict[str, Any]:
@@ -112,6 +114,8 @@ def test_scenario_reaches_its_documented_verdict(name: str, tmp_path: Path, isol
     with Lab(name) as lab:
         assert lab.config_path is not None
         key = lab.key_arn(doc["keys"][0]["id"])
+        if expected == "not_found":  # the key as the user gave it: its ARN in the profiles' Region, where it is not
+            key = f"arn:aws:kms:{lab.region}:{lab.account}:key/{doc['keys'][0]['id']}"
         secrets = lab_secrets(lab.config_path)
         proc = run_cli(["report", key, "--format", "json"], clean_env(tmp_path, lab.config_path))
         assert proc.stdout, proc.stderr
@@ -343,3 +347,26 @@ def test_a_mistyped_key_is_not_found_not_a_support_case(ref: str, tmp_path: Path
         assert "contact_support" not in out and "AWS Support with the key" not in out
         assert "CloudTrail was not searched: no identity" not in out
     assert "NOT FOUND" in text_proc.stdout and text_proc.returncode == 6
+
+
+def test_a_key_in_another_region_is_found_there(tmp_path: Path, isolated: Path):
+    """key-in-other-region: the key is in eu-west-1, the profiles' Region is us-east-1. Every identity is told
+    NotFoundException; the report searches the Regions DescribeRegions lists and says where the key is, with the
+    command for that Region, and never advises AWS Support."""
+    with Lab("key-in-other-region") as lab:
+        env = clean_env(tmp_path, lab.config_path or "")
+        key_id = scenario_doc("key-in-other-region")["keys"][0]["id"]
+        results = {ref: run_cli(["report", ref, "--region", "us-east-1", "--format", "json"], env)
+                   for ref in (key_id, "alias/payments")}
+    for ref, proc in results.items():
+        report = json.loads(proc.stdout)
+        assert (report["verdict"], proc.returncode) == ("not_found", 6), ref
+        loc = report["location"]
+        assert loc["regions_from"] == "ec2:DescribeRegions"
+        assert set(loc["searched"]) == {"us-west-2", "eu-west-1"}
+        assert [f["region"] for f in loc["found"]] == ["eu-west-1"]
+        assert loc["found"][0]["key_arn"].endswith(key_id)
+        step = report["next_steps"][0]
+        assert step["action"] == "use_region" and "eu-west-1" in step["command"]
+        assert "is in eu-west-1" in report["summary"] or "it is in eu-west-1" in report["summary"]
+        assert "Support" not in json.dumps(report["next_steps"])

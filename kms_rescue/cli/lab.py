@@ -41,17 +41,19 @@ def ready_text(lab: Any) -> str:
     """What stdout shows once the lab serves: a line to paste, then (as shell comments) profiles and keys."""
     import shlex
 
-    lines = [f"export AWS_CONFIG_FILE={shlex.quote(str(lab.config_path))}", f"# endpoint {lab.endpoint}"]
+    lines = [f"export AWS_CONFIG_FILE={shlex.quote(str(lab.config_path))}", f"# endpoint {lab.endpoint}",
+             f"# regions {', '.join(lab.regions)} (profiles: {lab.region})"]
     if lab.scenario.expected_verdict:
         lines.append(f"# scenario {lab.scenario.name}: expected verdict {lab.scenario.expected_verdict}")
     profiles = list(lab.identities.items())
     wp = max([len("PROFILE"), *(len(p) for p, _ in profiles)])
     lines += ["#", f"# {'PROFILE':<{wp}}  CALLER"]
     lines += [f"# {p:<{wp}}  {arn}" for p, arn in profiles]
-    keys = [(k.id, ", ".join(k.aliases) or "-", lab.admin.key(k.id).state) for k in lab.scenario.keys]
-    wa = max([len("ALIAS"), *(len(a) for _, a, _ in keys)])
-    lines += ["#", f"# {'KEY':<36}  {'ALIAS':<{wa}}  STATE"]
-    lines += [f"# {k:<36}  {a:<{wa}}  {s}" for k, a, s in keys]
+    keys = [(k.id, k.region, ", ".join(k.aliases) or "-", lab.admin.key(k.id).state) for k in lab.scenario.keys]
+    wr = max([len("REGION"), *(len(r) for _, r, _, _ in keys)])
+    wa = max([len("ALIAS"), *(len(a) for _, _, a, _ in keys)])
+    lines += ["#", f"# {'KEY':<36}  {'REGION':<{wr}}  {'ALIAS':<{wa}}  STATE"]
+    lines += [f"# {k:<36}  {r:<{wr}}  {a:<{wa}}  {s}" for k, r, a, s in keys]
     return "\n".join(lines) + "\n"
 
 

@@ -133,7 +133,7 @@ class Gate:
         return sent == creds.session_token
 
     def _dispatch(self, req: AwsRequest, creds: Credentials) -> Response:
-        from kms_rescue.lab import iam_api, kms_api
+        from kms_rescue.lab import ec2_api, iam_api, kms_api
 
         service = req.service
         if service == "kms":
@@ -144,6 +144,8 @@ class Gate:
             return iam_api.handle_sts(self, req, creds)
         if service == "cloudtrail":
             return iam_api.handle_cloudtrail(self, req, creds)
+        if service == "ec2":
+            return ec2_api.handle_ec2(self, req, creds)
         return iam_api.handle_other(self, req, creds)
 
     def _fault(self, req: AwsRequest, fault: str) -> Response:
@@ -152,6 +154,8 @@ class Gate:
             return error(req, 503, "ServiceUnavailable", "the lab hung on purpose (--fault hang)")
         if fault == "throttle":
             code = "Throttling" if req.protocol == "query" else "ThrottlingException"
+            if req.service == "ec2":
+                code = "RequestLimitExceeded"  # EC2's throttling code (EC2 API Reference, "Error codes")
             return error(req, 400, code, "Rate exceeded")
         if req.service == "kms":
             return error(req, 500, "KMSInternalException", "An internal error occurred (injected by the lab).")

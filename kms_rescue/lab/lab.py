@@ -67,26 +67,29 @@ class LabAdmin:
     def _rt(self) -> LabRuntime:
         return self._lab._runtime_or_fail()
 
-    def raw_key_policy(self, key: str) -> str:
+    def raw_key_policy(self, key: str, *, region: str | None = None) -> str:
         """The key policy as stored (deleted principals show as unique ids)."""
-        return self.key(key).policy
+        return self.key(key, region=region).policy
 
-    def key(self, key: str) -> KeyInfo:
+    def key(self, key: str, *, region: str | None = None) -> KeyInfo:
+        """The key a key id, key ARN, alias name or alias ARN names (see :meth:`Lab.key_id` for ``region``)."""
         rt = self._rt
         with rt.lock:
-            key_id = self._lab.key_id(key)
-            info = rt.key(key_id)
-            assert info is not None
+            key_id, key_region = self._lab.locate(key, region=region)
+            info = rt.key(key_id, region=key_region)
+            if info is None:
+                raise UsageError(f"no key {key} in the lab")
             return info
 
-    def set_key_policy(self, key: str, policy: str | Mapping[str, Any]) -> None:
+    def set_key_policy(self, key: str, policy: str | Mapping[str, Any], *, region: str | None = None) -> None:
         """Replace a key policy with no checks at all (not even the lockout safety check)."""
         import json
 
         text = policy if isinstance(policy, str) else json.dumps(policy, indent=2)
         rt = self._rt
         with rt.lock:
-            rt.moto.set_key_policy(rt.account, self._lab.key_id(key), text)
+            key_id, key_region = self._lab.locate(key, region=region)
+            rt.moto.set_key_policy(rt.account, key_id, text, region=key_region)
 
     def delete_principal(self, ref: str, account: str | None = None) -> str:
         """Delete ``role/NAME`` or ``user/NAME`` as an administrator would; returns the unique id key policies
@@ -329,7 +332,13 @@ class Lab:
 
     @property
     def region(self) -> str:
+        """The scenario's Region: the one the profiles use."""
         return self.scenario.region
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Every Region the lab serves (EC2's enabled Regions), the scenario's own first."""
+        return self.scenario.regions
 
     @property
     def identities(self) -> dict[str, str]:
@@ -346,23 +355,48 @@ class Lab:
             self.scenario.identity(profile)  # raises with the list of profiles
         return rt.profiles[profile]
 
-    def key_id(self, id_or_alias: str) -> str:
-        """The key id for a key id, key ARN, alias name or alias ARN of the scenario's account."""
+    def locate(self, id_or_alias: str, *, region: str | None = None) -> tuple[str, str]:
+        """The key id and Region for a key id, key ARN, alias name or alias ARN of the scenario's account.
+
+        An ARN names its Region; a key id is found in whichever Region holds it; an alias name is looked up in
+        ``region`` when given, else in the scenario's Region, else in the one other Region that has it.
+        """
         ref = id_or_alias
         if ref.startswith("arn:"):
-            ref = ref.split(":", 5)[5]
+            parts = ref.split(":", 5)
+            region = parts[3] if len(parts) == 6 else region
+            ref = parts[-1]
             ref = ref[len("key/"):] if ref.startswith("key/") else ref
-        if ref.startswith("alias/"):
-            rt = self._runtime_or_fail()
-            with rt.lock:
-                found = rt.moto.key_for_alias(self.account, ref)
-            if found is None:
-                raise UsageError(f"no alias {ref} in the lab")
-            return found
-        return ref
+        if not ref.startswith("alias/"):
+            if region is None:
+                spec = self.scenario.key(ref)
+                if spec is not None:
+                    region = spec.region
+                elif self._runtime is not None:  # a key created while the lab runs
+                    with self._runtime.lock:
+                        info = self._runtime.find_key(ref)
+                    region = info.region if info is not None else self.region
+                else:
+                    region = self.region
+            return ref, region
+        rt = self._runtime_or_fail()
+        with rt.lock:
+            candidates = [region] if region else list(self.regions)
+            found = [(k, r) for r in candidates if (k := rt.moto.key_for_alias(self.account, ref, region=r))]
+        if not found:
+            raise UsageError(f"no alias {ref} in the lab" + (f" in {region}" if region else ""))
+        if region is None and found[0][1] != self.region and len(found) > 1:
+            raise UsageError(f"alias {ref} exists in {', '.join(r for _, r in found)}: name the region")
+        return found[0]
 
-    def key_arn(self, id_or_alias: str) -> str:
-        return f"arn:aws:kms:{self.region}:{self.account}:key/{self.key_id(id_or_alias)}"
+    def key_id(self, id_or_alias: str, *, region: str | None = None) -> str:
+        """The key id for a key id, key ARN, alias name or alias ARN of the scenario's account."""
+        return self.locate(id_or_alias, region=region)[0]
+
+    def key_arn(self, id_or_alias: str, *, region: str | None = None) -> str:
+        """The key ARN (with the key's Region) for a key id, key ARN, alias name or alias ARN."""
+        key_id, key_region = self.locate(id_or_alias, region=region)
+        return f"arn:aws:kms:{key_region}:{self.account}:key/{key_id}"
 
     def session(self, profile: str) -> boto3.Session:
         """A boto3 session for ``profile`` reading the lab's AWS config file (so ``endpoint_url`` applies)."""
