@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kms_rescue.observations import CallResult, FoundElsewhere, HistoryEvent
+from kms_rescue.observations import CallResult, HistoryEvent, KeyLocation
 from kms_rescue.verdict.key_state import KeyStateNotice
 
 SCHEMA_VERSION = "1.1"
@@ -243,15 +243,9 @@ class Evidence:
     detail: str | None = None
 
 
-@dataclass(frozen=True)
-class LocationSection:
-    """Where a key that was not found was looked for (``not_found`` verdict), and where it is."""
-
-    searched: tuple[str, ...] = ()
-    found: tuple[FoundElsewhere, ...] = ()
-    searched_by: str | None = None
-    regions_from: str | None = None
-    note: str | None = None
+#: Where a key that was not found was looked for (``not_found`` verdict), and where it is: the investigation's
+#: own record of the search.
+LocationSection = KeyLocation
 
 
 @dataclass(frozen=True)

@@ -246,10 +246,7 @@ def _history_section(inv: Investigation) -> HistorySection:
 
 
 def _location(inv: Investigation) -> LocationSection | None:
-    loc = inv.location
-    if loc is None:
-        return None
-    return LocationSection(loc.searched, loc.found, loc.searched_by, loc.regions_from, loc.note)
+    return inv.location
 
 
 def _identity_evidence(identities: Iterable[IdentityReport], statements: Mapping[str, str | None]
