@@ -135,7 +135,9 @@ def check_sole_admin_deleted(lab: Lab) -> None:
 def check_other_account(lab: Lab) -> None:
     key_arn = lab.key_arn(lab.scenario.keys[0].id)
     partner = lab.client("partner", "kms", config=NO_RETRY)
-    assert partner.encrypt(KeyId=key_arn, Plaintext=b"x")  # use across accounts: allowed
+    blob = partner.encrypt(KeyId=key_arn, Plaintext=b"x")["CiphertextBlob"]  # use across accounts: allowed
+    # KMS API Reference, ReEncrypt: "Cross-account use: Yes", authorized as kms:ReEncryptFrom and kms:ReEncryptTo.
+    assert partner.re_encrypt(CiphertextBlob=blob, DestinationKeyId=key_arn)["KeyId"] == key_arn
     with pytest.raises(ClientError):
         partner.get_key_policy(KeyId=key_arn)  # management across accounts: never
 
