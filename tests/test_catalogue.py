@@ -107,3 +107,19 @@ def test_lint_and_explain_modules_load_no_catalogue_data_and_neither_boto3_nor_i
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
+
+
+def test_the_catalogue_example_in_docs_engine_md_says_what_it_does() -> None:
+    """Each line of docs/engine.md's catalogue example ends with a comment that starts with its result."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "engine.md").read_text(encoding="utf-8")
+    block = text.split("## The action catalogue", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    lines = block.strip().splitlines()
+    exec(lines[0], namespace)  # the import
+    checked = 0
+    for line in filter(None, lines[1:]):
+        expr, _, comment = line.partition("#")
+        expected = {"True": True, "False": False, "None": None}[comment.split()[0].rstrip(":")]
+        assert eval(expr, namespace) is expected, line
+        checked += 1
+    assert checked >= 8
