@@ -174,6 +174,15 @@ def test_a_path_that_opens_later_says_when_and_does_not_manage_now() -> None:
     assert later.can_manage and later.opens_at is None
 
 
+def test_a_path_open_now_says_when_a_date_shuts_it() -> None:
+    """IAM User Guide, global condition keys: a Deny with DateGreaterThan a future date blocks from that date on."""
+    doc = policy(allow({"AWS": ADMIN_ROLE}), deny("*", Condition={"DateGreaterThan": {"aws:CurrentTime": FUTURE}}))
+    (path,) = analyze_management(doc, key_account=ACCOUNT, now=NOW).paths
+    assert path.can_manage and path.opens_at is None
+    assert path.closes_at == "2027-03-01T00:00:01Z" and "until 2027-03-01T00:00:01Z" in path.why
+    assert path.to_dict()["closes_at"] == path.closes_at
+
+
 def test_a_closed_window_says_it_never_opens_again() -> None:
     doc = policy(allow({"AWS": ADMIN_ROLE}, Condition={"DateLessThan": {"aws:CurrentTime": PAST}}))
     result = analyze_management(doc, key_account=ACCOUNT, now=NOW)

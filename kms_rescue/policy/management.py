@@ -138,6 +138,8 @@ class ManagementPath:
     #: ISO 8601 UTC instant at which this path first manages, when a date condition is all that keeps it from
     #: managing now (it does not manage now: ``can_manage`` is False).
     opens_at: str | None = None
+    #: ISO 8601 UTC instant at which this path, managing now, stops managing because of a date condition.
+    closes_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +155,7 @@ class ManagementPath:
             "may_be_blocked_by": list(self.may_be_blocked_by),
             "why": self.why,
             "opens_at": self.opens_at,
+            "closes_at": self.closes_at,
         }
 
 
@@ -335,9 +338,15 @@ def analyze_management(
     ) -> ManagementPath:
         """The path at ``now``; when it does not manage now, the first later instant at which it does."""
         path = evaluate_at(st, cand, kind, start, needs_identity=needs_identity, exists=exists, principal=principal)
-        if path.can_manage:
-            return path
         later = sorted(set(deny_times) | set(_later_instants([st], start)))
+        if path.can_manage:
+            for instant in later:
+                if not evaluate_at(st, cand, kind, instant, needs_identity=needs_identity, exists=exists,
+                                   principal=principal).can_manage:
+                    when = _iso(instant)
+                    return replace(path, closes_at=when, why=f"{path.why}; until {when}, when a date condition "
+                                                             "shuts it")
+            return path
         for instant in later:
             if evaluate_at(st, cand, kind, instant, needs_identity=needs_identity, exists=exists,
                            principal=principal).can_manage:
