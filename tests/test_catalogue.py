@@ -16,6 +16,7 @@ from kms_rescue.policy.catalogue import (
     action_known,
     condition_key_known,
     cross_account_allowed,
+    cross_account_table,
     kms_actions,
     reference_version,
     service_actions,
@@ -76,6 +77,15 @@ def test_condition_key_known(key: str, known: bool | None, fact: str) -> None:
 )
 def test_cross_account_per_action(action: str, allowed: bool, fact: str) -> None:
     assert cross_account_allowed(action) is allowed, fact
+
+
+def test_cross_account_table_covers_every_kms_action() -> None:
+    table = cross_account_table()
+    assert set(table) == kms_actions()
+    assert table["kms:ReEncryptFrom"] and not table["kms:PutKeyPolicy"]
+    # KMS Developer Guide, permissions reference: no key-management operation is offered across accounts but
+    # the grant operations.
+    assert not table["kms:ScheduleKeyDeletion"] and table["kms:CreateGrant"]
 
 
 def test_every_permission_only_answer_names_its_page_and_is_a_catalogued_action() -> None:

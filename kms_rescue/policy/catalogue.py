@@ -34,8 +34,10 @@ __all__ = [
     "PERMISSION_ONLY_CROSS_ACCOUNT",
     "action_known",
     "botocore_model_path",
+    "canonical",
     "condition_key_known",
     "cross_account_allowed",
+    "cross_account_table",
     "kms_actions",
     "reference_version",
     "service_actions",
@@ -277,3 +279,8 @@ def cross_account_allowed(action: str) -> bool:
     if name in PERMISSION_ONLY_CROSS_ACCOUNT:
         return PERMISSION_ONLY_CROSS_ACCOUNT[name][0]
     return name in _botocore_kms().cross_account
+
+
+def cross_account_table() -> dict[str, bool]:
+    """Every KMS action and whether it can be used on a key of another account (:func:`cross_account_allowed`)."""
+    return {action: cross_account_allowed(action) for action in sorted(kms_actions())}
