@@ -143,6 +143,13 @@ CASES = [
     Case("literal-star-in-path", f"{ROLE_NAMES}: role/*/Admin is the role Admin under the path /*/",
          policy(allow("*", Condition={"StringEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*/Admin"}})),
          False, {"wildcard"}, False),
+    Case("literal-deny-except-impossible-role", f"{CONDITION_OPERATORS}; {ROLE_NAMES}: a Deny for everyone whose "
+         "ARN is not literally role/* exempts nobody", policy(allow({"AWS": ROOT}), deny("*", Condition={
+             "StringNotEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*"}})), True, set(), False),
+    Case("literal-deny-only-impossible-role", f"{CONDITION_OPERATORS}; {ROLE_NAMES}: a Deny only for the ARN "
+         "role/* denies nobody", policy(allow({"AWS": ROOT}), deny("*", Condition={
+             "StringEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*"}})), False,
+         {"root_user", "account_delegation"}, True),
     Case("literal-arnequals-keeps-wildcards", "IAM User Guide, Condition operators: ArnEquals matches each ARN part "
          "with * and ? wildcards, like ArnLike",
          policy(allow("*", Condition={"ArnEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*"}})),

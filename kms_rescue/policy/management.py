@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from kms_rescue.policy.actions import action_matches, canonical_action, cross_account_allowed
-from kms_rescue.policy.conditions import RequestContext, time_boundaries
+from kms_rescue.policy.conditions import ConditionOutcome, RequestContext, operator_info, time_boundaries
 from kms_rescue.policy.evaluate import (
     PolicyDocument,
     _as_policy,
@@ -30,7 +30,7 @@ from kms_rescue.policy.evaluate import (
     match_statement,
     time_context,
 )
-from kms_rescue.policy.model import Statement
+from kms_rescue.policy.model import Condition, Statement
 from kms_rescue.policy.principals import (
     ACCOUNT_RE,
     Caller,
@@ -256,6 +256,31 @@ def _principal_arn_patterns(statement: Statement) -> list[tuple[str, bool]] | No
     return found
 
 
+def _literal_result(condition: Condition) -> bool | None:
+    """For an exact condition on aws:PrincipalArn whose every value no principal's ARN can take (``StringEquals
+    aws:PrincipalArn arn:…:role/*``): False for StringEquals, True for StringNotEquals, whoever the principal.
+    None otherwise (it depends on who calls)."""
+    info = operator_info(condition.operator)
+    if (info is None or info.family != "String" or info.kind not in ("eq", "eqi") or info.set_op is not None
+            or condition.key.lower() != "aws:principalarn" or not condition.values):
+        return None
+    if any("${" in v or principal_arn_never(v) is None for v in condition.values):
+        return None
+    return info.negated
+
+
+def _settle_literals(outcome: ConditionOutcome) -> bool | None:
+    """A statement's undecided conditions, settled where a literal no principal's ARN can take decides them."""
+    result: bool | None = True
+    for check in outcome.checks:
+        value = check.result if check.result is not None else _literal_result(check.condition)
+        if value is False:
+            return False
+        if value is None:
+            result = None
+    return result
+
+
 # --- time ---------------------------------------------------------------------------------------------------
 
 
@@ -321,9 +346,10 @@ def analyze_management(
         for d in denies:
             m = match_statement(d, caller=cand.caller, action=action, resource=resource, ctx=ctx,
                                 resource_policy=True)
-            if m.applies is True:
+            applies = m.applies if m.applies is not None or m.conditions is None else _settle_literals(m.conditions)
+            if applies is True:
                 always.append(d.label)
-            elif m.applies is None:
+            elif applies is None:
                 maybe.append(d.label)
         return always, maybe
 
