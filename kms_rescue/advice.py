@@ -224,8 +224,11 @@ def summary(
     if verdict == "recoverable":
         who = [p.principal for p in paths if p.can_manage]
         who += [i.name for i in identities if i.can_manage is None and i.decision is not None]
-        when = f" from {opens_at}" if opens_at and not any(p.can_manage for p in paths) else ""
-        return (f"{key_ref} is recoverable{when}: none of the probed identities can manage it for certain now, but "
+        if not who and opens_at:
+            later = [p.principal for p in paths if p.opens_at == opens_at]
+            return (f"{key_ref} is recoverable on {opens_at}: nobody can manage it now, and a date condition opens "
+                    f"the way in for {', '.join(dict.fromkeys(later))} then ({base}).")
+        return (f"{key_ref} is recoverable: none of the probed identities can manage it for certain now, but "
                 f"{', '.join(dict.fromkeys(who)) or 'a principal of its account'} can or may ({base}).")
     if verdict == "locked_out":
         if intentional:

@@ -178,7 +178,8 @@ class PathEntry:
     blocked_by: tuple[str, ...] = ()
     may_be_blocked_by: tuple[str, ...] = ()
     why: str = ""
-    opens_at: str | None = None  # a way in that a date condition opens later (ISO 8601 UTC)
+    opens_at: str | None = None  # a way in that only a date keeps shut: when it opens (ISO 8601 UTC)
+    closes_at: str | None = None  # a way in that works now until a date shuts it
 
 
 @dataclass(frozen=True)

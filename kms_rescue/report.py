@@ -187,7 +187,7 @@ def _path_entries(analysis: Any) -> list[PathEntry]:
             satisfiable=p.satisfiable, can_manage=p.can_manage, needs_identity_policy=p.needs_identity_policy,
             exists=getattr(p, "exists", None), blocked_by=tuple(p.blocked_by),
             may_be_blocked_by=tuple(getattr(p, "may_be_blocked_by", ())), why=p.why,
-            opens_at=getattr(p, "opens_at", None),
+            opens_at=p.opens_at, closes_at=p.closes_at,
         ))
     return out
 
@@ -324,7 +324,7 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
         if document is not None and key.account is not None and key_arn is not None:
             try:
                 analysis = analyze_management(document, key_account=key.account, key_arn=key_arn,
-                                              existing=_existing_map(principals))
+                                              existing=_existing_map(principals), now=now)
             except PolicyInputError as exc:
                 warnings.append(f"the key policy could not be analysed: {exc}")
             if analysis is not None:
@@ -375,7 +375,7 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
             "CloudTrail event history covers 90 days; query the trail with Athena for older policy changes "
             "(the query is in history.athena_query; set the trail's bucket with --trail-bucket)",
         ))
-    opens_at = getattr(analysis, "opens_at", None) if analysis is not None else None
+    opens_at = analysis.opens_at if analysis is not None else None
     foreign = key.account if _no_identity_of(key.account, identities) else None
     summary = advice.summary(verdict, key_ref, identities, paths, intentional, policy_section, location, opens_at,
                              foreign)
