@@ -146,7 +146,8 @@ def recoverable_steps(
             principal=ident.arn,
         ))
     seen: set[tuple[str, str]] = set()
-    for p in sorted((p for p in paths if p.can_manage), key=lambda p: _PATH_ORDER.get(p.kind, 9)):
+    ways = [p for p in paths if p.can_manage] or [p for p in paths if p.opens_at]  # now, else from a date
+    for p in sorted(ways, key=lambda p: (p.opens_at or "", _PATH_ORDER.get(p.kind, 9))):
         if (p.kind, p.principal) in seen:
             continue
         seen.add((p.kind, p.principal))

@@ -161,6 +161,11 @@ def test_dates_and_literals_through_the_installed_cli(name: str, verdict: str, o
     assert paths and not any(p["can_manage"] for p in paths)
     assert [p["opens_at"] for p in paths if p["opens_at"]] == ([opens_at] if opens_at else [])
     assert any(why in p["why"] for p in paths), [p["why"] for p in paths]
+    if opens_at:  # the report says which date, and what to do then
+        assert f"recoverable on {opens_at}" in report["summary"]
+        assert report["next_steps"][0]["action"] == "assume_role" and opens_at in report["next_steps"][0]["detail"]
+    else:
+        assert [s["action"] for s in report["next_steps"]][0] == "contact_support"
 
 
 def test_sole_admin_deleted_evidence(tmp_path: Path, isolated: Path, capsys, monkeypatch):
