@@ -165,7 +165,7 @@ def test_dates_and_literals_through_the_installed_cli(name: str, verdict: str, o
         assert f"recoverable on {opens_at}" in report["summary"]
         assert report["next_steps"][0]["action"] == "assume_role" and opens_at in report["next_steps"][0]["detail"]
     else:
-        assert [s["action"] for s in report["next_steps"]][0] == "contact_support"
+        assert report["next_steps"][0]["action"] == "contact_support"
 
 
 def test_sole_admin_deleted_evidence(tmp_path: Path, isolated: Path, capsys, monkeypatch):
