@@ -37,6 +37,8 @@ from kms_rescue.aws.sessions import SessionOptions, discover_identities
 from kms_rescue.policy import evaluate
 from kms_rescue.policy.errors import PolicyInputError
 
+#: The overall deadline of an investigation by default (seconds): ``report --deadline``.
+DEFAULT_DEADLINE = 60.0
 
 @dataclass
 class InvestigateOptions:
@@ -50,7 +52,7 @@ class InvestigateOptions:
     timeout: float = 10.0
     max_attempts: int = 4
     #: Seconds for the whole investigation (None: no overall deadline); see :func:`investigate`.
-    deadline: float | None = 60.0
+    deadline: float | None = DEFAULT_DEADLINE
     history: bool = True
     trail_bucket: str | None = None
     lookup_rate: float = LOOKUP_RATE
@@ -66,8 +68,14 @@ class InvestigateOptions:
     redactor: Redactor = field(default_factory=Redactor)
 
 
-#: The overall deadline of an investigation by default (seconds): ``report --deadline``.
-DEFAULT_DEADLINE = 60.0
+#: Set once an investigation of this process has returned at its deadline with calls still in flight.
+_ABANDONED = threading.Event()
+
+
+def work_abandoned() -> bool:
+    """Whether an investigation returned at its deadline leaving calls in flight on its threads (which end on their
+    own timeouts; the CLI does not wait for them at exit)."""
+    return _ABANDONED.is_set()
 
 
 def investigate(
@@ -126,6 +134,7 @@ def investigate(
             worker.join(opts.deadline)
             if worker.is_alive():
                 settings.expired.set()
+                _ABANDONED.set()
                 return _expired(ref, opts, specs, runs, partial, started, opts.deadline)
         if "exc" in box:
             raise box["exc"]

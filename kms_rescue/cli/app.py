@@ -136,9 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> int:
-    """The console script: :func:`main`, then an exit that skips the interpreter's final sweep of the heap."""
+    """The console script: :func:`main`, then an exit that skips the interpreter's final sweep of the heap (and
+    does not wait for calls abandoned at the overall deadline)."""
     code = main()
+    from kms_rescue.cli._exit import exit_now_if_abandoned
     from kms_rescue.cli._gc import skip_final_collection
 
+    exit_now_if_abandoned(code)  # calls abandoned at the overall deadline are not waited for
     skip_final_collection()
     return code
