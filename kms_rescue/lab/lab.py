@@ -307,6 +307,7 @@ class Lab:
             sock.close()  # the server works on its own duplicate of the descriptor
         port = int(self._server.port)
         self.endpoint = f"http://127.0.0.1:{port}"
+        self._gate.hosts = frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
         self.config_path = self._write_config()
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"kms-rescue-lab:{port}",
