@@ -10,6 +10,7 @@ the principals the policy names exist. Returns plain data (:class:`~kms_rescue.a
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ def investigate(
     Within ``options.deadline`` seconds: when it passes, the identities whose probe has not ended are classified
     ``timeout`` (with what they saw so far), calls not yet made are not made, and the investigation returns what it
     has. Every ``credential_process`` it started is killed, with its process group, before it returns."""
+    begun = time.monotonic()  # the deadline counts from here: discovery and warm-up are part of it
     opts = options or InvestigateOptions()
     ref = key if isinstance(key, KeyRef) else parse_key_ref(key, opts.region)
     specs = list(identities) if identities is not None else discover_identities(
@@ -131,7 +133,7 @@ def investigate(
         else:
             worker = threading.Thread(target=work, name="kms-rescue-investigation", daemon=True)
             worker.start()
-            worker.join(opts.deadline)
+            worker.join(max(0.0, opts.deadline - (time.monotonic() - begun)))
             if worker.is_alive():
                 settings.expired.set()
                 _ABANDONED.set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,18 @@ DEADLINE_HELP = ("Seconds for the whole investigation: identities still being pr
                  "timeout and the report completes.")
 
 
+#: Of the command's deadline, what is kept for building and writing the report after the investigation.
+RENDER_RESERVE = 0.25
+
+
+def investigation_deadline(deadline: float | None, started: float) -> float | None:
+    """What is left of the command's ``--deadline`` (counted from ``started``, a ``time.monotonic()`` taken as the
+    command began, before its AWS modules were imported) for the investigation itself."""
+    if deadline is None:
+        return None
+    return max(0.0, deadline - (time.monotonic() - started) - RENDER_RESERVE)
+
+
 def check_deadline(deadline: float | None) -> None:
     """``--deadline`` is a finite, positive number of seconds (a one-line error otherwise)."""
     if deadline is not None and not (0 < deadline < float("inf")):
@@ -84,6 +97,7 @@ def run_report(
     progress: Callable[[ProgressEvent], None] | None = None,
 ) -> int:
     """The command's body (also used by tests and the rescue session): returns the exit code."""
+    started = time.monotonic()
     if not timeout or timeout <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
     check_deadline(deadline)
@@ -96,7 +110,7 @@ def run_report(
     options = InvestigateOptions(
         region=region, profiles=profiles or [], role_arns=role_arns or [], base_profile=base_profile,
         role_session_name=role_session_name, timeout=timeout, history=history, trail_bucket=trail_bucket,
-        deadline=deadline,
+        deadline=investigation_deadline(deadline, started),
     )
     with collector_paused():
         if progress is None and _isatty(sys.stderr):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
@@ -18,7 +19,7 @@ import typer
 from kms_rescue import files
 from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._io import check_output, write_file
-from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline
+from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline, investigation_deadline
 from kms_rescue.errors import UsageError
 
 if TYPE_CHECKING:
@@ -165,6 +166,7 @@ def run_ticket(
     trail_bucket: str | None = None,
 ) -> int:
     """The command's body: returns the exit code (the report's)."""
+    started = time.monotonic()
     if not timeout or timeout <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
     check_deadline(deadline)
@@ -178,7 +180,7 @@ def run_ticket(
     ref = parse_key_ref(key, region)
     options = InvestigateOptions(region=region, profiles=profiles or [], role_arns=role_arns or [],
                                  base_profile=base_profile, timeout=timeout, trail_bucket=trail_bucket,
-                                 deadline=deadline)
+                                 deadline=investigation_deadline(deadline, started))
     typer.echo(f"kms-rescue: investigating {ref.raw} …", err=True)
     with collector_paused():
         investigation = investigate(ref, options)
