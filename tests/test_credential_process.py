@@ -18,6 +18,8 @@ from kms_rescue.aws.classify import CredentialTimeout
 from kms_rescue.aws.credential_process import ProcessGroups
 from kms_rescue.aws.results import IdentitySpec
 from kms_rescue.aws.sessions import SessionOptions, open_session
+from kms_rescue.lab import Lab
+from tests.test_report_lab import clean_env
 
 SCRIPT = Path(sys.executable).with_name("kms-rescue")
 
@@ -93,11 +95,6 @@ def test_open_session_kills_the_group_at_the_timeout(tmp_path: Path, monkeypatch
 
 @pytest.mark.parametrize(("timeout", "deadline"), [("2", "60"), ("30", "3")], ids=["timeout", "deadline"])
 def test_nothing_outlives_the_report(tmp_path: Path, timeout: str, deadline: str) -> None:
-    pytest.importorskip("moto")
-    from kms_rescue.lab import Lab
-
-    from tests.test_report_lab import clean_env
-
     with Lab("healthy-default") as lab:
         assert lab.config_path is not None
         config, pidfile = write_hang_profile(tmp_path, Path(lab.config_path).read_text(encoding="utf-8"))

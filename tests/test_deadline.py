@@ -19,11 +19,8 @@ from kms_rescue.aws.results import IdentitySpec
 from kms_rescue.aws.sessions import SessionOptions, create_client, open_session
 from kms_rescue.cli import report as report_cli
 from kms_rescue.cli.app import main
+from kms_rescue.lab import Lab
 from tests.test_report_lab import check_classified, clean_env, lab_stats
-
-pytest.importorskip("moto")
-
-from kms_rescue.lab import Lab  # noqa: E402
 
 SCRIPT = Path(sys.executable).with_name("kms-rescue")
 

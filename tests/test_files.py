@@ -18,6 +18,8 @@ from kms_rescue import files
 from kms_rescue.aws.apply import write_backup
 from kms_rescue.cli.app import main
 from kms_rescue.cli.ticket import save_draft
+from kms_rescue.lab import Lab
+from tests.test_report_lab import clean_env
 
 SCRIPT = Path(sys.executable).with_name("kms-rescue")
 KEY = "arn:aws:kms:us-east-1:111122223333:key/0d5d6a3c-8d7e-4c1f-9b2a-6f1e2d3c4b5a"
@@ -112,11 +114,6 @@ def test_output_refuses_an_existing_path_before_any_work(command: str, kind: str
 
 @pytest.mark.parametrize("command", ["report", "ticket"])
 def test_output_writes_0600_and_force_replaces(command: str, tmp_path: Path) -> None:
-    pytest.importorskip("moto")
-    from kms_rescue.lab import Lab
-
-    from tests.test_report_lab import clean_env
-
     with Lab("sole-admin-deleted") as lab:
         assert lab.config_path is not None
         env = clean_env(tmp_path, lab.config_path)
@@ -152,7 +149,6 @@ def test_output_writes_0600_and_force_replaces(command: str, tmp_path: Path) -> 
 
 def test_lab_refuses_the_users_own_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`lab --aws-config ~/.aws/config` used to replace the user's config (their profiles were gone)."""
-    pytest.importorskip("moto")
     config = tmp_path / "config"
     config.write_text("[profile work]\nregion = eu-west-1\n")
     link = tmp_path / "lab.ini"
@@ -166,9 +162,6 @@ def test_lab_refuses_the_users_own_config(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_lab_replaces_its_own_config_and_removes_it_when_it_stops(tmp_path: Path) -> None:
-    pytest.importorskip("moto")
-    from kms_rescue.lab import Lab
-
     path = tmp_path / "lab.ini"
     with Lab("sole-admin-deleted", config_path=path) as lab:
         first_endpoint = lab.endpoint

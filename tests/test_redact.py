@@ -13,10 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from kms_rescue.aws.classify import classify_exception
 from kms_rescue.aws.known_secrets import known_credentials
 from kms_rescue.aws.redact import REDACTED, Redactor, redact
+from kms_rescue.lab import Lab
+from tests.test_report_lab import clean_env, lab_secrets
 
 IAM_IDS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-prefixes"
 ACCESS_KEYS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html"
@@ -105,8 +108,6 @@ def test_a_message_is_scrubbed_before_it_is_cut() -> None:
     r = Redactor()
     secret = "lab-" + secrets.token_urlsafe(24)
     r.add(secret)
-    from botocore.exceptions import ClientError
-
     text = "x" * 390 + " " + secret + " and more"
     exc = ClientError({"Error": {"Code": "AccessDenied", "Message": text}}, "GetKeyPolicy")
     message = classify_exception(exc, redactor=r).message or ""
@@ -166,11 +167,6 @@ SCRIPT = Path(sys.executable).with_name("kms-rescue")
 def test_a_failing_credential_process_never_leaks_another_profiles_secret(tmp_path: Path) -> None:
     """Only the broken profile is probed, so nothing of the other profile is resolved in this run: the secret key
     and session token it prints must still appear nowhere (JSON, text, stderr), not even in part."""
-    pytest.importorskip("moto")
-    from kms_rescue.lab import Lab
-
-    from tests.test_report_lab import clean_env, lab_secrets
-
     with Lab("healthy-default") as lab:
         assert lab.config_path is not None
         text = Path(lab.config_path).read_text(encoding="utf-8")
