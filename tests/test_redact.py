@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from kms_rescue.aws.classify import classify_exception
 from kms_rescue.aws.known_secrets import known_credentials
 from kms_rescue.aws.redact import REDACTED, Redactor, redact
+from kms_rescue.cli.app import main
 from kms_rescue.lab import Lab
 from tests.test_report_lab import clean_env, lab_secrets
 
@@ -200,3 +201,12 @@ def test_a_failing_credential_process_never_leaks_another_profiles_secret(tmp_pa
             assert value not in out
             for i in range(0, len(value) - 16, 4):  # not a 16-character piece of it either
                 assert value[i:i + 16] not in out
+
+
+def test_error_messages_on_stderr_are_redacted(aws_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An access key id pasted where a profile name goes is echoed back by the error, redacted."""
+    (aws_home / "config").write_text("[profile a]\nregion = us-east-1\n", encoding="utf-8")
+    key = "arn:aws:kms:us-east-1:111122223333:key/0d5d6a3c-8d7e-4c1f-9b2a-6f1e2d3c4b5a"
+    assert main(["report", key, "--profile", "AKIAIOSFODNN7EXAMPLE"]) == 2
+    err = capsys.readouterr().err
+    assert "no profile named" in err and "AKIAIOSFODNN7EXAMPLE" not in err and REDACTED in err
