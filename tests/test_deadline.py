@@ -94,3 +94,18 @@ def test_max_attempts_counts_the_first_attempt(tmp_path: Path, monkeypatch: pyte
         with pytest.raises(Exception, match="Throttl"):
             sts.get_caller_identity()
         assert lab_stats(lab).get("requests", 0) - before == 4
+
+
+def test_the_ticket_ends_at_its_deadline_too(tmp_path: Path) -> None:
+    deadline = 5.0
+    with Lab("busy-account", fault="hang", fault_rate=0.5, seed=13) as lab:
+        assert lab.config_path is not None
+        key = lab.key_arn(lab.scenario.keys[0].id)
+        started = time.monotonic()
+        proc = subprocess.run([str(SCRIPT), "ticket", key, "--timeout", "2", "--deadline", str(deadline)],
+                              env=clean_env(tmp_path, lab.config_path), capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+        elapsed = time.monotonic() - started
+    assert proc.returncode in (0, 3, 4, 5), proc.stderr
+    assert key in proc.stdout and "timeout" in proc.stdout
+    assert elapsed < deadline + 6, f"took {elapsed:.1f} s for a {deadline:g} s deadline"

@@ -173,3 +173,12 @@ def test_lab_replaces_its_own_config_and_removes_it_when_it_stops(tmp_path: Path
             assert second.endpoint != first_endpoint
         assert not path.exists()
     assert not path.exists()
+
+
+@pytest.mark.parametrize("command", ["report", "ticket"])
+def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(
+        command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for out in (tmp_path / "missing-dir" / "out.md", tmp_path / ("x" * 300), tmp_path):
+        assert main([command, KEY, "--output", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("kms-rescue: error: --output")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import typer
@@ -41,9 +42,18 @@ def check_output(output: str | None, *, force: bool = False, option: str = "--ou
     if not output or output == "-":
         return
     target = Path(output).expanduser()
-    if target.is_dir() and not target.is_symlink():
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        parent = target.parent
+        if not parent.is_dir():
+            raise UsageError(f"{option} {target}: the directory {parent} does not exist") from None
+        return
+    except OSError as exc:  # e.g. a file name too long, a path through a file
+        raise UsageError(f"{option} {target}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
         raise UsageError(f"{option} {target} is a directory: give a file name")
-    if not force and os.path.lexists(target):
+    if not force:
         raise _exists_error(target, option)
 
 
