@@ -109,3 +109,16 @@ def test_the_ticket_ends_at_its_deadline_too(tmp_path: Path) -> None:
     assert proc.returncode in (0, 3, 4, 5), proc.stderr
     assert key in proc.stdout and "timeout" in proc.stdout
     assert elapsed < deadline + 6, f"took {elapsed:.1f} s for a {deadline:g} s deadline"
+
+
+def test_a_deadline_that_passes_before_the_probes_still_gives_a_valid_report(tmp_path: Path) -> None:
+    with Lab("sole-admin-deleted") as lab:
+        assert lab.config_path is not None
+        key = lab.key_arn(lab.scenario.keys[0].id)
+        proc = subprocess.run([str(SCRIPT), "report", key, "-f", "json", "--deadline", "0.01"],
+                              env=clean_env(tmp_path, lab.config_path), capture_output=True, text=True, timeout=60,
+                              stdin=subprocess.DEVNULL)
+    doc = json.loads(proc.stdout)
+    check_classified(doc)
+    assert proc.returncode == doc["exit_code"] == 5 and doc["verdict"] == "undetermined"
+    assert all(i["status"] == "timeout" for i in doc["identities"])

@@ -24,6 +24,7 @@ from kms_rescue.aws.known_secrets import known_credentials
 from kms_rescue.aws.probe import DEADLINE_CODE, IdentityRun, ProbeSettings, probe_identities, utc_now
 from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import (
+    CallResult,
     HistoryLookup,
     IdentityProbe,
     IdentitySpec,
@@ -152,7 +153,11 @@ def _expired(ref: KeyRef, opts: InvestigateOptions, specs: Sequence[IdentitySpec
     if runs:
         probes = [run.snapshot(deadline) for run in runs]
     else:  # not even started (discovery and warm-up took the time)
-        probes = [IdentityProbe(spec=spec, status="timeout", hint="the overall deadline passed (see --deadline)")
+        probes = [IdentityProbe(spec=spec, status="timeout",
+                                hint=f"the overall deadline ({deadline:g} s) passed before its probe began (see "
+                                     "--deadline)",
+                                calls=[CallResult("deadline", "timeout", DEADLINE_CODE,
+                                                  f"the overall deadline of {deadline:g} s passed", 0, utc_now())])
                   for spec in specs]
     facts = partial.get("facts") or key_facts(ref, runs)
     history = partial.get("history")
