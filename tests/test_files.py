@@ -182,3 +182,17 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(
         assert main([command, KEY, "--output", str(out)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("kms-rescue: error: --output")
+
+
+def test_lint_output_is_created_new_and_force_replaces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    policy = Path(__file__).resolve().parent.parent / "docs" / "examples" / "default-key-policy.json"
+    out = tmp_path / "lint.sarif"
+    assert main(["lint", str(policy), "--account", "111122223333", "--format", "sarif", "--output", str(out)]) == 0
+    assert mode(out) == 0o600
+    first = out.read_text()
+    assert main(["lint", str(policy), "--account", "111122223333", "--format", "sarif", "--output", str(out)]) == 2
+    assert "never overwrites" in capsys.readouterr().err
+    assert out.read_text() == first
+    assert main(["lint", str(policy), "--account", "111122223333", "--format", "sarif", "--output", str(out),
+                 "--force"]) == 0
+    json.loads(out.read_text())
