@@ -354,8 +354,8 @@ def _refuse_mfa(prompt: str) -> str:
 class SessionOptions:
     """How sessions are opened. ``timeout`` bounds credential resolution and each call's connect and read;
     ``max_attempts`` is the total number of attempts of each call (the first included) in botocore's standard retry
-    mode. ``mfa_prompter`` None means "never
-    prompt" (needs_mfa); ``write_cli_cache`` lets assumed-role credentials be saved for the AWS CLI to reuse."""
+    mode. ``mfa_prompter`` None means "never prompt" (needs_mfa); ``write_cli_cache`` lets assumed-role credentials
+    be saved for the AWS CLI to reuse."""
 
     timeout: float = 10.0
     max_attempts: int = 4
