@@ -104,7 +104,7 @@ def write_backup(text: str, *, key_id: str, directory: str | os.PathLike[str],
     for n in range(1, 100):
         path = folder / (f"{base}.json" if n == 1 else f"{base}-{n}.json")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, BACKUP_MODE)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), BACKUP_MODE)
         except FileExistsError:
             continue
         except OSError as exc:

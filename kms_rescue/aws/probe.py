@@ -10,6 +10,7 @@ the key's ARN is known, the remaining calls use the ARN.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
 import json
 import threading
@@ -42,6 +43,9 @@ from kms_rescue.aws.sessions import (
     warm_up,
 )
 from kms_rescue.errors import UsageError
+
+#: The error code of calls cut short by the overall deadline.
+DEADLINE_CODE = "DeadlineExceeded"
 
 #: Upper bound on identities probed at once (each uses a few connections; the CLI is I/O bound).
 MAX_WORKERS = 16
@@ -90,6 +94,10 @@ class ProbeSettings:
     on_connected: Callable[[IdentityRun], None] | None = None  # called once an identity's caller is known
     #: Called when an identity's own policies have been read (or failed to be), and again when its probe ends.
     on_settled: Callable[[IdentityRun], None] | None = None
+    #: Called with every run before any starts (the overall deadline snapshots them).
+    on_runs: Callable[[list[IdentityRun]], None] | None = None
+    #: Set when the overall deadline has passed: calls not yet made are recorded as ``timeout`` without being made.
+    expired: threading.Event = field(default_factory=threading.Event)
 
 
 class ReaderBoard:
@@ -152,6 +160,7 @@ class IdentityRun:
         self._client_lock = threading.Lock()
         self.connected = False
         self.stopped = False
+        self.finished = False  # its probe has ended (the overall deadline classifies unfinished ones)
         self.board: ReaderBoard | None = None
         self._policy_thread: threading.Thread | None = None  # credentials unusable: make no further calls
 
@@ -217,6 +226,11 @@ class IdentityRun:
         """Run one AWS call; return (result or None, its record)."""
         at = utc_now()
         start = time.monotonic()
+        if self.settings.expired.is_set():
+            rec = CallResult(operation, "timeout", DEADLINE_CODE, "not made: the overall deadline had passed", 0, at,
+                             target)
+            self.record(rec)
+            return None, rec
         try:
             result = thunk()
         except Exception as exc:  # every failure is data, never an exception out of aws/
@@ -424,6 +438,19 @@ class IdentityRun:
             if not readers or self.read_policies_through(readers, tried):
                 return
 
+    def snapshot(self, deadline: float) -> IdentityProbe:
+        """A copy of what this identity saw so far; one whose probe has not ended is classified ``timeout``."""
+        with self._lock:
+            probe = copy.copy(self.probe)
+            probe.calls = list(self.probe.calls)
+        if not self.finished:
+            probe.status = "timeout"
+            probe.hint = (f"its probe had not finished when the overall deadline ({deadline:g} s) passed "
+                          "(see --deadline)")
+            probe.calls.append(CallResult("deadline", "timeout", DEADLINE_CODE,
+                                          f"the overall deadline of {deadline:g} s passed", 0, utc_now()))
+        return probe
+
     def fail(self, exc: BaseException) -> None:
         """An unexpected error inside this identity's probe: record it, keep the others going."""
         c = classify_exception(exc, redactor=self.settings.redactor)
@@ -462,7 +489,11 @@ def probe_identities(
     for run in runs:
         run.board = board
 
+    if settings.on_runs is not None:
+        settings.on_runs(runs)
+
     def finish(run: IdentityRun) -> None:
+        run.finished = True
         if board is not None:
             board.done(run)
         if settings.on_settled is not None:

@@ -17,8 +17,6 @@ import copy
 import functools
 import os
 import re
-import signal
-import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from botocore.hooks import HierarchicalEmitter
 from botocore.utils import EVENT_ALIASES, JSONFileCache
 
 from kms_rescue import __version__
+from kms_rescue.aws import credential_process
 from kms_rescue.aws.classify import CredentialTimeout, NeedsMFA
 from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import IdentitySpec
@@ -351,47 +350,28 @@ def _refuse_mfa(prompt: str) -> str:
     raise NeedsMFA("the profile's role needs an MFA code and `report` never prompts")
 
 
-class _TimedPopen(subprocess.Popen):
-    """``subprocess.Popen`` for botocore's credential_process provider: its own process group, and
-    ``communicate()`` that kills the whole group after ``timeout`` seconds instead of waiting forever."""
-
-    timeout: float = 10.0
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("start_new_session", True)
-        kwargs.setdefault("stdin", subprocess.DEVNULL)
-        super().__init__(*args, **kwargs)
-
-    def communicate(self, input: Any = None, timeout: float | None = None) -> Any:
-        try:
-            return super().communicate(input, timeout=self.timeout if timeout is None else timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
-            with contextlib.suppress(Exception):
-                super().communicate(timeout=2)
-            raise CredentialTimeout(
-                f"credential_process did not finish within {self.timeout:g} s (killed)"
-            ) from None
-
-
 @dataclass(frozen=True)
 class SessionOptions:
     """How sessions are opened. ``timeout`` bounds credential resolution and each call's connect and read;
-    ``max_attempts`` is botocore's standard retry mode's total attempts. ``mfa_prompter`` None means "never
-    prompt" (needs_mfa); ``write_cli_cache`` lets assumed-role credentials be saved for the AWS CLI to reuse."""
+    ``max_attempts`` is the total number of attempts of each call (the first included) in botocore's standard retry
+    mode. ``mfa_prompter`` None means "never prompt" (needs_mfa); ``write_cli_cache`` lets assumed-role credentials
+    be saved for the AWS CLI to reuse."""
 
     timeout: float = 10.0
     max_attempts: int = 4
     mfa_prompter: Callable[[str], str] | None = None
     write_cli_cache: bool = False
     max_pool_connections: int = 10
+    #: Where the credential processes started for these sessions are tracked (killed by the investigation's end).
+    process_groups: credential_process.ProcessGroups | None = None
 
     def client_config(self) -> botocore.config.Config:
         return botocore.config.Config(
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
-            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            # ``total_max_attempts`` counts the first attempt (botocore's ``max_attempts`` counts only the retries:
+            # 4 there makes 5 attempts).
+            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
             max_pool_connections=self.max_pool_connections,
         )
 
@@ -415,13 +395,11 @@ def _tune(session: botocore.session.Session, options: SessionOptions) -> None:
             parse = getattr(provider, attribute, None)
             if callable(parse):
                 setattr(provider, attribute, functools.partial(_parsed_file, kind, parse))
-    with contextlib.suppress(bexc.UnknownCredentialError):
-        process = resolver.get_provider("custom-process")
-
-        class Popen(_TimedPopen):
-            timeout = options.timeout
-
-        process._popen = Popen
+    # credential_process: in a process group of its own, killed with it at the timeout (and at the end of the
+    # command at the latest).
+    profile = session.get_config_variable("profile") or "default"
+    credential_process.install(resolver, profile, lambda: session.full_config, options.timeout,
+                               options.process_groups or credential_process.GROUPS)
 
 
 def resolve_credentials(

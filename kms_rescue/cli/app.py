@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from kms_rescue import __version__
+from kms_rescue.aws.redact import redact
 from kms_rescue.errors import KmsRescueError
 
 # Modules under kms_rescue.cli that provide a ``register(app)`` function, in --help order.
@@ -90,7 +91,7 @@ def _on_a_terminal() -> bool:
 
 
 def _err(message: str) -> None:
-    typer.echo(message, err=True)
+    typer.echo(redact(message), err=True)  # exception text may quote what a config file or a process said
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,9 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run() -> int:
-    """The console script: :func:`main`, then an exit that skips the interpreter's final sweep of the heap."""
+    """The console script: :func:`main`, then an exit that skips the interpreter's final sweep of the heap (and
+    does not wait for calls abandoned at the overall deadline)."""
     code = main()
+    from kms_rescue.cli._exit import exit_now_if_abandoned
     from kms_rescue.cli._gc import skip_final_collection
 
+    exit_now_if_abandoned(code)  # calls abandoned at the overall deadline are not waited for
     skip_final_collection()
     return code

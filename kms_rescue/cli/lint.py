@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
             FailOn.high, "--fail-on", help="Exit 1 when a finding is at least this severe."
         ),
         output: str | None = typer.Option(None, "--output", "-o", help="Write the report to FILE, not stdout."),
+        force: bool = typer.Option(False, "--force", help="Replace the --output file if it exists."),
     ) -> None:
         """Lint KMS key policies for lockouts and the mistakes that lead to them."""
         from kms_rescue.cli._io import write_payload
@@ -78,7 +79,7 @@ def register(app: typer.Typer) -> None:
         else:
             payload = render_text(report)
         if payload or output:
-            write_payload(payload, output)
+            write_payload(payload, output, force=force)
         typer.echo(f"kms-rescue lint: {summary_line(report)}", err=True)
         if report.locked_out:
             raise typer.Exit(EXIT_LOCKED_OUT)

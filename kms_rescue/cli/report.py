@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kms_rescue.cli._gc import collector_paused
-from kms_rescue.cli._io import write_payload
+from kms_rescue.cli._io import check_output, write_payload
 from kms_rescue.cli._progress import ProbeProgress
 from kms_rescue.errors import UsageError
 
@@ -45,6 +46,31 @@ def render(report: Report, fmt: ReportFormat, *, width: int = 100, color: bool =
     return render_text(report, width=width, color=color)
 
 
+#: The overall deadline of the investigation, by default (seconds). Kept here rather than imported from
+#: ``kms_rescue.aws.investigate`` so that ``--help`` does not import boto3; a test checks they agree.
+DEFAULT_DEADLINE = 60.0
+DEADLINE_HELP = ("Seconds for the whole investigation: identities still being probed then are reported as "
+                 "timeout and the report completes.")
+
+
+#: Of the command's deadline, what is kept for building and writing the report after the investigation.
+RENDER_RESERVE = 0.25
+
+
+def investigation_deadline(deadline: float | None, started: float) -> float | None:
+    """What is left of the command's ``--deadline`` (counted from ``started``, a ``time.monotonic()`` taken as the
+    command began, before its AWS modules were imported) for the investigation itself."""
+    if deadline is None:
+        return None
+    return max(0.0, deadline - (time.monotonic() - started) - RENDER_RESERVE)
+
+
+def check_deadline(deadline: float | None) -> None:
+    """``--deadline`` is a finite, positive number of seconds (a one-line error otherwise)."""
+    if deadline is not None and not (0 < deadline < float("inf")):
+        raise UsageError(f"--deadline must be a positive number of seconds, not {deadline}")
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -58,6 +84,8 @@ def run_report(
     fmt: ReportFormat = ReportFormat.text,
     output: str | None = None,
     timeout: float = 10.0,
+    deadline: float | None = DEFAULT_DEADLINE,
+    force: bool = False,
     profiles: list[str] | None = None,
     role_arns: list[str] | None = None,
     base_profile: str | None = None,
@@ -69,8 +97,11 @@ def run_report(
     progress: Callable[[ProgressEvent], None] | None = None,
 ) -> int:
     """The command's body (also used by tests and the rescue session): returns the exit code."""
+    started = time.monotonic()
     if not timeout or timeout <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+    check_deadline(deadline)
+    check_output(output, force=force)
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref
     from kms_rescue.report import build_report
@@ -79,6 +110,7 @@ def run_report(
     options = InvestigateOptions(
         region=region, profiles=profiles or [], role_arns=role_arns or [], base_profile=base_profile,
         role_session_name=role_session_name, timeout=timeout, history=history, trail_bucket=trail_bucket,
+        deadline=investigation_deadline(deadline, started),
     )
     with collector_paused():
         if progress is None and _isatty(sys.stderr):
@@ -92,7 +124,7 @@ def run_report(
     if width is None:
         width = max(80, shutil.get_terminal_size((120, 40)).columns) if to_terminal else 120
     payload = options.redactor.scrub_known(render(report, fmt, width=width, color=color))
-    write_payload(payload, output)
+    write_payload(payload, output, force=force)
     for ident in report.identities:
         if ident.status == "sso_expired" and ident.hint:
             typer.echo(options.redactor.scrub_known(f"hint: {ident.name}: {ident.hint}"), err=True)
@@ -120,6 +152,10 @@ def register(app: typer.Typer) -> None:
         timeout: float = typer.Option(
             10.0, "--timeout", help="Seconds allowed for each identity's credentials and for each AWS call."
         ),
+        deadline: float = typer.Option(
+            DEFAULT_DEADLINE, "--deadline", help=DEADLINE_HELP,
+        ),
+        force: bool = typer.Option(False, "--force", help="Replace the --output file if it exists."),
         profile: list[str] = typer.Option(
             [], "--profile", "-p", help="Only this profile (repeatable; `env` = environment credentials)."
         ),
@@ -146,7 +182,8 @@ def register(app: typer.Typer) -> None:
         Nothing in your account is changed.
         """
         code = run_report(
-            key, fmt=fmt, output=output, timeout=timeout, profiles=profile, role_arns=role_arn,
+            key, fmt=fmt, output=output, timeout=timeout, deadline=deadline, force=force, profiles=profile,
+            role_arns=role_arn,
             base_profile=base_profile, role_session_name=role_session_name, region=region,
             trail_bucket=trail_bucket, history=not no_history,
         )

@@ -37,6 +37,7 @@ import typer
 from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._progress import ProbeProgress
 from kms_rescue.cli.prompter import Choice, Prompter
+from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline
 from kms_rescue.errors import KmsRescueError, UsageError
 
 if TYPE_CHECKING:
@@ -65,6 +66,7 @@ class SessionSettings:
     role_arns: Sequence[str] = ()
     base_profile: str | None = None
     timeout: float = 10.0
+    deadline: float | None = DEFAULT_DEADLINE  # the probe stage's overall deadline (seconds)
     trail_bucket: str | None = None
     history: bool = True
     backup_dir: str | None = None  # default: the current directory
@@ -349,7 +351,7 @@ class RescueSession:
 
         s = self.settings
         options = InvestigateOptions(region=ref.region, timeout=s.timeout, history=s.history,
-                                     trail_bucket=s.trail_bucket, environ=s.environ)
+                                     trail_bucket=s.trail_bucket, environ=s.environ, deadline=s.deadline)
         with collector_paused():
             if self.progress_bar:
                 with ProbeProgress(self.err) as bar:
@@ -597,7 +599,7 @@ class RescueSession:
     # -- locked out / undetermined: escalate ------------------------------------------------------------------------
 
     def escalate(self, report: Report) -> int:
-        from kms_rescue.cli.ticket import escalation_address, write_ticket
+        from kms_rescue.cli.ticket import escalation_address, save_draft, write_ticket
         from kms_rescue.render.ticket import TicketFormat, build_ticket, default_filename, render, valid_address
 
         self.heading("Escalate")
@@ -626,7 +628,7 @@ class RescueSession:
                 ticket = build_ticket(report, to=to or None)
             path = Path(self.prompter.text("Save the ticket to", default=str(folder / default_filename(ticket, fmt)))
                         .strip()).expanduser()
-            self.saved_ticket = write_ticket(self._scrub(render(ticket, fmt)), path)
+            self.saved_ticket = save_draft(self._scrub(render(ticket, fmt)), path)  # a taken name gets -2, -3, …
             self.say(f"Saved the ticket to {self.saved_ticket}", "bold green")
             if self.prompter.confirm("Open an AWS Support case through the Support API now? (needs a Business "
                                      "support plan or higher)", default=False):
@@ -640,9 +642,9 @@ class RescueSession:
                     self.say(f"No case was opened: {case.fallback_reason}. Open it in the console with the ticket: "
                              f"{case.console_url}", "yellow")
                 ticket = build_ticket(report, to=ticket.to, case=case)
-                write_ticket(self._scrub(render(ticket, fmt)), self.saved_ticket)
+                write_ticket(self._scrub(render(ticket, fmt)), self.saved_ticket, force=True)  # the file just saved
         except KeyboardInterrupt:
-            self.saved_ticket = write_ticket(self._scrub(ticket.body), draft_path)
+            self.saved_ticket = save_draft(self._scrub(ticket.body), draft_path)
             self.err.print(f"Interrupted: the ticket draft is saved in {self.saved_ticket}")
             raise
         return report.exit_code
@@ -685,7 +687,8 @@ def run_rescue(
             raise UsageError("no key given: pass KEY (without a terminal, or with --no-input, nothing is asked)")
         from kms_rescue.cli.report import run_report
 
-        return run_report(key, timeout=settings.timeout, profiles=list(settings.profiles),
+        return run_report(key, timeout=settings.timeout, deadline=settings.deadline,
+                          profiles=list(settings.profiles),
                           role_arns=list(settings.role_arns), base_profile=settings.base_profile,
                           region=settings.region, trail_bucket=settings.trail_bucket, history=settings.history)
     if prompter is None:
@@ -718,6 +721,7 @@ def register(app: typer.Typer) -> None:
         base_profile: str | None = typer.Option(None, "--base-profile",
                                                 help="Assume --role-arn roles from this profile only."),
         timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed for credentials and each AWS call."),
+        deadline: float = typer.Option(DEFAULT_DEADLINE, "--deadline", help=DEADLINE_HELP),
         backup_dir: str | None = typer.Option(None, "--backup-dir",
                                               help="Where the policy backup goes (default: the current directory)."),
         ticket_dir: str | None = typer.Option(None, "--ticket-dir",
@@ -732,8 +736,9 @@ def register(app: typer.Typer) -> None:
         or draft the escalation."""
         if not timeout or timeout <= 0:
             raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+        check_deadline(deadline)
         settings = SessionSettings(region=region, profiles=profile, role_arns=role_arn, base_profile=base_profile,
-                                   timeout=timeout, trail_bucket=trail_bucket, backup_dir=backup_dir,
+                                   timeout=timeout, deadline=deadline, trail_bucket=trail_bucket, backup_dir=backup_dir,
                                    ticket_dir=ticket_dir, to=to)
         raise typer.Exit(run_rescue(key, settings, interactive=is_interactive(no_input)))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
@@ -16,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kms_rescue import files
 from kms_rescue.cli._gc import collector_paused
+from kms_rescue.cli._io import check_output, write_file
+from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline, investigation_deadline
 from kms_rescue.errors import UsageError
 
 if TYPE_CHECKING:
@@ -90,23 +94,26 @@ def escalation_address(explicit: str | None, environ: Mapping[str, str] | None =
 # --- writing ---------------------------------------------------------------------------------------------------
 
 
-def write_ticket(payload: str | bytes, path: str | os.PathLike[str]) -> Path:
-    """Write the ticket (mode 0600: it names the account's principals) and return its path."""
-    target = Path(path).expanduser()
+def write_ticket(payload: str | bytes, path: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Create the ticket file (mode 0600: it names the account's principals; never over an existing file unless
+    ``force``; symlinks not followed) and return its path."""
+    return write_file(payload, path, force=force)
+
+
+def save_draft(payload: str | bytes, path: str | os.PathLike[str]) -> Path:
+    """Save a draft at ``path``, or beside it as ``NAME-2.EXT``, … when that name is taken (mode 0600)."""
     data = payload.encode("utf-8") if isinstance(payload, str) else payload
+    target = Path(path).expanduser()
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        return files.create_numbered(target, data)
     except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
-    return target
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
-def emit(payload: str | bytes, output: str | None) -> None:
+def emit(payload: str | bytes, output: str | None, *, force: bool = False) -> None:
     """The payload to ``--output FILE`` or stdout."""
     if output and output != "-":
-        write_ticket(payload, output)
+        write_ticket(payload, output, force=force)
         return
     if isinstance(payload, bytes):
         sys.stdout.flush()
@@ -151,6 +158,8 @@ def run_ticket(
     output: str | None = None,
     open_case: bool = False,
     timeout: float = 10.0,
+    deadline: float | None = DEFAULT_DEADLINE,
+    force: bool = False,
     profiles: list[str] | None = None,
     role_arns: list[str] | None = None,
     base_profile: str | None = None,
@@ -158,8 +167,11 @@ def run_ticket(
     trail_bucket: str | None = None,
 ) -> int:
     """The command's body: returns the exit code (the report's)."""
+    started = time.monotonic()
     if not timeout or timeout <= 0:
         raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+    check_deadline(deadline)
+    check_output(output, force=force)
     address = escalation_address(to)
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref
@@ -168,7 +180,8 @@ def run_ticket(
 
     ref = parse_key_ref(key, region)
     options = InvestigateOptions(region=region, profiles=profiles or [], role_arns=role_arns or [],
-                                 base_profile=base_profile, timeout=timeout, trail_bucket=trail_bucket)
+                                 base_profile=base_profile, timeout=timeout, trail_bucket=trail_bucket,
+                                 deadline=investigation_deadline(deadline, started))
     typer.echo(f"kms-rescue: investigating {ref.raw} …", err=True)
     with collector_paused():
         investigation = investigate(ref, options)
@@ -189,7 +202,7 @@ def run_ticket(
     payload = render(ticket, fmt.value)
     if isinstance(payload, str):
         payload = options.redactor.scrub_known(payload)
-    emit(payload, output)
+    emit(payload, output, force=force)
     if output and output != "-":
         typer.echo(f"kms-rescue: wrote the ticket to {output} (verdict: {report.verdict})", err=True)
     return report.exit_code
@@ -218,6 +231,8 @@ def register(app: typer.Typer) -> None:
             False, "--open-case", help="Also open an AWS Support case (needs a Business support plan; falls back "
                                        "to the draft and the console link)."),
         timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed for credentials and each AWS call."),
+        deadline: float = typer.Option(DEFAULT_DEADLINE, "--deadline", help=DEADLINE_HELP),
+        force: bool = typer.Option(False, "--force", help="Replace the --output file if it exists."),
         profile: list[str] = typer.Option([], "--profile", "-p",
                                           help="Only this profile (repeatable; `env` = environment credentials)."),
         role_arn: list[str] = typer.Option([], "--role-arn",
@@ -235,6 +250,7 @@ def register(app: typer.Typer) -> None:
         AWS Support will ask for. It contains no credentials.
         """
         code = run_ticket(key, fmt=fmt, to=to, output=output, open_case=open_case, timeout=timeout,
-                          profiles=profile, role_arns=role_arn, base_profile=base_profile, region=region,
+                          deadline=deadline, force=force, profiles=profile,
+                          role_arns=role_arn, base_profile=base_profile, region=region,
                           trail_bucket=trail_bucket)
         raise typer.Exit(code)

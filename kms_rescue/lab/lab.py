@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
@@ -20,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kms_rescue import files
 from kms_rescue.errors import UsageError
 from kms_rescue.lab.scenario import Scenario, load_scenario
 
@@ -56,6 +58,28 @@ def _require_lab_extra() -> None:
         raise UsageError(
             f"the lab needs the 'lab' extra ({exc.name} is missing): pip install 'kms-rescue[lab]'"
         ) from None
+
+
+
+#: The first line of every AWS config a lab writes: ``--aws-config`` replaces an existing file only when it has it.
+CONFIG_MARKER = "# kms-rescue lab: AWS config written by `kms-rescue lab` (safe for a lab to replace)"
+
+
+def _written_by_a_lab(path: Path) -> bool:
+    """Whether ``path`` is a regular file (not a symlink) whose first line is :data:`CONFIG_MARKER`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, len(CONFIG_MARKER.encode("utf-8")) + 2).decode("utf-8", "replace")
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return head.splitlines()[0] == CONFIG_MARKER if head else False
 
 
 class LabAdmin:
@@ -213,6 +237,7 @@ class Lab:
         self._clock = clock
         self._config_arg = Path(config_path) if config_path is not None else None
         self._tmpdir: str | None = None
+        self._config_id: tuple[int, int] | None = None  # (device, inode) of the config written
         self._runtime: LabRuntime | None = None
         self._gate: Gate | None = None
         self._server: Any = None
@@ -289,6 +314,7 @@ class Lab:
             sock.close()  # the server works on its own duplicate of the descriptor
         port = int(self._server.port)
         self.endpoint = f"http://127.0.0.1:{port}"
+        self._gate.hosts = frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
         self.config_path = self._write_config()
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"kms-rescue-lab:{port}",
@@ -314,6 +340,7 @@ class Lab:
         if self._runtime is not None:
             with self._runtime.lock:
                 self._runtime.moto.reset()
+        self._remove_config()
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
@@ -443,7 +470,9 @@ class Lab:
     def config_text(self) -> str:
         rt = self._runtime_or_fail()
         lines = [
+            CONFIG_MARKER,
             f"# AWS config for the kms-rescue lab: scenario {self.scenario.name}, served at {self.endpoint}.",
+            "# The lab removes this file when it stops.",
             "# Lab-issued credentials: they work only against this lab.",
             "[default]",
             f"region = {self.region}",
@@ -464,22 +493,42 @@ class Lab:
         return "\n".join(lines)
 
     def _write_config(self) -> Path:
+        """Write the AWS config (mode 0600, symlinks not followed). An existing ``config_path`` is replaced only
+        when it is a config a lab wrote (its first line is :data:`CONFIG_MARKER`): never a user's own."""
         if self._config_arg is not None:
-            path = self._config_arg.expanduser().resolve()
+            path = Path(os.path.abspath(self._config_arg.expanduser()))
         else:
             self._tmpdir = tempfile.mkdtemp(prefix="kms-rescue-lab-")
             path = Path(self._tmpdir) / "aws-config"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        data = self.config_text().encode("utf-8")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.config_text())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
+            if os.path.lexists(path):
+                if not _written_by_a_lab(path):
+                    raise UsageError(
+                        f"--aws-config {path}: the file exists and is not a config the lab wrote: the lab never "
+                        "replaces your own AWS config (choose a new file name, e.g. lab.ini)"
+                    )
+                files.replace(path, data)
+            else:
+                files.create_new(path, data)
+            st = os.lstat(path)
+        except FileExistsError:
+            raise UsageError(f"--aws-config {path}: the file appeared while the lab started; not replaced") from None
         except OSError as exc:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise UsageError(f"cannot write the AWS config {path}: {exc.strerror}") from None
+            raise UsageError(f"cannot write the AWS config {path}: {exc.strerror or exc}") from None
+        self._config_id = (st.st_dev, st.st_ino)
         return path
+
+    def _remove_config(self) -> None:
+        """Remove the AWS config this lab wrote, if it is still the file written (its profiles point at a port
+        that no longer answers)."""
+        path, written = self.config_path, self._config_id
+        self._config_id = None
+        if path is None or written is None or self._tmpdir is not None:
+            return
+        try:
+            st = os.lstat(path)
+            if (st.st_dev, st.st_ino) == written and _written_by_a_lab(path):
+                os.unlink(path)
+        except OSError:
+            pass
