@@ -210,3 +210,12 @@ def test_error_messages_on_stderr_are_redacted(aws_home: Path, capsys: pytest.Ca
     assert main(["report", key, "--profile", "AKIAIOSFODNN7EXAMPLE"]) == 2
     err = capsys.readouterr().err
     assert "no profile named" in err and "AKIAIOSFODNN7EXAMPLE" not in err and REDACTED in err
+
+
+def test_a_path_of_forty_characters_is_not_taken_for_a_secret_key():
+    """A file path of exactly 40 base64-alphabet characters stays readable in an error message; a random secret
+    access key of the same length is still redacted."""
+    path = "/work/main/tests/fixtures/lint/malformed"
+    assert len(path) == 40
+    assert redact(f"{path}.json:5:3: invalid JSON") == f"{path}.json:5:3: invalid JSON"
+    assert "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" not in redact("x wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY y")

@@ -37,6 +37,13 @@ def _mixed(text: str) -> bool:
     return any(c.isupper() for c in text) and any(c.islower() for c in text) and any(c.isdigit() for c in text)
 
 
+def _random40(match: re.Match[str]) -> str:
+    """A standalone 40-character run is a secret access key when it looks random (a path of the same length, such
+    as ``/work/main/tests/fixtures/lint/malformed``, does not)."""
+    run = match.group(0)
+    return REDACTED if _mixed(run) else run
+
+
 def _token(match: re.Match[str]) -> str:
     run = match.group(0)
     if ("-" in run or "_" in run) and not _mixed(run):
@@ -66,7 +73,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], object], ...] = (
         r"\1" + REDACTED,
     ),
     # Secret access keys: exactly 40 base64 characters standing alone.
-    (re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"), REDACTED),
+    (re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"), _random40),
     # SigV4 signatures: 64 hex characters.
     (re.compile(r"(?<![0-9a-fA-F])[0-9a-f]{64}(?![0-9a-fA-F])"), REDACTED),
 )
