@@ -17,8 +17,8 @@ This module is pure and imports nothing from the project: ``conditions``, ``eval
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 __all__ = ["ONE", "STAR", "WildcardPattern", "compile_pattern", "compile_text", "fold", "wildcard_match"]
@@ -47,6 +47,9 @@ class _Chunk:
     length: int
     pieces: tuple[tuple[int, str], ...]
     text: str | None
+    # The Shift-And table of a chunk with ?: character -> the positions it may take.
+    masks: Mapping[str, int] = field(default_factory=dict, compare=False)
+    wild: int = field(default=0, compare=False)  # the positions of the ? in the chunk
 
     def at(self, value: str, pos: int) -> bool:
         if self.text is not None:
@@ -59,19 +62,23 @@ class _Chunk:
         """The leftmost position p, start <= p <= end - length, where the chunk matches; -1 when none."""
         if self.text is not None:
             return value.find(self.text, start, end)
-        last = end - self.length
+        if start > end - self.length:
+            return -1
         if not self.pieces:
-            return start if start <= last else -1
-        off0, lit0 = self.pieces[0]
-        pos = start
-        while pos <= last:
-            hit = value.find(lit0, pos + off0, last + off0 + len(lit0))
-            if hit < 0:
+            return start
+        for off, lit in self.pieces:  # a piece that does not occur rules the chunk out (one C-level scan each)
+            if value.find(lit, start + off, end - self.length + off + len(lit)) < 0:
                 return -1
-            pos = hit - off0
-            if self.at(value, pos):
-                return pos
-            pos += 1
+        # Shift-And over the characters: bit i of ``state`` says the chunk's first i + 1 characters end here.
+        # One pass, whatever the value: no candidate position is tried twice.
+        masks, wild = self.masks, self.wild
+        goal = 1 << (self.length - 1)
+        state = 0
+        first = max(start, value.find(self.pieces[0][1], start + self.pieces[0][0], end) - self.pieces[0][0])
+        for i in range(first, end):
+            state = ((state << 1) | 1) & masks.get(value[i], wild)
+            if state & goal:
+                return i - self.length + 1
         return -1
 
 
@@ -124,9 +131,17 @@ def _chunk(tokens: list[Token]) -> _Chunk:
             offset += len(tok)
     if buf:
         pieces.append((start, "".join(buf)))
-    has_one = any(not isinstance(tok, str) for tok in tokens)
-    text = None if has_one else "".join(lit for _, lit in pieces)
-    return _Chunk(offset, tuple(pieces), text)
+    if all(isinstance(tok, str) for tok in tokens):
+        return _Chunk(offset, tuple(pieces), "".join(lit for _, lit in pieces))
+    wild = (1 << offset) - 1
+    for off, lit in pieces:
+        for i in range(off, off + len(lit)):
+            wild &= ~(1 << i)
+    masks: dict[str, int] = {}
+    for off, lit in pieces:
+        for i, ch in enumerate(lit, off):
+            masks[ch] = masks.get(ch, wild) | (1 << i)
+    return _Chunk(offset, tuple(pieces), None, masks, wild)
 
 
 def compile_pattern(tokens: Iterable[Token], *, ignore_case: bool = False) -> WildcardPattern:
