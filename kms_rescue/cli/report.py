@@ -17,7 +17,7 @@ import typer
 from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._io import write_payload
 from kms_rescue.cli._progress import ProbeProgress
-from kms_rescue.errors import UsageError
+from kms_rescue.cli.options import positive_seconds
 
 if TYPE_CHECKING:
     from kms_rescue.aws.results import ProgressEvent
@@ -69,8 +69,7 @@ def run_report(
     progress: Callable[[ProgressEvent], None] | None = None,
 ) -> int:
     """The command's body (also used by tests and the rescue session): returns the exit code."""
-    if not timeout or timeout <= 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+    positive_seconds(timeout, "--timeout")
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref
     from kms_rescue.report import build_report

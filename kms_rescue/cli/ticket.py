@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kms_rescue.cli._gc import collector_paused
+from kms_rescue.cli.options import positive_seconds
 from kms_rescue.errors import UsageError
 
 if TYPE_CHECKING:
@@ -157,8 +158,7 @@ def run_ticket(
     trail_bucket: str | None = None,
 ) -> int:
     """The command's body: returns the exit code (the report's)."""
-    if not timeout or timeout <= 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+    positive_seconds(timeout, "--timeout")
     address = escalation_address(to)
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref

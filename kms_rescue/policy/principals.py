@@ -16,11 +16,13 @@ from kms_rescue.policy.model import PrincipalSpec
 
 CallerKind = Literal["root", "user", "role", "assumed_role", "federated_user", "service", "anonymous"]
 
-ACCOUNT_RE = re.compile(r"^\d{12}$")
+ACCOUNT_RE = re.compile(r"\A[0-9]{12}\Z")  # 12 ASCII digits: no full-width digits, no trailing newline
 #: IAM unique-id prefixes (IAM User Guide, "IAM identifiers": unique identifiers). A key policy shows these in
 #: place of an ARN once the principal it named was deleted (DESIGN.md §1.5).
 UNIQUE_ID_RE = re.compile(r"^(AIDA|AROA|AGPA|ANPA|ANVA|AIPA|ASIA|AKIA|APKA|ABIA|ACCA)[A-Z0-9]{12,}$")
-_ARN_RE = re.compile(r"^arn:(?P<partition>aws[a-zA-Z-]*):(?P<service>iam|sts)::(?P<account>\d{12}):(?P<resource>.+)$")
+_ARN_RE = re.compile(
+    r"\Aarn:(?P<partition>aws[a-zA-Z-]*):(?P<service>iam|sts)::(?P<account>[0-9]{12}):(?P<resource>.+)\Z", re.DOTALL
+)
 
 
 @dataclass(frozen=True)
