@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -222,3 +224,37 @@ def test_lab_options(option: str, value: str, message: str, capsys: pytest.Captu
     one_line_error(capsys, ["lab", "healthy-default", "--aws-config", str(tmp_path / "lab.ini"), option, value],
                    message)
     assert not (tmp_path / "lab.ini").exists()
+
+
+# --- docs/limits.md ---------------------------------------------------------------------------------------------
+
+LIMITS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "limits.md"
+
+
+def _page_examples() -> list[tuple[str, int, str | None]]:
+    """(command, documented exit status, the text block after its sh block or None) for each example."""
+    text = LIMITS_PAGE.read_text(encoding="utf-8")
+    blocks = re.findall(r"```(sh|text)\n(.*?)```", text, re.DOTALL)
+    out: list[tuple[str, int, str | None]] = []
+    for index, (kind, body) in enumerate(blocks):
+        if kind != "sh":
+            continue
+        following = blocks[index + 1][1] if index + 1 < len(blocks) and blocks[index + 1][0] == "text" else None
+        lines = body.strip().splitlines()
+        for line in lines:
+            command, _, comment = line.partition("  # exits ")
+            out.append((command, int(comment), following if len(lines) == 1 else None))
+    return out
+
+
+@pytest.mark.parametrize(("command", "code", "shown"), _page_examples())
+def test_limits_page_examples(command: str, code: int, shown: str | None, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(LIMITS_PAGE.parent.parent)
+    argv = shlex.split(command)
+    assert argv[0] == "kms-rescue"
+    assert main(argv[1:]) == code
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    if shown is not None:
+        assert err == shown
