@@ -166,19 +166,33 @@ def test_explain(policy: dict[str, Any], principal: str, action: str, context: l
         check_outcome(*run_cli(argv))
 
 
+def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            out += _paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            out += _paths(child, (*prefix, index))
+    return out
+
+
+@st.composite
+def mutated_scenario(draw: st.DrawFn) -> Any:
+    """A built-in scenario with one value anywhere in it (a field, an identity, a history entry...) replaced."""
+    base = json.loads(builtin_text(draw(st.sampled_from(builtin_names()))))
+    path = draw(st.sampled_from(_paths(base)[1:]))
+    replacement = draw(st.one_of(documents, st.sampled_from(["-99999999999999d", "-1s", "2026-13-01T00:00:00Z",
+                                                             "role/", "x" * 300, ACCOUNT + "\n"])))
+    target = base
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = replacement
+    return base
+
+
 def _scenario_mutations() -> st.SearchStrategy[Any]:
-    base = json.loads(builtin_text(builtin_names()[0]))
-
-    def mutate(doc: dict[str, Any], field: str, value: Any) -> dict[str, Any]:
-        out = json.loads(json.dumps(doc))
-        out[field] = value
-        return out
-
-    return st.one_of(
-        documents,
-        st.builds(mutate, st.just(base), st.sampled_from([*sorted(base), "extra", "keys", "identities", "history"]),
-                  documents),
-    )
+    return st.one_of(documents, mutated_scenario())
 
 
 @FUZZ

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from kms_rescue.cli.app import main
+from kms_rescue.lab.scenario import builtin_text
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.input_limits import (
     DOCUMENT_MAX_BYTES,
@@ -185,6 +186,16 @@ def test_not_utf8(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "latin1.json"
     path.write_bytes(b'{"Statement": [], "Id": "\xe9"}')
     one_line_error(capsys, ["lint", str(path), "--account", ACCOUNT], "not UTF-8 text")
+
+
+@pytest.mark.parametrize("when", ["-99999999999999d", "-" + "9" * 5000 + "d"])
+def test_scenario_time_out_of_range(when: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Found by fuzzing: a relative time beyond a datetime's range was an OverflowError (internal error)."""
+    doc = json.loads(builtin_text("sole-admin-deleted"))
+    doc["history"][0]["time"] = when
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps(doc))
+    one_line_error(capsys, ["lab", str(path), "--aws-config", str(tmp_path / "lab.ini")], ".time: not a valid time")
 
 
 # --- option values ----------------------------------------------------------------------------------------------

@@ -520,8 +520,8 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
             HistorySpec(event=event, principal=d["principal"], time=d["time"]).resolve_time(
                 datetime.now(timezone.utc)
             )
-        except ValueError:
-            raise _Problem(f"{where}.time: not a valid time: {d['time']!r}") from None
+        except (ValueError, OverflowError):  # OverflowError: a relative time beyond what a datetime can hold
+            raise _Problem(f"{where}.time: not a valid time: {d['time'][:40]!r}") from None
         history.append(
             HistorySpec(
                 event=event, principal=d["principal"], time=d["time"], key=d.get("key"), target=d.get("target"),
