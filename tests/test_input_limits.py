@@ -96,6 +96,12 @@ def test_json_number_with_absurd_digits(capsys: pytest.CaptureFixture[str], tmp_
                    "a JSON number of 5,000 characters")
 
 
+def test_yaml_number_with_absurd_digits(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "digits.yaml"
+    path.write_text("Statement: []\nId: " + "9" * 5000 + "\n")
+    one_line_error(capsys, ["lint", str(path), "--account", ACCOUNT], "digits.yaml:2:5: a number of 5,000 characters")
+
+
 @pytest.mark.parametrize("depth", [129, 100_000])
 def test_nesting_depth(depth: int, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "deep.json"

@@ -30,6 +30,7 @@ from typing import Any, Literal
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.input_limits import (
     DOCUMENT_MAX_BYTES,
+    NUMBER_MAX_DIGITS,
     check_depth,
     loads_json,
     read_bounded_text,
@@ -697,6 +698,10 @@ class _CfnResolver:
 _SHORT_FORM_SPECIAL = {"Ref": "Ref", "Condition": "Condition"}
 
 
+class _YamlNumberTooLong(Exception):
+    """A YAML number too long to convert; the message is "LINE:COLUMN: ..." (the source is added by the caller)."""
+
+
 @functools.lru_cache(maxsize=1)
 def _yaml_loader() -> Any:
     import yaml
@@ -722,6 +727,19 @@ def _yaml_loader() -> Any:
             return {"Fn::GetAtt": value.split(".", 1) if "." in value else value}
         return {_SHORT_FORM_SPECIAL.get(suffix, f"Fn::{suffix}"): value}
 
+    def bounded_number(loader: Any, node: Any) -> Any:
+        if len(node.value) > NUMBER_MAX_DIGITS:  # Python refuses ints over 4,300 digits; no policy needs 100
+            mark = node.start_mark
+            raise _YamlNumberTooLong(
+                f"{mark.line + 1}:{mark.column + 1}: a number of {len(node.value):,} characters; "
+                f"numbers have at most {NUMBER_MAX_DIGITS}"
+            )
+        if node.tag.endswith(":int"):
+            return yaml.SafeLoader.construct_yaml_int(loader, node)
+        return yaml.SafeLoader.construct_yaml_float(loader, node)
+
+    CfnLoader.add_constructor("tag:yaml.org,2002:int", bounded_number)
+    CfnLoader.add_constructor("tag:yaml.org,2002:float", bounded_number)
     CfnLoader.add_multi_constructor("!", short_form)
     return CfnLoader
 
@@ -736,6 +754,8 @@ def _yaml_load(text: str, source: str) -> tuple[Any, Any]:
         loader = _yaml_loader()(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except _YamlNumberTooLong as exc:
+        raise PolicyInputError(f"{source}:{exc}") from None
     except yaml.reader.ReaderError as exc:
         raise PolicyInputError(
             f"{source}: invalid YAML: character #x{exc.character:04x} at offset {exc.position} is not allowed"
