@@ -220,7 +220,7 @@ def test_account_is_exactly_12_ascii_digits(account: str, capsys: pytest.Capture
                                      ["ticket", "alias/x", "--region", "us-east-1"],
                                      ["alias/x", "--region", "us-east-1", "--no-input"]])
 def test_timeouts_are_finite_and_positive(command: list[str], value: str, capsys: pytest.CaptureFixture[str]) -> None:
-    one_line_error(capsys, [*command, "--timeout", value], "--timeout must be a number of seconds above 0")
+    one_line_error(capsys, [*command, "--timeout", value], "--timeout must be a positive number of seconds")
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ def bounded_number(value: float, option: str, *, low: float, high: float, unit: 
 def positive_seconds(value: float, option: str = "--timeout", *, high: float = MAX_TIMEOUT_S) -> float:
     """``value`` when it is a finite number of seconds above 0 and at most ``high``."""
     if not math.isfinite(value) or not 0 < value <= high:
-        raise UsageError(f"{option} must be a number of seconds above 0 and at most {high:g}, not {value!r}")
+        raise UsageError(f"{option} must be a positive number of seconds, finite and at most {high:g}, not {value!r}")
     return value
 
 
