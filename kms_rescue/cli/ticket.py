@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kms_rescue.cli._gc import collector_paused
+from kms_rescue.cli._io import read_text
 from kms_rescue.cli.options import positive_seconds
 from kms_rescue.errors import UsageError
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from kms_rescue.report import Report
 
 ESCALATION_ENV = "KMS_RESCUE_ESCALATION_EMAIL"
+#: kms-rescue's own config file is a few lines of TOML; a megabyte is far more than it ever needs.
+CONFIG_MAX_BYTES = 1024 * 1024
 
 
 class TicketFormatOption(str, Enum):
@@ -74,10 +77,7 @@ def escalation_address(explicit: str | None, environ: Mapping[str, str] | None =
     else:
         path = config_path(env)
         if path.is_file():
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+            text = read_text(path, "config file", max_bytes=CONFIG_MAX_BYTES)
             value, origin = _toml_value(text, "escalation_email", path), str(path)
     if value is None:
         return None
