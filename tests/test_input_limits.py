@@ -215,6 +215,16 @@ def test_account_is_exactly_12_ascii_digits(account: str, capsys: pytest.Capture
     one_line_error(capsys, ["lint", str(POLICY), "--account", account], "--account must be a 12-digit")
 
 
+def test_account_ids_inside_arns_are_ascii_digits(capsys: pytest.CaptureFixture[str]) -> None:
+    wide = "１１１１２２２２３３３３"
+    one_line_error(capsys, ["explain", "--policy", str(POLICY), "--principal", f"arn:aws:iam::{wide}:role/Admin",
+                            "--action", "kms:PutKeyPolicy"], "not a principal ARN")
+    one_line_error(capsys, ["report", f"arn:aws:kms:us-east-1:{wide}:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
+                   "has no 12-digit account id")
+    one_line_error(capsys, ["report", "alias/x", "--region", "us-east-1", "--role-arn",
+                            f"arn:aws:iam::{wide}:role/Admin"], "--role-arn")
+
+
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e309", "0", "-1", "3601"])
 @pytest.mark.parametrize("command", [["report", "alias/x", "--region", "us-east-1"],
                                      ["ticket", "alias/x", "--region", "us-east-1"],

@@ -21,8 +21,8 @@ ACCOUNT_RE = re.compile(r"\A[0-9]{12}\Z")  # 12 ASCII digits: no full-width digi
 #: place of an ARN once the principal it named was deleted (DESIGN.md §1.5).
 UNIQUE_ID_RE = re.compile(r"^(AIDA|AROA|AGPA|ANPA|ANVA|AIPA|ASIA|AKIA|APKA|ABIA|ACCA)[A-Z0-9]{12,}$")
 _ARN_RE = re.compile(
-    r"\Aarn:(?P<partition>aws[a-zA-Z-]*):(?P<service>iam|sts)::(?P<account>[0-9]{12}):(?P<resource>.+)\Z", re.DOTALL
-)
+    r"\Aarn:(?P<partition>aws[a-zA-Z-]*):(?P<service>iam|sts)::(?P<account>[0-9]{12}):(?P<resource>.+)\Z"
+)  # "." stops at a newline
 
 
 @dataclass(frozen=True)
