@@ -179,21 +179,24 @@ def _no_constant(source: str) -> Callable[[str], Any]:
     return refuse
 
 
-def check_depth(document: Any, source: str, *, max_depth: int = MAX_DEPTH) -> Any:
+def check_depth(document: Any, source: str, *, max_depth: int = MAX_DEPTH, shared: bool = True) -> Any:
     """``document`` when it nests at most ``max_depth`` objects and lists deep, else a one-line error. Iterative,
-    so it is safe on any depth; shared values (YAML anchors) are visited once."""
-    stack: list[tuple[Any, int]] = [(document, 1)]
+    so it is safe on any depth. With ``shared`` (YAML anchors), a value reached twice is visited once; JSON has no
+    shared values, so its check skips that bookkeeping."""
+    if not isinstance(document, (dict, list)):
+        return document
+    stack: list[tuple[Any, int]] = [(document, 1)]  # containers only
     seen: set[int] = set()
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, (dict, list)):
-            if depth > max_depth:
-                raise PolicyInputError(f"{source}: nested more than {max_depth} levels deep")
+        if depth > max_depth:
+            raise PolicyInputError(f"{source}: nested more than {max_depth} levels deep")
+        if shared:
             if id(value) in seen:
                 continue
             seen.add(id(value))
-            children = value.values() if isinstance(value, dict) else value
-            stack.extend((child, depth + 1) for child in children)
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend([(child, depth + 1) for child in children if isinstance(child, (dict, list))])
     return document
 
 
@@ -210,7 +213,7 @@ def loads_json(text: str, source: str) -> Any:
         raise PolicyInputError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
     except RecursionError:
         raise PolicyInputError(f"{source}: invalid JSON: nested more than {MAX_DEPTH} levels deep") from None
-    return check_depth(document, source)
+    return check_depth(document, source, shared=False)
 
 
 def refuse_yaml_aliases(text: str, source: str) -> None:
