@@ -87,7 +87,7 @@ def parse_key_ref(value: str, region: str | None = None) -> KeyRef:
         arn_region, account, resource = m["region"], m["account"], m["resource"]
         if not REGION_RE.match(arn_region):
             raise UsageError(f"the ARN {text!r} has no valid region: {EXPECTED}")
-        if not re.fullmatch(r"\d{12}", account):
+        if not re.fullmatch(r"[0-9]{12}", account):
             raise UsageError(f"the ARN {text!r} has no 12-digit account id: {EXPECTED}")
         if region is not None and region != arn_region:
             raise UsageError(f"the ARN is in {arn_region} but --region says {region}: drop --region or fix it")

@@ -41,11 +41,13 @@ from kms_rescue.aws.results import IdentitySpec
 from kms_rescue.errors import UsageError
 
 ENV_IDENTITY = "env"
-ROLE_ARN_RE = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]+)$")
+ROLE_ARN_RE = re.compile(
+    r"\Aarn:aws[a-zA-Z-]*:iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]+)\Z", re.ASCII
+)
 #: Where the AWS CLI caches assumed-role credentials (so an MFA code entered there is reused here).
 CLI_CACHE_DIR = os.path.join("~", ".aws", "cli", "cache")
 SESSION_NAME = "kms-rescue"
-SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
+SESSION_NAME_RE = re.compile(r"\A[\w+=,.@-]{2,64}\Z", re.ASCII)
 
 _SHARED_LOCK = threading.Lock()
 _SHARED_LOADER: botocore.loaders.Loader | None = None

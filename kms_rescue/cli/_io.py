@@ -10,23 +10,19 @@ import typer
 
 from kms_rescue import files
 from kms_rescue.errors import UsageError
+from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.input_limits import DOCUMENT_MAX_BYTES, read_bounded_text
 
 
-def read_text(path: str | os.PathLike[str], what: str = "file") -> str:
-    """Read a UTF-8 text file, or raise a one-line :class:`UsageError`."""
-    p = Path(path)
+def read_text(
+    path: str | os.PathLike[str], what: str = "file", *, max_bytes: int = DOCUMENT_MAX_BYTES, why: str | None = None
+) -> str:
+    """Read a UTF-8 regular file of at most ``max_bytes`` (docs/limits.md), or raise a one-line
+    :class:`UsageError` naming ``what`` it is."""
     try:
-        return p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UsageError(f"{what} not found: {p}") from None
-    except IsADirectoryError:
-        raise UsageError(f"{what} is a directory, not a file: {p}") from None
-    except PermissionError:
-        raise UsageError(f"cannot read {what} {p}: permission denied") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what} {p} is not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {p}: {exc.strerror}") from None
+        return read_bounded_text(os.fspath(path), max_bytes=max_bytes, why=why)
+    except PolicyInputError as exc:
+        raise UsageError(f"{what} {exc}") from None
 
 
 def _exists_error(target: Path, option: str) -> UsageError:

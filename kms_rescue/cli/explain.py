@@ -80,8 +80,15 @@ def register(app: typer.Typer) -> None:
         from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
         from kms_rescue.policy.principals import parse_caller
 
-        key_doc = parse_policy(read_text(policy, "policy file"), source=policy, max_bytes=KEY_POLICY_MAX_BYTES)
-        identity_docs = [parse_policy(read_text(p, "identity policy"), source=p) for p in identity_policy]
+        kms_limit = "KMS accepts key policies of at most 32,768 bytes"
+        key_doc = parse_policy(
+            read_text(policy, "policy file", max_bytes=KEY_POLICY_MAX_BYTES, why=kms_limit),
+            source=policy, max_bytes=KEY_POLICY_MAX_BYTES,
+        )
+        identity_docs = [
+            parse_policy(read_text(p, "identity policy", max_bytes=KEY_POLICY_MAX_BYTES), source=p)
+            for p in identity_policy
+        ]
         if key_arn is None:
             caller = parse_caller(principal)
             if not caller.account:

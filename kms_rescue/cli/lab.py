@@ -11,7 +11,12 @@ from typing import Any
 
 import typer
 
+from kms_rescue.cli.options import bounded_number, fraction
+from kms_rescue.cli.options import port as check_port
 from kms_rescue.errors import UsageError
+
+#: The longest delay --latency-ms may add to each request (a minute: enough to rehearse any slow network).
+MAX_LATENCY_MS = 60_000.0
 
 
 class FaultKind(str, Enum):
@@ -92,6 +97,9 @@ def register(app: typer.Typer) -> None:
         if list_builtins:
             typer.echo(list_text(), nl=False)
             return
+        bounded_number(latency_ms, "--latency-ms", low=0.0, high=MAX_LATENCY_MS, unit="ms")
+        fraction(fault_rate, "--fault-rate")
+        check_port(port, "--port")
         if scenario is None:
             raise UsageError("name a scenario (a built-in, see `kms-rescue lab --list`, or a JSON file)")
         if aws_config is None:

@@ -9,13 +9,12 @@ from enum import Enum
 
 import typer
 
+from kms_rescue.cli.options import account_id
 from kms_rescue.errors import UsageError
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_LOCKED_OUT = 4
-
-_ACCOUNT = re.compile(r"^\d{12}$")
 
 
 class LintFormat(str, Enum):
@@ -63,8 +62,7 @@ def register(app: typer.Typer) -> None:
         from kms_rescue.cli._io import write_payload
         from kms_rescue.policy.lint import lint_files, render_text, summary_line
 
-        if not _ACCOUNT.match(account):
-            raise UsageError(f"--account must be a 12-digit AWS account id, not {account!r}")
+        account_id(account, "--account")
         if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d+$", region):
             raise UsageError(f"--region must be an AWS Region code such as us-east-1, not {region!r}")
         report = lint_files(files, account=account, region=region, stdin=sys.stdin)

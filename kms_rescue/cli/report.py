@@ -18,7 +18,7 @@ import typer
 from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._io import check_output, write_payload
 from kms_rescue.cli._progress import ProbeProgress
-from kms_rescue.errors import UsageError
+from kms_rescue.cli.options import positive_seconds
 
 if TYPE_CHECKING:
     from kms_rescue.aws.results import ProgressEvent
@@ -67,8 +67,8 @@ def investigation_deadline(deadline: float | None, started: float) -> float | No
 
 def check_deadline(deadline: float | None) -> None:
     """``--deadline`` is a finite, positive number of seconds (a one-line error otherwise)."""
-    if deadline is not None and not (0 < deadline < float("inf")):
-        raise UsageError(f"--deadline must be a positive number of seconds, not {deadline}")
+    if deadline is not None:
+        positive_seconds(deadline, "--deadline", high=24 * 3600)
 
 
 def _isatty(stream: Any) -> bool:
@@ -98,8 +98,7 @@ def run_report(
 ) -> int:
     """The command's body (also used by tests and the rescue session): returns the exit code."""
     started = time.monotonic()
-    if not timeout or timeout <= 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+    positive_seconds(timeout, "--timeout")
     check_deadline(deadline)
     check_output(output, force=force)
     from kms_rescue.aws.investigate import InvestigateOptions, investigate

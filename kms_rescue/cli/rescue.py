@@ -36,6 +36,7 @@ import typer
 
 from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._progress import ProbeProgress
+from kms_rescue.cli.options import positive_seconds
 from kms_rescue.cli.prompter import Choice, Prompter
 from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline
 from kms_rescue.errors import KmsRescueError, UsageError
@@ -734,8 +735,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Walk the recovery runbook for a KMS key you are locked out of: find who can manage it, fix it safely,
         or draft the escalation."""
-        if not timeout or timeout <= 0:
-            raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+        positive_seconds(timeout, "--timeout")
         check_deadline(deadline)
         settings = SessionSettings(region=region, profiles=profile, role_arns=role_arn, base_profile=base_profile,
                                    timeout=timeout, deadline=deadline, trail_bucket=trail_bucket, backup_dir=backup_dir,

@@ -19,7 +19,8 @@ import typer
 
 from kms_rescue import files
 from kms_rescue.cli._gc import collector_paused
-from kms_rescue.cli._io import check_output, write_file
+from kms_rescue.cli._io import check_output, read_text, write_file
+from kms_rescue.cli.options import positive_seconds
 from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline, investigation_deadline
 from kms_rescue.errors import UsageError
 
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from kms_rescue.report import Report
 
 ESCALATION_ENV = "KMS_RESCUE_ESCALATION_EMAIL"
+#: kms-rescue's own config file is a few lines of TOML; a megabyte is far more than it ever needs.
+CONFIG_MAX_BYTES = 1024 * 1024
 
 
 class TicketFormatOption(str, Enum):
@@ -78,10 +81,7 @@ def escalation_address(explicit: str | None, environ: Mapping[str, str] | None =
     else:
         path = config_path(env)
         if path.is_file():
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+            text = read_text(path, "config file", max_bytes=CONFIG_MAX_BYTES)
             value, origin = _toml_value(text, "escalation_email", path), str(path)
     if value is None:
         return None
@@ -168,8 +168,7 @@ def run_ticket(
 ) -> int:
     """The command's body: returns the exit code (the report's)."""
     started = time.monotonic()
-    if not timeout or timeout <= 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+    positive_seconds(timeout, "--timeout")
     check_deadline(deadline)
     check_output(output, force=force)
     address = escalation_address(to)

@@ -22,6 +22,8 @@ from typing import Any, Literal
 
 from kms_rescue.errors import UsageError
 from kms_rescue.lab.regions import region_problem
+from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.input_limits import DOCUMENT_MAX_BYTES, read_bounded_text
 
 PrincipalKind = Literal["role", "user", "root"]
 VERDICTS = ("manageable", "recoverable", "locked_out", "undetermined", "not_found")
@@ -254,13 +256,9 @@ def load_scenario(ref: str | Path | Mapping[str, Any] | Scenario) -> Scenario:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
-    except IsADirectoryError:
-        raise ScenarioError(f"scenario {path} is a directory, not a file") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"scenario {path} is not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ScenarioError(f"cannot read scenario {path}: {exc.strerror}") from None
+        return read_bounded_text(str(path), max_bytes=DOCUMENT_MAX_BYTES, why="the cap on a scenario file")
+    except PolicyInputError as exc:
+        raise ScenarioError(f"scenario {exc}") from None
 
 
 def _parse_json(text: str, source: str) -> Any:
@@ -537,8 +535,8 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
             HistorySpec(event=event, principal=d["principal"], time=d["time"]).resolve_time(
                 datetime.now(timezone.utc)
             )
-        except ValueError:
-            raise _Problem(f"{where}.time: not a valid time: {d['time']!r}") from None
+        except (ValueError, OverflowError):  # OverflowError: a relative time beyond what a datetime can hold
+            raise _Problem(f"{where}.time: not a valid time: {d['time'][:40]!r}") from None
         history.append(
             HistorySpec(
                 event=event, principal=d["principal"], time=d["time"], key=d.get("key"), target=d.get("target"),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kms_rescue.policy import catalogue
 from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.wildcard import wildcard_match
 
 __all__ = [
     "ADMIN_ACTIONS",
@@ -100,19 +101,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@functools.lru_cache(maxsize=4096)
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    parts = []
-    for char in pattern.lower():
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    return re.compile("".join(parts), re.DOTALL)
-
-
 def action_matches(pattern: str, action: str) -> bool:
     """Whether an Action/NotAction value (``kms:Get*``, ``kms:?ncrypt``, ``*``) covers ``action``.
 
@@ -122,7 +110,7 @@ def action_matches(pattern: str, action: str) -> bool:
         return True
     if "*" not in pattern and "?" not in pattern:
         return pattern.lower() == action.lower()
-    return _pattern_regex(pattern).fullmatch(action.lower()) is not None
+    return wildcard_match(pattern, action, ignore_case=True)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -16,7 +16,7 @@ from kms_rescue.policy.model import PrincipalSpec
 
 CallerKind = Literal["root", "user", "role", "assumed_role", "federated_user", "service", "anonymous"]
 
-ACCOUNT_RE = re.compile(r"^\d{12}$")
+ACCOUNT_RE = re.compile(r"\A[0-9]{12}\Z")  # 12 ASCII digits: no full-width digits, no trailing newline
 #: IAM unique-id prefixes (IAM User Guide, "IAM identifiers": unique identifiers). A key policy shows these in
 #: place of an ARN once the principal it named was deleted (DESIGN.md §1.5).
 UNIQUE_ID_RE = re.compile(r"^(AIDA|AROA|AGPA|ANPA|ANVA|AIPA|ASIA|AKIA|APKA|ABIA|ACCA)[A-Z0-9]{12,}$")
@@ -26,7 +26,9 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}$")
 #: IAM API Reference, CreateUser/CreateRole (Path): "/" alone, or a string that begins and ends with "/" holding
 #: any ASCII character from "!" (U+0021) to DEL (U+007F), 1 to 512 characters. A path may hold "*"; a name may not.
 PATH_RE = re.compile(r"^(?:/|/[\x21-\x7f]+/)$")
-_ARN_RE = re.compile(r"^arn:(?P<partition>aws[a-zA-Z-]*):(?P<service>iam|sts)::(?P<account>\d{12}):(?P<resource>.+)$")
+_ARN_RE = re.compile(
+    r"\Aarn:(?P<partition>aws[a-zA-Z-]*):(?P<service>iam|sts)::(?P<account>[0-9]{12}):(?P<resource>.+)\Z"
+)  # "." stops at a newline
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any, TextIO
 
 from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.input_limits import read_stream
 from kms_rescue.policy.lint.findings import RULES, SEVERITIES, Finding, Severity, severity_rank
 from kms_rescue.policy.lint.rules import is_lockout, lint_located
 from kms_rescue.policy.sources import LocatedPolicy, load_policies, load_policies_from_text
@@ -111,7 +112,7 @@ def lint_files(
             if stdin_read:
                 raise PolicyInputError("standard input (-) can be given only once")
             stdin_read = True
-            found = load_policies_from_text(stdin.read(), source="-", account=account, region=region)
+            found = load_policies_from_text(read_stream(stdin, "-"), source="-", account=account, region=region)
         else:
             found = load_policies(path, account=account, region=region)
         for located in found:
