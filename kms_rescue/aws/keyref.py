@@ -111,13 +111,15 @@ def parse_key_ref(value: str, region: str | None = None) -> KeyRef:
         raise UsageError(f"the ARN {text!r} names neither a key nor an alias: {EXPECTED}")
     if KEY_ID_RE.match(text):
         if region is None:
-            raise UsageError(f"the key id {text} needs --region (or give the key ARN)")
+            raise UsageError(f"the key id {text} needs --region (or AWS_REGION, AWS_DEFAULT_REGION, the profile's "
+                             "region; or give the key ARN)")
         return KeyRef(text, "key_id", region, _partition(region), key_id=text.lower())
     if text.startswith("alias/"):
         if not ALIAS_NAME_RE.match(text):
             raise UsageError(f"{text!r} is not an alias name (letters, digits, / _ - after alias/)")
         if region is None:
-            raise UsageError(f"the alias {text} needs --region (or give the alias ARN)")
+            raise UsageError(f"the alias {text} needs --region (or AWS_REGION, AWS_DEFAULT_REGION, the profile's "
+                             "region; or give the alias ARN)")
         return KeyRef(text, "alias_name", region, _partition(region), alias=text)
     raise UsageError(f"cannot read the key {text!r}: {EXPECTED}")
 

@@ -78,6 +78,12 @@ def _shared_events() -> HierarchicalEmitter:
     return _SHARED_EVENTS
 
 
+def shared_events() -> HierarchicalEmitter:
+    """The event emitter every kms-rescue session starts from: a handler registered on it (botocore's public
+    ``register``/``unregister``) reaches every client created afterwards, e.g. the ``--debug`` request log."""
+    return _shared_events()
+
+
 #: botocore builds each service's modeled exception classes once per session; from the one shared loader they are
 #: the same for every session, and sharing them also makes ``except client.exceptions.X`` hold across identities.
 _SHARED_EXCEPTIONS = ClientExceptionsFactory()
@@ -580,5 +586,6 @@ __all__ = [
     "resolve_credentials",
     "role_name",
     "session_with_credentials",
+    "shared_events",
     "warm_up",
 ]
