@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from kms_rescue.cli._extras import require_lab_extra
 from kms_rescue.errors import UsageError
 
 
@@ -87,6 +88,7 @@ def register(app: typer.Typer) -> None:
 
         Writes an AWS config with one profile per scenario identity, prints the export line, and serves until Ctrl-C.
         """
+        require_lab_extra("lab")
         if list_builtins:
             typer.echo(list_text(), nl=False)
             return
