@@ -22,7 +22,7 @@ from kms_rescue.aws.results import IdentitySpec
 from kms_rescue.aws.support import support_client_for, support_region
 from kms_rescue.errors import UsageError
 from kms_rescue.plan import delegation_statement, propose_fix, validate_admin_role
-from kms_rescue.policy import parse_policy
+from kms_rescue.policy import evaluate, parse_policy
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.lint import lint_files, lint_policy
 from kms_rescue.policy.partitions import (
@@ -209,3 +209,15 @@ def test_the_module_reads_botocores_data_without_importing_botocore() -> None:
             "assert partition_for_region('cn-north-1').id == 'aws-cn'; "
             "assert 'botocore' not in sys.modules, 'botocore was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov", "aws-eusc"])
+def test_a_bare_account_id_in_not_principal_is_the_account_of_the_callers_partition(partition: str) -> None:
+    # IAM User Guide, "NotPrincipal": a Deny with NotPrincipal exempts a caller only when its account (here given
+    # as a bare id) and its own ARN are listed; the account layer is the root ARN in the caller's partition.
+    user = f"arn:{partition}:iam::{ACCOUNT}:user/alice"
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": user}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "NotPrincipal": {"AWS": [ACCOUNT, user]}, "Action": "kms:*", "Resource": "*"}]}
+    decision = evaluate(principal=user, action="kms:PutKeyPolicy", resource="*", key_policy=policy)
+    assert decision.decision == "allow", decision.reasons
