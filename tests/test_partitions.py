@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ from kms_rescue.aws.history import athena_query, parse_event
 from kms_rescue.aws.keyref import parse_key_ref
 from kms_rescue.aws.results import IdentitySpec
 from kms_rescue.aws.support import support_client_for, support_region
+from kms_rescue.cli.app import main
 from kms_rescue.errors import UsageError
 from kms_rescue.plan import delegation_statement, propose_fix, validate_admin_role
 from kms_rescue.policy import evaluate, parse_policy
@@ -37,6 +39,7 @@ from kms_rescue.policy.partitions import (
 )
 
 ACCOUNT = "111122223333"
+EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "default-key-policy.json"
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 
 # (Region, partition, DNS suffix): "ARNs": the partition is the group of Regions the resource is in.
@@ -221,3 +224,18 @@ def test_a_bare_account_id_in_not_principal_is_the_account_of_the_callers_partit
         {"Effect": "Deny", "NotPrincipal": {"AWS": [ACCOUNT, user]}, "Action": "kms:*", "Resource": "*"}]}
     decision = evaluate(principal=user, action="kms:PutKeyPolicy", resource="*", key_policy=policy)
     assert decision.decision == "allow", decision.reasons
+
+
+@pytest.mark.parametrize("region", ["us-east-1\n", "US-EAST-1", "us-east-1 ", "eu-west-１"])
+def test_lint_refuses_a_region_that_is_no_region_code(region: str, capsys) -> None:
+    example = str(EXAMPLE)
+    assert main(["lint", example, "--account", ACCOUNT, "--region", region]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--region must be an AWS Region code" in err[0]
+
+
+def test_explain_assumes_a_key_in_the_principals_partition(capsys) -> None:
+    code = main(["explain", "--policy", str(EXAMPLE), "--principal",
+                 f"arn:aws-cn:iam::{ACCOUNT}:user/alice", "--action", "kms:DescribeKey", "--format", "json"])
+    out = capsys.readouterr().out
+    assert code in (0, 1) and f"arn:aws-cn:kms:cn-northwest-1:{ACCOUNT}:key/" in out

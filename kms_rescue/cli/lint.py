@@ -10,6 +10,7 @@ from enum import Enum
 import typer
 
 from kms_rescue.errors import UsageError
+from kms_rescue.policy.partitions import is_region_code
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -64,7 +65,7 @@ def register(app: typer.Typer) -> None:
 
         if not _ACCOUNT.match(account):
             raise UsageError(f"--account must be a 12-digit AWS account id, not {account!r}")
-        if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d+$", region):
+        if not is_region_code(region):  # botocore's partition data, matched whole (no trailing newline)
             raise UsageError(f"--region must be an AWS Region code such as us-east-1, not {region!r}")
         report = lint_files(files, account=account, region=region, stdin=sys.stdin)
         for path in report.files_without_policies():
