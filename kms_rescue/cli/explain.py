@@ -7,6 +7,7 @@ from enum import Enum
 
 import typer
 
+from kms_rescue.cli import _say
 from kms_rescue.cli._io import read_text
 from kms_rescue.errors import UsageError
 from kms_rescue.policy.partitions import partition_by_id
@@ -90,7 +91,7 @@ def register(app: typer.Typer) -> None:
             home = partition_by_id(caller.partition)  # a key of the principal's partition, in its default Region
             key_arn = (f"arn:{home.id}:kms:{home.implicit_global_region or 'us-east-1'}:{caller.account}:key/"
                        "00000000-0000-0000-0000-000000000000")
-            typer.echo(f"note: no --key-arn; assuming a key in the principal's account ({caller.account})", err=True)
+            _say.note(f"note: no --key-arn; assuming a key in the principal's account ({caller.account})")
         result = evaluate(
             principal=principal,
             action=action,
