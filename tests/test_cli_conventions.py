@@ -75,6 +75,8 @@ def test_aws_region_wins_over_aws_default_region(lab, tmp_path: Path):
                    _env(tmp_path, config, AWS_REGION=lab.region, AWS_DEFAULT_REGION="eu-west-1"))
     assert proc.returncode == 0, proc.stderr
     assert f"Region {lab.region} from AWS_REGION" in proc.stderr
+    assert f"key {KEY_ID}: Region {lab.region}, partition aws" in proc.stderr
+    assert "1 identity to probe: admin (static)" in proc.stderr
 
 
 def test_a_key_id_uses_the_profiles_region(lab, tmp_path: Path):

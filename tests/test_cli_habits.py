@@ -67,6 +67,22 @@ def test_the_completion_variable_completes_commands_and_options(tmp_path: Path):
     assert "--format" in _run([], env).stdout.split()
 
 
+@pytest.mark.parametrize(("words", "expected"), [
+    ("kms-rescue report --profile ", ["alpha", "beta", "env"]),
+    ("kms-rescue ticket --base-profile al", ["alpha"]),
+    ("kms-rescue report --region cn-", ["cn-north-1", "cn-northwest-1"]),
+    ("kms-rescue rescue --region us-gov", ["us-gov-east-1", "us-gov-west-1"]),
+])
+def test_profiles_and_regions_complete(words: str, expected: list[str], tmp_path: Path):
+    config = tmp_path / "config"
+    config.write_text("[profile alpha]\nregion = us-east-1\n[profile beta]\n", encoding="utf-8")
+    cword = len(words.split()) - (0 if words.endswith(" ") else 1)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "AWS_CONFIG_FILE": str(config),
+           "_KMS_RESCUE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    proc = _run([], env)
+    assert proc.returncode == 0 and proc.stdout.split() == expected, proc
+
+
 def test_quiet_and_verbose_cannot_be_combined(capsys):
     assert main(["lint", "--quiet", "x.json", "--verbose"]) == 2
     assert capsys.readouterr().err.strip() == "kms-rescue: error: --quiet cannot be combined with --verbose or --debug"

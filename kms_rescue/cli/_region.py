@@ -9,6 +9,7 @@ used, with a hint on stderr (a typo, or a Region newer than botocore).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from kms_rescue.cli import _say
 from kms_rescue.errors import UsageError
@@ -41,6 +42,23 @@ def key_region(
     if choice.source != "--region":
         _say.verbose(f"Region {choice.region} from {choice.source}")
     return choice.region
+
+
+def chosen_identities(options: Any) -> list[Any]:
+    """The identities an investigation with these :class:`~kms_rescue.aws.investigate.InvestigateOptions` probes
+    (discovered once, here, so that ``--verbose`` can list them)."""
+    from kms_rescue.aws.sessions import discover_identities  # deferred: imports botocore (keeps --help fast)
+
+    specs = discover_identities(options.profiles, options.role_arns, options.base_profile,
+                                role_session_name=options.role_session_name, environ=options.environ)
+    _say.verbose(f"{len(specs)} {'identity' if len(specs) == 1 else 'identities'} to probe: "
+                 + ", ".join(f"{s.name} ({s.kind})" for s in specs))
+    return specs
+
+
+def describe_key(ref: Any) -> None:
+    """``--verbose``: the key as parsed, with its partition."""
+    _say.verbose(f"key {ref.raw}: Region {ref.region}, partition {ref.partition}")
 
 
 def announce_aws_profile(profiles: Sequence[str], environ: Mapping[str, str] | None = None) -> None:

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kms_rescue.cli import _say
+from kms_rescue.cli._complete import complete_profile, complete_region
 from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._io import write_payload
 from kms_rescue.cli._progress import ProbeProgress
-from kms_rescue.cli._region import announce_aws_profile, key_region
+from kms_rescue.cli._region import announce_aws_profile, chosen_identities, describe_key, key_region
 from kms_rescue.errors import UsageError
 
 if TYPE_CHECKING:
@@ -97,12 +98,14 @@ def run_report(
         region=ref.region, profiles=profiles or [], role_arns=role_arns or [], base_profile=base_profile,
         role_session_name=role_session_name, timeout=timeout, history=history, trail_bucket=trail_bucket,
     )
+    describe_key(ref)
+    specs = chosen_identities(options)
     with collector_paused():
         if progress is None and _isatty(sys.stderr) and not _say.is_quiet():
             with ProbeProgress() as bar:
-                investigation = investigate(ref, options, progress=bar)
+                investigation = investigate(ref, options, identities=specs, progress=bar)
         else:
-            investigation = investigate(ref, options, progress=progress or (lambda _e: None))
+            investigation = investigate(ref, options, identities=specs, progress=progress or (lambda _e: None))
     report = build_report(investigation)
     to_terminal = output in (None, "-") and _isatty(sys.stdout)
     color = to_terminal and "NO_COLOR" not in os.environ
@@ -138,19 +141,21 @@ def register(app: typer.Typer) -> None:
             10.0, "--timeout", help="Seconds allowed for each identity's credentials and for each AWS call."
         ),
         profile: list[str] = typer.Option(
-            [], "--profile", "-p", help="Only this profile (repeatable; `env` = environment credentials)."
+            [], "--profile", "-p", help="Only this profile (repeatable; `env` = environment credentials).",
+            autocompletion=complete_profile,
         ),
         role_arn: list[str] = typer.Option(
             [], "--role-arn", help="Also try this role, assumed from each chosen profile (repeatable)."
         ),
         base_profile: str | None = typer.Option(
-            None, "--base-profile", help="Assume --role-arn roles from this profile only."
+            None, "--base-profile", help="Assume --role-arn roles from this profile only.",
+            autocompletion=complete_profile,
         ),
         role_session_name: str | None = typer.Option(
             None, "--role-session-name", help="Session name for --role-arn roles (default: kms-rescue)."
         ),
         region: str | None = typer.Option(
-            None, "--region",
+            None, "--region", autocompletion=complete_region,
             help="The key's Region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's region; an ARN has its own).",
         ),
         trail_bucket: str | None = typer.Option(

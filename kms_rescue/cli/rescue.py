@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kms_rescue.cli._complete import complete_profile, complete_region
 from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._progress import ProbeProgress
 from kms_rescue.cli.prompter import Choice, Prompter
@@ -695,11 +696,12 @@ def register(app: typer.Typer) -> None:
         key: str | None = typer.Argument(
             None, metavar="[KEY]",
             help="The key: its ARN, an alias ARN, or a key id / alias/NAME with --region (asked when missing)."),
-        region: str | None = typer.Option(None, "--region", help="The key's Region (a key ARN carries its own)."),
-        profile: list[str] = typer.Option([], "--profile", "-p",
+        region: str | None = typer.Option(None, "--region", autocompletion=complete_region,
+                                          help="The key's Region (a key ARN carries its own)."),
+        profile: list[str] = typer.Option([], "--profile", "-p", autocompletion=complete_profile,
                                           help="Only this profile (repeatable; `env` = environment credentials)."),
         role_arn: list[str] = typer.Option([], "--role-arn", help="Also try this role (repeatable)."),
-        base_profile: str | None = typer.Option(None, "--base-profile",
+        base_profile: str | None = typer.Option(None, "--base-profile", autocompletion=complete_profile,
                                                 help="Assume --role-arn roles from this profile only."),
         timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed for credentials and each AWS call."),
         backup_dir: str | None = typer.Option(None, "--backup-dir",

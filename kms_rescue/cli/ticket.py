@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kms_rescue.cli import _say
+from kms_rescue.cli._complete import complete_profile, complete_region
 from kms_rescue.cli._gc import collector_paused
-from kms_rescue.cli._region import announce_aws_profile, key_region
+from kms_rescue.cli._region import announce_aws_profile, chosen_identities, describe_key, key_region
 from kms_rescue.errors import UsageError
 
 if TYPE_CHECKING:
@@ -174,9 +175,11 @@ def run_ticket(
     announce_aws_profile(profiles or [])
     options = InvestigateOptions(region=ref.region, profiles=profiles or [], role_arns=role_arns or [],
                                  base_profile=base_profile, timeout=timeout, trail_bucket=trail_bucket)
+    describe_key(ref)
+    specs = chosen_identities(options)
     _say.note(f"kms-rescue: investigating {ref.raw} …")
     with collector_paused():
-        investigation = investigate(ref, options)
+        investigation = investigate(ref, options, identities=specs)
     report = build_report(investigation)
     ticket = build_ticket(report, to=address)
     if open_case:
@@ -222,14 +225,14 @@ def register(app: typer.Typer) -> None:
             False, "--open-case", help="Also open an AWS Support case (needs a Business support plan; falls back "
                                        "to the draft and the console link)."),
         timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed for credentials and each AWS call."),
-        profile: list[str] = typer.Option([], "--profile", "-p",
+        profile: list[str] = typer.Option([], "--profile", "-p", autocompletion=complete_profile,
                                           help="Only this profile (repeatable; `env` = environment credentials)."),
         role_arn: list[str] = typer.Option([], "--role-arn",
                                            help="Also try this role, assumed from each chosen profile."),
-        base_profile: str | None = typer.Option(None, "--base-profile",
+        base_profile: str | None = typer.Option(None, "--base-profile", autocompletion=complete_profile,
                                                 help="Assume --role-arn roles from this profile only."),
         region: str | None = typer.Option(
-            None, "--region",
+            None, "--region", autocompletion=complete_region,
             help="The key's Region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's region; an ARN has its own).",
         ),
         trail_bucket: str | None = typer.Option(None, "--trail-bucket",
