@@ -20,6 +20,7 @@ import typer
 from typer.core import TyperGroup
 
 from kms_rescue import __version__
+from kms_rescue.aws.keyref import KEY_ID_RE
 from kms_rescue.cli import _say
 from kms_rescue.errors import KmsRescueError, UsageError
 
@@ -32,7 +33,7 @@ EXIT_INTERRUPTED = 130
 LEVEL_FLAGS = {"--quiet": _say.QUIET, "-q": _say.QUIET, "--verbose": _say.VERBOSE, "-v": _say.VERBOSE,
                "--debug": _say.DEBUG}
 #: A bare word that can only be a misspelt command: letters and dashes. No key reference looks like one (a key ARN
-#: starts with arn:, an alias with alias/, a key id is a UUID or mrk- and 32 hex digits: see docs/rescue.md).
+#: starts with arn:, an alias with alias/, a key id is a UUID or mrk- and 32 hex digits: see docs/report.md).
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z-]{0,31}")
 
 
@@ -51,8 +52,6 @@ class _RescueByDefault(TyperGroup):
 def _refuse_misspelt_command(word: str, commands: Sequence[str]) -> None:
     """A bare word that is no command and cannot be a key (see ``_WORD_RE``) is a usage error, with the closest
     command when one is close ("did you mean lint?")."""
-    from kms_rescue.aws.keyref import KEY_ID_RE  # deferred: only for a bare word that is no command
-
     if not _WORD_RE.fullmatch(word) or KEY_ID_RE.match(word):
         return
     close = difflib.get_close_matches(word.lower(), commands, n=1, cutoff=0.6)
