@@ -12,6 +12,7 @@ from typing import Any
 
 from kms_rescue.contract import IdentityReport, KeySection, LocationSection, NextStep, PathEntry, PolicySection
 from kms_rescue.policy import PolicyInputError, parse_policy
+from kms_rescue.policy.partitions import account_root_arn
 from kms_rescue.policy.principals import classify_aws_value, parse_caller
 
 
@@ -194,12 +195,11 @@ def _path_step(p: PathEntry, key: KeySection, key_arn: str, base: str, document:
             principal=p.principal, policy=delegation_identity_policy(key_arn),
         )]
     if p.kind == "root_user":
-        partition = key_arn.split(":")[1] if key_arn.startswith("arn:") else "aws"
         return [NextStep(
             "sign_in_root",
             f"Sign in as the root user of {key.account}{opens}: the key policy lets root in (statement "
             f"{p.statement}{cond}), and root needs no identity policy",
-            principal=f"arn:{partition}:iam::{key.account}:root",
+            principal=account_root_arn(key.account or "", key_arn.split(":")[1]),
         )]
     return []
 

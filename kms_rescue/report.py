@@ -45,6 +45,7 @@ from kms_rescue.observations import HistoryEvent, IdentityProbe, Investigation, 
 from kms_rescue.policy import PolicyInputError, analyze_management, parse_policy
 from kms_rescue.policy.management import ManagementAnalysis
 from kms_rescue.policy.named import NamedPrincipal, policy_principals
+from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, partition_for_region
 from kms_rescue.policy.principals import parse_caller
 from kms_rescue.verdict.identity import IdentityDecision, decide_identity, key_context, request_time_context
 from kms_rescue.verdict.key_state import state_notices
@@ -55,6 +56,11 @@ __all__ = [
     "PathEntry", "Report", "StepAction", "Verdict", "build_report", "delegation_identity_policy", "exempt_session",
     "exit_code_for", "policy_principals",
 ]
+
+
+def _partition(region: str) -> str:
+    """The Region's partition from botocore's partition data (the commercial one for a Region it does not know)."""
+    return partition_for_region(region).id if is_region_code(region) else DEFAULT_PARTITION
 
 
 def _now() -> str:
@@ -303,8 +309,8 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
     analysis: ManagementAnalysis | None = None
     intentional = False
     notices = state_notices(inv.key)
-    key_arn = key.arn or (f"arn:aws:kms:{key.region}:{key.account}:key/{key.id}" if key.account and key.id
-                          else None)
+    key_arn = key.arn or (f"arn:{_partition(key.region)}:kms:{key.region}:{key.account}:key/{key.id}"
+                          if key.account and key.id else None)
 
     if key_not_found(inv):
         verdict: Verdict = "not_found"

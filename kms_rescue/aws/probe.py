@@ -43,6 +43,7 @@ from kms_rescue.aws.sessions import (
     warm_up,
 )
 from kms_rescue.errors import UsageError
+from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, partition_for_region
 
 #: The error code of calls cut short by the overall deadline.
 DEADLINE_CODE = "DeadlineExceeded"
@@ -152,6 +153,8 @@ class IdentityRun:
         self.spec = spec
         self.settings = settings
         self.region = region
+        #: The Region's partition (botocore's partition data), for the ARNs this run builds.
+        self.partition = partition_for_region(region).id if is_region_code(region) else DEFAULT_PARTITION
         self.probe = IdentityProbe(spec=spec)
         self.session: Any = None
         self._clients: dict[str, Any] = {}
@@ -252,7 +255,7 @@ class IdentityRun:
         if self.settings.open_session is not None:
             return self.settings.open_session(spec)
         return open_session(spec, self.settings.options, environ=self.settings.environ,
-                            redactor=self.settings.redactor)
+                            redactor=self.settings.redactor, region=self.region)
 
     # -- steps ------------------------------------------------------------------------------------------------
 
@@ -280,7 +283,7 @@ class IdentityRun:
             c = got["Credentials"]
             self.settings.redactor.add(c["AccessKeyId"], c["SecretAccessKey"], c.get("SessionToken"))
             self.session = session_with_credentials(spec.profile, c["AccessKeyId"], c["SecretAccessKey"],
-                                                    c.get("SessionToken"))
+                                                    c.get("SessionToken"), region=self.region)
             self._clients.clear()
         def who_am_i() -> Any:
             sts = self.client("sts")
@@ -339,7 +342,7 @@ class IdentityRun:
             return
         target = next((a.get("TargetKeyId") for a in aliases if a.get("AliasName") == alias), None)
         if target and account:
-            self.probe.key_arn = f"arn:aws:kms:{self.region}:{account}:key/{target}"
+            self.probe.key_arn = f"arn:{self.partition}:kms:{self.region}:{account}:key/{target}"
             self.probe.aliases = sorted(
                 a["AliasName"] for a in aliases if a.get("TargetKeyId") == target and a.get("AliasName")
             )
@@ -376,7 +379,7 @@ class IdentityRun:
         if key_arn is None and self.probe.account:
             with self._lock:
                 if not self.probe.key_arn:
-                    self.probe.key_arn = f"arn:aws:kms:{self.region}:{self.probe.account}:key/{key_id}"
+                    self.probe.key_arn = f"arn:{self.partition}:kms:{self.region}:{self.probe.account}:key/{key_id}"
 
     def _list_grants(self, key_id: str) -> None:
         def grants() -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from enum import Enum
 
@@ -11,6 +10,7 @@ import typer
 
 from kms_rescue.cli.options import account_id
 from kms_rescue.errors import UsageError
+from kms_rescue.policy.partitions import is_region_code
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         from kms_rescue.policy.lint import lint_files, render_text, summary_line
 
         account_id(account, "--account")
-        if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d+$", region):
+        if not is_region_code(region):  # botocore's partition data, matched whole (no trailing newline)
             raise UsageError(f"--region must be an AWS Region code such as us-east-1, not {region!r}")
         report = lint_files(files, account=account, region=region, stdin=sys.stdin)
         for path in report.files_without_policies():

@@ -11,13 +11,17 @@ import sys
 import time
 from collections.abc import Callable
 from enum import Enum
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kms_rescue.cli import _say
+from kms_rescue.cli._complete import complete_profile, complete_region
 from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._io import check_output, write_payload
 from kms_rescue.cli._progress import ProbeProgress
+from kms_rescue.cli._region import announce_aws_profile, chosen_identities, describe_key, key_region
 from kms_rescue.cli.options import positive_seconds
 
 if TYPE_CHECKING:
@@ -69,6 +73,16 @@ def check_deadline(deadline: float | None) -> None:
     """``--deadline`` is a finite, positive number of seconds (a one-line error otherwise)."""
     if deadline is not None:
         positive_seconds(deadline, "--deadline", high=24 * 3600)
+def schema_text() -> str:
+    """The report's JSON Schema, as shipped in the package (docs/report.schema.json in the source tree)."""
+    return resources.files("kms_rescue").joinpath("report.schema.json").read_text(encoding="utf-8")
+
+
+def _print_schema(value: bool) -> None:
+    if value:
+        text = schema_text()
+        typer.echo(text, nl=not text.endswith("\n"))
+        raise typer.Exit(0)
 
 
 def _isatty(stream: Any) -> bool:
@@ -105,18 +119,22 @@ def run_report(
     from kms_rescue.aws.keyref import parse_key_ref
     from kms_rescue.report import build_report
 
+    region = key_region(key, region, profiles or [])
     ref = parse_key_ref(key, region)
+    announce_aws_profile(profiles or [])
     options = InvestigateOptions(
-        region=region, profiles=profiles or [], role_arns=role_arns or [], base_profile=base_profile,
+        region=ref.region, profiles=profiles or [], role_arns=role_arns or [], base_profile=base_profile,
         role_session_name=role_session_name, timeout=timeout, history=history, trail_bucket=trail_bucket,
         deadline=investigation_deadline(deadline, started),
     )
+    describe_key(ref)
+    specs = chosen_identities(options)
     with collector_paused():
-        if progress is None and _isatty(sys.stderr):
+        if progress is None and _isatty(sys.stderr) and not _say.is_quiet():
             with ProbeProgress() as bar:
-                investigation = investigate(ref, options, progress=bar)
+                investigation = investigate(ref, options, identities=specs, progress=bar)
         else:
-            investigation = investigate(ref, options, progress=progress or (lambda _e: None))
+            investigation = investigate(ref, options, identities=specs, progress=progress or (lambda _e: None))
     report = build_report(investigation)
     to_terminal = output in (None, "-") and _isatty(sys.stdout)
     color = to_terminal and "NO_COLOR" not in os.environ
@@ -126,9 +144,9 @@ def run_report(
     write_payload(payload, output, force=force)
     for ident in report.identities:
         if ident.status == "sso_expired" and ident.hint:
-            typer.echo(options.redactor.scrub_known(f"hint: {ident.name}: {ident.hint}"), err=True)
+            _say.hint(options.redactor.scrub_known(f"{ident.name}: {ident.hint}"))
     if output not in (None, "-"):
-        typer.echo(f"kms-rescue: wrote the report to {output} (verdict: {report.verdict})", err=True)
+        _say.note(f"kms-rescue: wrote the report to {output} (verdict: {report.verdict})")
     return report.exit_code
 
 
@@ -144,7 +162,7 @@ def register(app: typer.Typer) -> None:
     def report(
         key: str = typer.Argument(
             ..., metavar="KEY",
-            help="The key: its ARN, a key id or alias/NAME with --region, or an alias ARN.",
+            help="The key: its ARN, an alias ARN, or a key id or alias/NAME (in the Region the AWS CLI would use).",
         ),
         fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Output format."),
         output: str | None = typer.Option(None, "--output", "-o", help="Write the report to FILE, not stdout."),
@@ -156,22 +174,31 @@ def register(app: typer.Typer) -> None:
         ),
         force: bool = typer.Option(False, "--force", help="Replace the --output file if it exists."),
         profile: list[str] = typer.Option(
-            [], "--profile", "-p", help="Only this profile (repeatable; `env` = environment credentials)."
+            [], "--profile", "-p", help="Only this profile (repeatable; `env` = environment credentials).",
+            autocompletion=complete_profile,
         ),
         role_arn: list[str] = typer.Option(
             [], "--role-arn", help="Also try this role, assumed from each chosen profile (repeatable)."
         ),
         base_profile: str | None = typer.Option(
-            None, "--base-profile", help="Assume --role-arn roles from this profile only."
+            None, "--base-profile", help="Assume --role-arn roles from this profile only.",
+            autocompletion=complete_profile,
         ),
         role_session_name: str | None = typer.Option(
             None, "--role-session-name", help="Session name for --role-arn roles (default: kms-rescue)."
         ),
-        region: str | None = typer.Option(None, "--region", help="The key's region (a key ARN carries its own)."),
+        region: str | None = typer.Option(
+            None, "--region", autocompletion=complete_region,
+            help="The key's Region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's region; an ARN has its own).",
+        ),
         trail_bucket: str | None = typer.Option(
             None, "--trail-bucket", help="The CloudTrail trail's S3 bucket, for the Athena query of older history."
         ),
         no_history: bool = typer.Option(False, "--no-history", help="Skip the CloudTrail lookup."),
+        schema: bool = typer.Option(
+            False, "--schema", callback=_print_schema, is_eager=True,
+            help="Print the JSON Schema of --format json and exit (no KEY needed).",
+        ),
     ) -> None:
         """Probe every AWS identity you have and report who can still manage a KMS key.
 
