@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.errors import NotAPolicyError, PolicyInputError
 from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES, Policy, parse_policy
 from kms_rescue.policy.principals import ACCOUNT_RE
 
@@ -41,6 +41,7 @@ __all__ = [
     "json_positions",
     "load_policies",
     "load_policies_from_text",
+    "read_source",
 ]
 
 SourceKind = Literal["key_policy", "terraform", "cloudformation"]
@@ -89,6 +90,12 @@ class LocatedPolicy:
     kind: SourceKind = "key_policy"
     size_bytes: int | None = None  # the policy document's size as KMS would receive it (an estimate for CFN)
     issues: tuple[SourceIssue, ...] = ()
+    origin: str | None = None  # the file it was found in, when ``source`` is another (a plan's .tf file)
+
+    @property
+    def input_file(self) -> str:
+        """The file given to lint (or found under a directory given) that this policy came from."""
+        return self.origin or self.source
 
     def line_of(self, statement_index: int | None) -> tuple[int | None, int | None]:
         """(line, column) of a statement, falling back to the document's line."""
@@ -204,13 +211,8 @@ def _kind(value: Any) -> str:
 # --- entry points -----------------------------------------------------------------------------------------------
 
 
-def load_policies(path: str, *, account: str, region: str = "us-east-1") -> list[LocatedPolicy]:
-    """Every key policy in the file at ``path`` (see the module docstring for the kinds understood).
-
-    ``account`` is the key's account (``${AWS::AccountId}`` in CloudFormation); ``region`` is ``${AWS::Region}``.
-    Raises :class:`PolicyInputError` for a missing, unreadable or malformed file, or one that holds none of the
-    kinds above. A valid template or plan without KMS keys gives an empty list.
-    """
+def read_source(path: str) -> str:
+    """The text of the file at ``path``; :class:`PolicyInputError` (one line) when it cannot be read as UTF-8."""
     file = Path(path)
     if not file.exists():
         raise PolicyInputError(f"{path}: no such file")
@@ -220,7 +222,17 @@ def load_policies(path: str, *, account: str, region: str = "us-east-1") -> list
         data = file.read_bytes()
     except OSError as exc:
         raise PolicyInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return load_policies_from_text(_decode(data, path), source=path, account=account, region=region)
+    return _decode(data, path)
+
+
+def load_policies(path: str, *, account: str, region: str = "us-east-1") -> list[LocatedPolicy]:
+    """Every key policy in the file at ``path`` (see the module docstring for the kinds understood).
+
+    ``account`` is the key's account (``${AWS::AccountId}`` in CloudFormation); ``region`` is ``${AWS::Region}``.
+    Raises :class:`PolicyInputError` for a missing, unreadable or malformed file, or one that holds none of the
+    kinds above (:class:`NotAPolicyError`). A valid template or plan without KMS keys gives an empty list.
+    """
+    return load_policies_from_text(read_source(path), source=path, account=account, region=region)
 
 
 def load_policies_from_text(
@@ -243,7 +255,7 @@ def _dispatch(
     document: Any, *, text: str, source: str, account: str, region: str, yaml_doc: Any
 ) -> list[LocatedPolicy]:
     if not isinstance(document, dict):
-        raise PolicyInputError(
+        raise NotAPolicyError(
             f"{source}: not a key policy, Terraform plan or CloudFormation template: "
             f"expected an object, got {_kind(document)}"
         )
@@ -257,7 +269,7 @@ def _dispatch(
         return _terraform(document, text, source)
     if "AWSTemplateFormatVersion" in document or isinstance(document.get("Resources"), dict):
         return _cloudformation(document, text, source, account, region, yaml_doc)
-    raise PolicyInputError(
+    raise NotAPolicyError(
         f"{source}: not a key policy, Terraform plan or CloudFormation template: "
         "no Statement, planned_values or Resources"
     )
