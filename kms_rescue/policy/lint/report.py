@@ -172,10 +172,7 @@ def lint_files(
         source = stdin_name if path == "-" else path
         files.append(source)
         try:
-            if path == "-":
-                text = stdin.read() if stdin is not None else ""
-            else:
-                text = read_source(path)
+            text = read_source(path) if path != "-" else (stdin.read() if stdin is not None else "")
             texts[source] = text
             found = load_policies_from_text(text, source=source, account=account, region=region)
         except NotAPolicyError as exc:
