@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kms_rescue.policy import cfn_decode
+from kms_rescue.policy import cfn_decode, terraform_config
 from kms_rescue.policy.errors import NotAPolicyError, PolicyInputError
 from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES, Policy, parse_policy
 from kms_rescue.policy.principals import ACCOUNT_RE
@@ -390,7 +390,27 @@ def _terraform(document: dict[str, Any], text: str, source: str) -> list[Located
             found[address] = _terraform_policy(
                 source, address, values.get("policy"), "policy" not in values, line
             )
-    return list(found.values())
+    # The configuration may be beside the plan (for standard input: beside the name it is reported as).
+    return [_in_configuration(document, source, located) for located in found.values()]
+
+
+def _in_configuration(plan: dict[str, Any], source: str, located: LocatedPolicy) -> LocatedPolicy:
+    """The policy located in the ``.tf`` file that declares its resource, when that file is beside the plan
+    (see :mod:`kms_rescue.policy.terraform_config`); unchanged otherwise."""
+    block = terraform_config.locate(plan, source, located.name)
+    if block is None:
+        return located
+    line = block.policy_line or block.line
+    statement_lines: dict[int, tuple[int, int]] = {}
+    if located.policy is not None:
+        for statement in located.policy.statements:
+            if statement.sid in block.sid_lines:
+                statement_lines[statement.index] = (block.sid_lines[statement.sid], 1)
+    issues = tuple(dataclasses.replace(issue, line=line) for issue in located.issues)
+    return dataclasses.replace(
+        located, source=str(block.path), origin=source, document_line=line, statement_lines=statement_lines,
+        issues=issues,
+    )
 
 
 def _terraform_path_wanted(path: JsonPath) -> bool:
