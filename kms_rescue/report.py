@@ -179,6 +179,7 @@ class PathEntry:
     blocked_by: tuple[str, ...] = ()
     may_be_blocked_by: tuple[str, ...] = ()
     why: str = ""
+    opens_at: str | None = None  # ISO 8601 UTC: a date alone keeps this path shut until then
 
 
 @dataclass(frozen=True)
@@ -487,6 +488,7 @@ def _path_entries(analysis: Any) -> list[PathEntry]:
             satisfiable=p.satisfiable, can_manage=p.can_manage, needs_identity_policy=p.needs_identity_policy,
             exists=getattr(p, "exists", None), blocked_by=tuple(p.blocked_by),
             may_be_blocked_by=tuple(getattr(p, "may_be_blocked_by", ())), why=p.why,
+            opens_at=getattr(p, "opens_at", None),
         ))
     return out
 

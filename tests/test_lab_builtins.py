@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -59,7 +60,8 @@ def test_there_are_enough_builtins() -> None:
     assert len(names) >= 9
     for required in ("healthy-default", "sole-admin-deleted", "rootless-admin-role", "principalarn-condition",
                      "explicit-deny-trap", "other-account-only", "policy-unreadable-history", "busy-account",
-                     "nitro-enclave"):
+                     "nitro-enclave", "date-deny-lockout", "admin-window-closed", "admin-window-opens",
+                     "principalarn-literal-star"):
         assert required in names
 
 
@@ -133,7 +135,9 @@ def check_sole_admin_deleted(lab: Lab) -> None:
 def check_other_account(lab: Lab) -> None:
     key_arn = lab.key_arn(lab.scenario.keys[0].id)
     partner = lab.client("partner", "kms", config=NO_RETRY)
-    assert partner.encrypt(KeyId=key_arn, Plaintext=b"x")  # use across accounts: allowed
+    blob = partner.encrypt(KeyId=key_arn, Plaintext=b"x")["CiphertextBlob"]  # use across accounts: allowed
+    # KMS API Reference, ReEncrypt: "Cross-account use: Yes", authorized as kms:ReEncryptFrom and kms:ReEncryptTo.
+    assert partner.re_encrypt(CiphertextBlob=blob, DestinationKeyId=key_arn)["KeyId"] == key_arn
     with pytest.raises(ClientError):
         partner.get_key_policy(KeyId=key_arn)  # management across accounts: never
 
@@ -171,7 +175,46 @@ def check_busy(lab: Lab) -> None:
     assert sum(len(page["Events"]) for page in events) > 50
 
 
+def at(when: datetime) -> Callable[[], datetime]:
+    return lambda: when
+
+
+def recover_when_the_window_opens(lab: Lab) -> None:
+    """The lab enforces aws:CurrentTime from its clock: on 2100-01-02 the admin profile can manage the key."""
+    key = lab.scenario.keys[0].id
+    with Lab(lab.scenario, clock=at(datetime(2100, 1, 2, tzinfo=timezone.utc))) as later:
+        assert managers(later, key) == ["admin"]
+
+
+def check_window_closed(lab: Lab) -> None:
+    """Before 2020 the admin profile could manage the key; the window is past, so nobody can now."""
+    key = lab.scenario.keys[0].id
+    with Lab(lab.scenario, clock=at(datetime(2019, 6, 1, tzinfo=timezone.utc))) as earlier:
+        assert managers(earlier, key) == ["admin"]
+    assert not signed_in_can_put(lab, "role/KeyAdmin", key)
+
+
+def check_date_deny(lab: Lab) -> None:
+    """Before 2020 the account principal let root and the IAM admin in; since then the Deny blocks both."""
+    key = lab.scenario.keys[0].id
+    with Lab(lab.scenario, clock=at(datetime(2019, 6, 1, tzinfo=timezone.utc))) as earlier:
+        assert managers(earlier, key) == ["admin", "root"]
+    with pytest.raises(ClientError) as exc:
+        lab.client("root", "kms", config=NO_RETRY).put_key_policy(KeyId=key, Policy=lab.admin.raw_key_policy(key))
+    assert exc.value.response["Error"]["Message"].endswith("with an explicit deny in a resource-based policy")
+
+
+def check_literal_star(lab: Lab) -> None:
+    """StringEquals is exact: the role named in the runbook's pattern cannot manage; signed in as it, neither."""
+    key = lab.scenario.keys[0].id
+    assert not signed_in_can_put(lab, "role/KeyAdmin", key)
+
+
 EXTRA: dict[str, Callable[[Lab], None]] = {
+    "admin-window-opens": recover_when_the_window_opens,
+    "admin-window-closed": check_window_closed,
+    "date-deny-lockout": check_date_deny,
+    "principalarn-literal-star": check_literal_star,
     "rootless-admin-role": recover_rootless,
     "explicit-deny-trap": recover_break_glass,
     "policy-unreadable-history": recover_from_history,

@@ -130,6 +130,34 @@ def test_scenario_reaches_its_documented_verdict(name: str, tmp_path: Path, isol
         assert_no_secrets(outputs, secrets)
 
 
+@pytest.mark.parametrize(
+    ("name", "verdict", "opens_at", "why"),
+    [
+        ("date-deny-lockout", "locked_out", None, "never opens again"),
+        ("admin-window-closed", "locked_out", None, "never opens again"),
+        ("admin-window-opens", "recoverable", "2100-01-01T00:00:01Z", "opens at 2100-01-01T00:00:01Z"),
+        ("principalarn-literal-star", "locked_out", None, "no role name can be '*'"),
+    ],
+)
+def test_dates_and_literals_through_the_installed_cli(name: str, verdict: str, opens_at: str | None, why: str,
+                                                      tmp_path: Path) -> None:
+    """IAM User Guide, global condition keys: aws:CurrentTime is in every request (a past window never counts, a
+    future one opens on a date); Condition operators: StringEquals is exact (no role name holds *)."""
+    doc = scenario_doc(name)
+    with Lab(name) as lab:
+        assert lab.config_path is not None
+        proc = run_cli(["report", lab.key_arn(doc["keys"][0]["id"]), "--format", "json"],
+                       clean_env(tmp_path, lab.config_path))
+    report = json.loads(proc.stdout)
+    validate_report(report)
+    assert report["verdict"] == verdict, report["summary"]
+    assert proc.returncode == {"recoverable": 3, "locked_out": 4}[verdict]
+    paths = report["management_paths"]
+    assert paths and not any(p["can_manage"] for p in paths)
+    assert [p["opens_at"] for p in paths if p["opens_at"]] == ([opens_at] if opens_at else [])
+    assert any(why in p["why"] for p in paths), [p["why"] for p in paths]
+
+
 def test_sole_admin_deleted_evidence(tmp_path: Path, isolated: Path, capsys, monkeypatch):
     """The deleted admin shows as a unique id, the app profile read the policy, root cannot help: AWS Support."""
     with Lab("sole-admin-deleted") as lab:

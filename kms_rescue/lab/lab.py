@@ -15,7 +15,8 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -172,7 +173,8 @@ class Lab:
     ``latency_ms`` delays every request; ``fault_rate`` of requests fail with ``fault`` (``throttle``: 400
     ThrottlingException, ``5xx``: 500 KMSInternalException, ``hang``: no answer until ``hang_seconds`` pass or the
     lab stops), reproducibly for a given ``seed``. ``config_path``: where to write the AWS config (default: a
-    private temporary file, removed on stop).
+    private temporary file, removed on stop). ``clock``: the lab's time (default: the current UTC time), which
+    every request's ``aws:CurrentTime`` and ``aws:EpochTime`` carry, so date conditions are enforced for that date.
     """
 
     def __init__(
@@ -186,6 +188,7 @@ class Lab:
         seed: int | None = None,
         config_path: str | os.PathLike[str] | None = None,
         hang_seconds: float = 900.0,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         from kms_rescue.lab.gate import FAULT_KINDS
 
@@ -204,6 +207,7 @@ class Lab:
         self._fault = fault
         self._seed = seed
         self._hang_seconds = hang_seconds
+        self._clock = clock
         self._config_arg = Path(config_path) if config_path is not None else None
         self._tmpdir: str | None = None
         self._runtime: LabRuntime | None = None
@@ -245,7 +249,7 @@ class Lab:
         from kms_rescue.lab.runtime import LabRuntime
 
         self._stop.clear()
-        runtime = LabRuntime(self.scenario)
+        runtime = LabRuntime(self.scenario, clock=self._clock) if self._clock else LabRuntime(self.scenario)
         runtime.build()
         self._runtime = runtime
         self._gate = Gate(

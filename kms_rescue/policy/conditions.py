@@ -51,6 +51,7 @@ __all__ = [
     "like_match3",
     "operator_info",
     "substitute_variables",
+    "time_boundaries",
     "variable_keys",
 ]
 
@@ -967,6 +968,29 @@ def evaluate_conditions(
             if stop_at_false and result is False:
                 break
     return ConditionOutcome(result, tuple(checks))
+
+
+#: The request-time keys (IAM User Guide, "AWS global condition context keys": aws:CurrentTime and aws:EpochTime
+#: are in the context of every request).
+TIME_KEYS = frozenset({"aws:currenttime", "aws:epochtime"})
+
+
+def time_boundaries(conditions: Iterable[Condition]) -> tuple[Decimal, ...]:
+    """The instants (epoch seconds) at which a Date or Numeric condition on ``aws:CurrentTime`` or
+    ``aws:EpochTime`` can change its result: between two of them, and after the last, every such condition keeps
+    its value. Values that are not dates (or numbers) are left out: they never match anyway."""
+    out: list[Decimal] = []
+    for condition in conditions:
+        if condition.key.lower() not in TIME_KEYS:
+            continue
+        info = operator_info(condition.operator)
+        if info is None or info.family not in ("Date", "Numeric"):
+            continue
+        for raw in condition.values:
+            parsed = _date(raw) if info.family == "Date" else _number(raw.strip())
+            if parsed is not None:
+                out.append(parsed)
+    return tuple(out)
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -1,28 +1,42 @@
 """Management analysis: from a key policy alone, every way in to kms:PutKeyPolicy, and the lockout verdict.
 
-A key is locked out when no principal of the key's account can ever call PutKeyPolicy (DESIGN.md §2): principals
-of other accounts never can, because KMS does not offer PutKeyPolicy across accounts (DESIGN.md §1.6). A path
+A key is locked out when no principal of the key's account can ever call PutKeyPolicy (``docs/engine.md``):
+principals of other accounts never can, because KMS does not offer PutKeyPolicy across accounts. A path
 through a condition counts unless the condition can never hold on a direct PutKeyPolicy call: keys KMS only sets
 when a service calls on the principal's behalf (``kms:ViaService``), for cryptographic operations
 (``kms:EncryptionContext:*``), for grants, for Nitro Enclaves attestation, or ``aws:PrincipalArn`` equal to a session
-ARN (a session's ``aws:PrincipalArn`` is its role's ARN, DESIGN.md §1.8).
+ARN (a session's ``aws:PrincipalArn`` is its role's ARN).
+
+Time is part of every request (``aws:CurrentTime``, ``aws:EpochTime``): the analysis judges date conditions at
+``now`` and at each later instant where one can change, so a window already past never counts, and a path that
+only a date keeps shut says when it opens (``opens_at``); such a key is not locked out, it is recoverable on that
+date.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Literal
 
 from kms_rescue.policy.actions import action_matches, canonical_action, cross_account_allowed
-from kms_rescue.policy.conditions import RequestContext
-from kms_rescue.policy.evaluate import PolicyDocument, _as_policy, key_arn_parts, match_statement
+from kms_rescue.policy.conditions import RequestContext, time_boundaries
+from kms_rescue.policy.evaluate import (
+    PolicyDocument,
+    _as_policy,
+    _epoch_second,
+    key_arn_parts,
+    match_statement,
+    time_context,
+)
 from kms_rescue.policy.model import Statement
 from kms_rescue.policy.principals import (
     ACCOUNT_RE,
     Caller,
     classify_aws_value,
     parse_caller,
+    principal_arn_never,
     role_caller,
 )
 
@@ -105,7 +119,7 @@ class DirectCallContext(RequestContext):
 
     def is_unknown(self, key: str) -> bool:
         low = key.lower()
-        return not (low in self._known or low in self._absent or never_on_direct_call(low))
+        return not (low in self._known or low in self._values or low in self._absent or never_on_direct_call(low))
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,11 @@ class ManagementPath:
     blocked_by: tuple[str, ...] = ()  # labels of Deny statements that always apply to this path
     may_be_blocked_by: tuple[str, ...] = ()  # Deny statements that apply under conditions
     why: str = ""
+    #: ISO 8601 UTC instant at which this path first manages, when a date condition is all that keeps it from
+    #: managing now (it does not manage now: ``can_manage`` is False).
+    opens_at: str | None = None
+    #: ISO 8601 UTC instant at which this path, managing now, stops managing because of a date condition.
+    closes_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -135,6 +154,8 @@ class ManagementPath:
             "blocked_by": list(self.blocked_by),
             "may_be_blocked_by": list(self.may_be_blocked_by),
             "why": self.why,
+            "opens_at": self.opens_at,
+            "closes_at": self.closes_at,
         }
 
 
@@ -148,7 +169,20 @@ class ManagementAnalysis:
 
     @property
     def locked_out(self) -> bool:
-        return not any(p.can_manage for p in self.paths)
+        """No path can ever manage: none manages now and none opens on a later date."""
+        return not any(p.can_manage or p.opens_at for p in self.paths)
+
+    @property
+    def manageable_now(self) -> bool:
+        return any(p.can_manage for p in self.paths)
+
+    @property
+    def opens_at(self) -> str | None:
+        """When no path manages now: the earliest date (ISO 8601 UTC) on which one opens, else None."""
+        if self.manageable_now:
+            return None
+        dates = sorted(p.opens_at for p in self.paths if p.opens_at)
+        return dates[0] if dates else None
 
     @property
     def managing_paths(self) -> tuple[ManagementPath, ...]:
@@ -156,7 +190,7 @@ class ManagementAnalysis:
 
     @property
     def root_can_manage(self) -> bool:
-        """Whether signing in as the root user helps (DESIGN.md §1.7)."""
+        """Whether signing in as the root user helps now (``docs/engine.md``, rule 7)."""
         return any(p.can_manage and p.kind == "root_user" for p in self.paths)
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,6 +198,7 @@ class ManagementAnalysis:
             "key_account": self.key_account,
             "action": self.action,
             "locked_out": self.locked_out,
+            "opens_at": self.opens_at,
             "intentional_lock": self.intentional_lock,
             "root_can_manage": self.root_can_manage,
             "paths": [p.to_dict() for p in self.paths],
@@ -203,16 +238,43 @@ def _generic_candidate(account: str, principal_arn: str | None = None) -> _Candi
     return _Candidate(caller, DirectCallContext(values), desc)
 
 
-def _principal_arn_patterns(statement: Statement) -> list[str] | None:
+#: Operators that compare a value literally: ``*`` and ``?`` are plain characters (IAM User Guide, "Condition
+#: operators", String: StringEquals is an exact match; StringLike is the one with wildcards). ArnEquals is not
+#: among them: the same page gives ArnEquals and ArnLike the same wildcard match of each ARN part.
+EXACT_OPERATORS = frozenset({"stringequals", "stringequalsignorecase"})
+
+
+def _principal_arn_patterns(statement: Statement) -> list[tuple[str, bool]] | None:
     """Values of positive conditions on aws:PrincipalArn (StringEquals/Like, ArnEquals/Like and IfExists forms),
-    or None when the statement has none."""
-    found: list[str] | None = None
+    each with whether its operator compares it literally; None when the statement has none."""
+    found: list[tuple[str, bool]] | None = None
     for c in statement.conditions:
         op = c.operator.lower().removeprefix("forallvalues:").removeprefix("foranyvalue:").removesuffix("ifexists")
         if c.key.lower() == "aws:principalarn" and op in ("stringequals", "stringlike", "arnequals", "arnlike",
                                                           "stringequalsignorecase"):
-            found = (found or []) + list(c.values)
+            found = (found or []) + [(v, op in EXACT_OPERATORS) for v in c.values]
     return found
+
+
+# --- time ---------------------------------------------------------------------------------------------------
+
+
+def _later_instants(statements: Iterable[Statement], after: int | None) -> list[int]:
+    """Epoch seconds after ``after`` (every one when None) at which a date condition of these statements can
+    change its result: each boundary itself and the second after it (``DateGreaterThan T`` first holds just after
+    T). Between two of them, every such condition keeps its value, so trying these instants tries every case."""
+    out: set[int] = set()
+    for st in statements:
+        for boundary in time_boundaries(st.conditions):
+            second = int(boundary)
+            for instant in (second, second + 1):
+                if after is None or instant > after:
+                    out.add(instant)
+    return sorted(out)
+
+
+def _iso(instant: int) -> str:
+    return time_context(instant)["aws:CurrentTime"]
 
 
 # --- the analysis ---------------------------------------------------------------------------------------------
@@ -225,11 +287,15 @@ def analyze_management(
     key_arn: str | None = None,
     action: str = "kms:PutKeyPolicy",
     existing: Mapping[str, bool | None] | None = None,
+    now: datetime | None = None,
 ) -> ManagementAnalysis:
     """Every way in to ``action`` (PutKeyPolicy by default) that the key policy opens, and whether any works.
 
     ``existing`` maps principal ARNs to what is known of their existence (True, False = deleted, None = unknown);
     a path through a principal known not to exist cannot manage. Principals shown as unique ids are deleted.
+    ``now`` is the time the analysis is for (default: the current UTC time). Date conditions on
+    ``aws:CurrentTime``/``aws:EpochTime`` are judged at ``now`` and at every later instant where one of them can
+    change: a window already past never holds again, and a path that a date alone keeps shut gets ``opens_at``.
     """
     if not ACCOUNT_RE.match(key_account or ""):
         from kms_rescue.policy.errors import PolicyInputError
@@ -246,12 +312,14 @@ def analyze_management(
     paths: list[ManagementPath] = []
     notes: list[str] = []
     denies = [s for s in policy.statements if s.effect == "Deny" and s.has_effect]
+    start = _epoch_second(now)
+    deny_times = _later_instants(denies, start)
 
-    def deny_check(cand: _Candidate) -> tuple[list[str], list[str]]:
+    def deny_check(cand: _Candidate, ctx: RequestContext) -> tuple[list[str], list[str]]:
         always: list[str] = []
         maybe: list[str] = []
         for d in denies:
-            m = match_statement(d, caller=cand.caller, action=action, resource=resource, ctx=cand.ctx,
+            m = match_statement(d, caller=cand.caller, action=action, resource=resource, ctx=ctx,
                                 resource_policy=True)
             if m.applies is True:
                 always.append(d.label)
@@ -268,14 +336,41 @@ def analyze_management(
         st: Statement, cand: _Candidate, kind: PathKind, *, needs_identity: bool = False,
         exists: bool | None = None, principal: str | None = None,
     ) -> ManagementPath:
-        m = match_statement(st, caller=cand.caller, action=action, resource=resource, ctx=cand.ctx,
+        """The path at ``now``; when it does not manage now, the first later instant at which it does."""
+        path = evaluate_at(st, cand, kind, start, needs_identity=needs_identity, exists=exists, principal=principal)
+        later = sorted(set(deny_times) | set(_later_instants([st], start)))
+        if path.can_manage:
+            for instant in later:
+                if not evaluate_at(st, cand, kind, instant, needs_identity=needs_identity, exists=exists,
+                                   principal=principal).can_manage:
+                    when = _iso(instant)
+                    return replace(path, closes_at=when, why=f"{path.why}; until {when}, when a date condition "
+                                                             "shuts it")
+            return path
+        for instant in later:
+            if evaluate_at(st, cand, kind, instant, needs_identity=needs_identity, exists=exists,
+                           principal=principal).can_manage:
+                when = _iso(instant)
+                return replace(path, satisfiable=True, opens_at=when,
+                               why=f"not now ({path.why}); opens at {when}, when its date conditions first allow")
+        dated = [st, *(d for d in denies if d.label in path.blocked_by)]
+        if any(time_boundaries(x.conditions) for x in dated):
+            return replace(path, why=f"{path.why} (a date window: after {_iso(start)} it never opens again)")
+        return path
+
+    def evaluate_at(
+        st: Statement, cand: _Candidate, kind: PathKind, instant: int, *, needs_identity: bool,
+        exists: bool | None, principal: str | None,
+    ) -> ManagementPath:
+        ctx = cand.ctx.with_values(time_context(instant))
+        m = match_statement(st, caller=cand.caller, action=action, resource=resource, ctx=ctx,
                             resource_policy=True)
         label = st.label
         shown = principal or cand.description
         if m.applies is False:
             return ManagementPath(kind, shown, label, satisfiable=False, can_manage=False, exists=exists,
                                   why=f"never on a direct {action} call: {m.why_not}")
-        always, maybe = deny_check(cand)
+        always, maybe = deny_check(cand, ctx)
         conds = conditions_of(m.conditions)
         if always:
             return ManagementPath(kind, shown, label, conds, True, False, needs_identity, exists, tuple(always),
@@ -313,7 +408,21 @@ def analyze_management(
             if patterns is None:
                 candidates.append((_generic_candidate(key_account), "wildcard"))
             else:
-                for pattern in patterns:
+                for pattern, exact in patterns:
+                    literal = exact and "${" not in pattern
+                    never = principal_arn_never(pattern) if literal else None
+                    if never is not None:
+                        # StringEquals compares literally: a value no principal's ARN can take never matches.
+                        paths.append(ManagementPath(
+                            "wildcard", pattern, st.label, (f"aws:PrincipalArn = {pattern}",), False, False,
+                            why=f"never true: {never}",
+                        ))
+                        continue
+                    if literal and ("*" in pattern or "?" in pattern) and pattern.split(":")[4] == key_account:
+                        caller = parse_caller(pattern)  # a path may hold "*" or "?": this exact principal only
+                        literal_cand = _named_candidate(role_caller(pattern) if caller.kind == "role" else caller)
+                        candidates.append((literal_cand, "wildcard"))
+                        continue
                     value = classify_aws_value(pattern) if "*" not in pattern and "?" not in pattern else None
                     if value is not None and value.kind == "session":
                         paths.append(ManagementPath(
