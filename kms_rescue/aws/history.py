@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kms_rescue.aws.results import CallResult, HistoryEvent
+from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, partition_for_region
 
 #: The management events that shape who can manage a key.
 KEY_EVENTS = ("CreateKey", "PutKeyPolicy", "ScheduleKeyDeletion", "DisableKey")
@@ -95,6 +96,13 @@ def default_key_policy(account: str, partition: str = "aws") -> dict[str, Any]:
     }
 
 
+def _partition_of(region: Any) -> str:
+    """The partition of a Region (botocore's partition data); the commercial one when the Region is unknown."""
+    if isinstance(region, str) and is_region_code(region):
+        return partition_for_region(region).id
+    return DEFAULT_PARTITION
+
+
 def _iso(value: Any) -> str:
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
@@ -143,7 +151,7 @@ def parse_event(raw: dict[str, Any], *, key_account: str | None = None) -> Histo
     if name == "CreateKey" and policy is None and not error and "policy" not in params:
         account = key_account or body.get("recipientAccountId")
         if account:
-            policy = default_key_policy(str(account))
+            policy = default_key_policy(str(account), _partition_of(body.get("awsRegion")))
             note = "the default key policy: CreateKey had no Policy parameter"
     return HistoryEvent(
         event_id=str(raw.get("EventId") or body.get("eventID") or ""),
@@ -215,7 +223,7 @@ def athena_query(
     bucket = trail_bucket or "TRAIL_BUCKET"
     acct = account or "ACCOUNT_ID"
     kid = key_id or "KEY_ID"
-    arn = key_arn or f"arn:aws:kms:{region}:{acct}:key/{kid}"
+    arn = key_arn or f"arn:{_partition_of(region)}:kms:{region}:{acct}:key/{kid}"
     names = ", ".join(f"'{n}'" for n in KEY_EVENTS)
     return (
         f"-- 1. A table over the trail's logs (once; see \"Querying AWS CloudTrail logs\" in the Athena guide).\n"

@@ -42,6 +42,7 @@ from kms_rescue.aws.sessions import (
     warm_up,
 )
 from kms_rescue.errors import UsageError
+from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, partition_for_region
 
 #: Upper bound on identities probed at once (each uses a few connections; the CLI is I/O bound).
 MAX_WORKERS = 16
@@ -144,6 +145,8 @@ class IdentityRun:
         self.spec = spec
         self.settings = settings
         self.region = region
+        #: The Region's partition (botocore's partition data), for the ARNs this run builds.
+        self.partition = partition_for_region(region).id if is_region_code(region) else DEFAULT_PARTITION
         self.probe = IdentityProbe(spec=spec)
         self.session: Any = None
         self._clients: dict[str, Any] = {}
@@ -238,7 +241,7 @@ class IdentityRun:
         if self.settings.open_session is not None:
             return self.settings.open_session(spec)
         return open_session(spec, self.settings.options, environ=self.settings.environ,
-                            redactor=self.settings.redactor)
+                            redactor=self.settings.redactor, region=self.region)
 
     # -- steps ------------------------------------------------------------------------------------------------
 
@@ -266,7 +269,7 @@ class IdentityRun:
             c = got["Credentials"]
             self.settings.redactor.add(c["AccessKeyId"], c["SecretAccessKey"], c.get("SessionToken"))
             self.session = session_with_credentials(spec.profile, c["AccessKeyId"], c["SecretAccessKey"],
-                                                    c.get("SessionToken"))
+                                                    c.get("SessionToken"), region=self.region)
             self._clients.clear()
         def who_am_i() -> Any:
             sts = self.client("sts")
@@ -325,7 +328,7 @@ class IdentityRun:
             return
         target = next((a.get("TargetKeyId") for a in aliases if a.get("AliasName") == alias), None)
         if target and account:
-            self.probe.key_arn = f"arn:aws:kms:{self.region}:{account}:key/{target}"
+            self.probe.key_arn = f"arn:{self.partition}:kms:{self.region}:{account}:key/{target}"
             self.probe.aliases = sorted(
                 a["AliasName"] for a in aliases if a.get("TargetKeyId") == target and a.get("AliasName")
             )
@@ -362,7 +365,7 @@ class IdentityRun:
         if key_arn is None and self.probe.account:
             with self._lock:
                 if not self.probe.key_arn:
-                    self.probe.key_arn = f"arn:aws:kms:{self.region}:{self.probe.account}:key/{key_id}"
+                    self.probe.key_arn = f"arn:{self.partition}:kms:{self.region}:{self.probe.account}:key/{key_id}"
 
     def _list_grants(self, key_id: str) -> None:
         def grants() -> list[dict[str, Any]]:

@@ -47,6 +47,8 @@ ROLE_ARN_RE = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*
 CLI_CACHE_DIR = os.path.join("~", ".aws", "cli", "cache")
 SESSION_NAME = "kms-rescue"
 SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
+#: The environment variable naming the AWS CLI's profile (AWS CLI User Guide, "Configuring environment variables").
+PROFILE_ENV = "AWS_PROFILE"
 
 _SHARED_LOCK = threading.Lock()
 _SHARED_LOADER: botocore.loaders.Loader | None = None
@@ -74,6 +76,12 @@ def _shared_events() -> HierarchicalEmitter:
             _SHARED_EVENTS = events
     _install_client_class_cache()
     return _SHARED_EVENTS
+
+
+def shared_events() -> HierarchicalEmitter:
+    """The event emitter every kms-rescue session starts from: a handler registered on it (botocore's public
+    ``register``/``unregister``) reaches every client created afterwards, e.g. the ``--debug`` request log."""
+    return _shared_events()
 
 
 #: botocore builds each service's modeled exception classes once per session; from the one shared loader they are
@@ -257,6 +265,8 @@ def discover_identities(
     Default: every profile of the config and credentials files that has a credential source (static keys, SSO,
     a role, a credential process, web identity: a profile that only sets a region is not an identity), plus the
     environment's credentials as ``env``.
+    When ``AWS_PROFILE`` names a profile, it is probed first; an ``AWS_PROFILE`` that names no profile raises
+    :class:`UsageError`, as the AWS CLI refuses it (unless ``profiles`` is given, which overrides it).
     ``profiles`` narrows to those names (``env`` selects the environment's credentials). Each of ``role_arns``
     adds a role assumed from ``base_profile`` when given, else from each chosen identity. Raises
     :class:`UsageError` for an unknown profile or a malformed role ARN."""
@@ -286,6 +296,16 @@ def discover_identities(
     names = list(dict.fromkeys(profiles)) if profiles else sorted(
         n for n in known if _profile_kind(known[n]) != "unknown"
     )
+    named = (os.environ if environ is None else environ).get(PROFILE_ENV) or None
+    if named is not None and not profiles:
+        # The AWS CLI refuses an AWS_PROFILE that names no profile (a missing `default` is no error for it); the
+        # probe still tries every identity, AWS_PROFILE's first (--profile narrows, and overrides AWS_PROFILE).
+        if named not in known and named != "default":
+            shown = ", ".join(available) if available else "none"
+            raise UsageError(f"AWS_PROFILE={named!r} names no profile of the AWS config (available: {shown}): "
+                             "fix it, unset it, or pass --profile")
+        if named in names:
+            names = [named, *(n for n in names if n != named)]
     for name in names:
         chosen.append(spec_for(name))
     if not profiles and has_env and ENV_IDENTITY not in known:
@@ -459,9 +479,14 @@ def open_session(
     *,
     environ: Mapping[str, str] | None = None,
     redactor: Redactor | None = None,
+    region: str | None = None,
 ) -> botocore.session.Session:
     """A botocore session for ``spec`` with resolved credentials (assumed-role identities: the base identity's
-    session; :func:`assume_role` then makes the role's). The resolved credentials are handed to ``redactor``."""
+    session; :func:`assume_role` then makes the role's). The resolved credentials are handed to ``redactor``.
+
+    ``region`` (the key's Region: ``--region`` or the AWS CLI's Region chain) becomes the session's Region, as the
+    AWS CLI's ``--region`` does: every client botocore creates on its own, such as the STS client that assumes a
+    role profile's role (and each hop of a ``source_profile`` chain), uses it, even when the profile sets none."""
     if spec.source == "env":
         env_creds = env_credentials(environ)
         if env_creds is None:
@@ -472,6 +497,8 @@ def open_session(
     else:
         session = _base_session(spec.profile)
         _tune(session, options)
+    if region:
+        session.set_config_variable("region", region)
     creds = resolve_credentials(session, options.timeout)
     if redactor is not None:
         redactor.add(creds.access_key, creds.secret_key, creds.token)
@@ -479,11 +506,14 @@ def open_session(
 
 
 def session_with_credentials(
-    profile: str | None, access_key: str, secret_key: str, token: str | None
+    profile: str | None, access_key: str, secret_key: str, token: str | None, region: str | None = None
 ) -> botocore.session.Session:
-    """A session with explicit credentials that keeps ``profile``'s region and endpoint settings."""
+    """A session with explicit credentials that keeps ``profile``'s endpoint settings (and its Region unless
+    ``region`` is given)."""
     session = _base_session(profile)
     session.set_credentials(access_key, secret_key, token)
+    if region:
+        session.set_config_variable("region", region)
     return session
 
 
@@ -556,5 +586,6 @@ __all__ = [
     "resolve_credentials",
     "role_name",
     "session_with_credentials",
+    "shared_events",
     "warm_up",
 ]

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kms_rescue.cli import _say
 from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._io import write_payload
 from kms_rescue.cli._progress import ProbeProgress
+from kms_rescue.cli._region import announce_aws_profile, key_region
 from kms_rescue.errors import UsageError
 
 if TYPE_CHECKING:
@@ -75,13 +77,15 @@ def run_report(
     from kms_rescue.aws.keyref import parse_key_ref
     from kms_rescue.report import build_report
 
+    region = key_region(key, region, profiles or [])
     ref = parse_key_ref(key, region)
+    announce_aws_profile(profiles or [])
     options = InvestigateOptions(
-        region=region, profiles=profiles or [], role_arns=role_arns or [], base_profile=base_profile,
+        region=ref.region, profiles=profiles or [], role_arns=role_arns or [], base_profile=base_profile,
         role_session_name=role_session_name, timeout=timeout, history=history, trail_bucket=trail_bucket,
     )
     with collector_paused():
-        if progress is None and _isatty(sys.stderr):
+        if progress is None and _isatty(sys.stderr) and not _say.is_quiet():
             with ProbeProgress() as bar:
                 investigation = investigate(ref, options, progress=bar)
         else:
@@ -95,9 +99,9 @@ def run_report(
     write_payload(payload, output)
     for ident in report.identities:
         if ident.status == "sso_expired" and ident.hint:
-            typer.echo(options.redactor.scrub_known(f"hint: {ident.name}: {ident.hint}"), err=True)
+            _say.hint(options.redactor.scrub_known(f"{ident.name}: {ident.hint}"))
     if output not in (None, "-"):
-        typer.echo(f"kms-rescue: wrote the report to {output} (verdict: {report.verdict})", err=True)
+        _say.note(f"kms-rescue: wrote the report to {output} (verdict: {report.verdict})")
     return report.exit_code
 
 
@@ -113,7 +117,7 @@ def register(app: typer.Typer) -> None:
     def report(
         key: str = typer.Argument(
             ..., metavar="KEY",
-            help="The key: its ARN, a key id or alias/NAME with --region, or an alias ARN.",
+            help="The key: its ARN, an alias ARN, or a key id or alias/NAME (in the Region the AWS CLI would use).",
         ),
         fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", "-f", help="Output format."),
         output: str | None = typer.Option(None, "--output", "-o", help="Write the report to FILE, not stdout."),
@@ -132,7 +136,10 @@ def register(app: typer.Typer) -> None:
         role_session_name: str | None = typer.Option(
             None, "--role-session-name", help="Session name for --role-arn roles (default: kms-rescue)."
         ),
-        region: str | None = typer.Option(None, "--region", help="The key's region (a key ARN carries its own)."),
+        region: str | None = typer.Option(
+            None, "--region",
+            help="The key's Region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's region; an ARN has its own).",
+        ),
         trail_bucket: str | None = typer.Option(
             None, "--trail-bucket", help="The CloudTrail trail's S3 bucket, for the Athena query of older history."
         ),

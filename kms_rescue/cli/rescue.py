@@ -220,8 +220,10 @@ class RescueSession:
     # -- 1. the key ---------------------------------------------------------------------------------------------
 
     def _default_region(self) -> str | None:
-        env = self.environ
-        return self.settings.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+        """--region, else the AWS CLI's Region chain (AWS_REGION, AWS_DEFAULT_REGION, the profile's region)."""
+        from kms_rescue.aws.conventions import choose_region
+
+        return choose_region(self.settings.region, profiles=self.settings.profiles, environ=self.environ).region
 
     def _parse(self, value: str) -> KeyRef:
         from kms_rescue.aws.keyref import parse_key_ref
@@ -241,7 +243,8 @@ class RescueSession:
         return None
 
     def ask_key(self, given: str | None) -> KeyRef:
-        from kms_rescue.aws.keyref import REGION_RE, parse_key_ref
+        from kms_rescue.aws.keyref import parse_key_ref
+        from kms_rescue.policy.partitions import is_region_code
 
         value = given
         while True:
@@ -255,7 +258,7 @@ class RescueSession:
             if region is None and not value.startswith("arn:"):
                 region = self.prompter.text(
                     "In which Region is the key?",
-                    validate=lambda v: None if REGION_RE.match(v.strip()) else "a Region code such as us-east-1",
+                    validate=lambda v: None if is_region_code(v.strip()) else "a Region code such as us-east-1",
                 ).strip()
             ref = parse_key_ref(value, region)
             where = f" in {ref.region}" if not value.startswith("arn:") else ""
@@ -313,7 +316,7 @@ class RescueSession:
                                        profile=base.profile, role_arn=arn, base=base.name, kind="assume_role"))
         return chosen
 
-    def unlock_mfa(self, specs: Sequence[IdentitySpec]) -> None:
+    def unlock_mfa(self, specs: Sequence[IdentitySpec], region: str | None = None) -> None:
         """Role profiles that need an MFA code: ask once each, here (never from a probe thread), and let botocore
         cache the role's credentials where the AWS CLI keeps them, so the probes reuse them."""
         from kms_rescue.aws.sessions import SessionOptions, open_session
@@ -327,7 +330,7 @@ class RescueSession:
             options = SessionOptions(timeout=max(self.settings.timeout, 30.0), write_cli_cache=True,
                                      mfa_prompter=ask)
             try:
-                open_session(spec, options, environ=self.environ)
+                open_session(spec, options, environ=self.environ, region=region)
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # the probe records the outcome; say it here in one line
@@ -369,7 +372,7 @@ class RescueSession:
     def run(self, key: str | None) -> int:
         ref = self.ask_key(key)
         self.specs = self.choose_identities()
-        self.unlock_mfa(self.specs)
+        self.unlock_mfa(self.specs, ref.region)
         reruns = 0
         while True:
             report = self.investigate(ref, self.specs)
@@ -424,10 +427,11 @@ class RescueSession:
         if self.prompter.confirm("Also name a key administrator role (least-privilege admin actions)?",
                                  default=False):
             account = report.key.account
+            partition = key_arn.split(":")[1]
 
             def check(value: str) -> str | None:
                 try:
-                    validate_admin_role(value, account)
+                    validate_admin_role(value, account, partition)
                 except UsageError as exc:
                     return str(exc)
                 return None

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kms_rescue.cli import _say
 from kms_rescue.cli._gc import collector_paused
+from kms_rescue.cli._region import announce_aws_profile, key_region
 from kms_rescue.errors import UsageError
 
 if TYPE_CHECKING:
@@ -122,7 +124,8 @@ def open_support_case(report: Report, investigation: Investigation, ticket: Tick
                       say: Any = None) -> CaseInfo:
     """Open an AWS Support case with the first identity of the key's account whose credentials work (falls back to
     the draft and the console link when it cannot)."""
-    from kms_rescue.aws.support import CONSOLE_CASE_URL, open_case, support_client_for
+    from kms_rescue.aws.support import CONSOLE_CASE_URL, open_case, support_client_for, support_region
+    from kms_rescue.policy.partitions import partition_for_region
     from kms_rescue.render.ticket import CaseInfo
 
     say = say or (lambda _m: None)
@@ -131,8 +134,9 @@ def open_support_case(report: Report, investigation: Investigation, ticket: Tick
         return CaseInfo(False, fallback_reason="no identity of the key's account has working credentials",
                         console_url=CONSOLE_CASE_URL)
     spec = usable[0].spec
-    say(f"opening an AWS Support case as {spec.name} (us-east-1 endpoint)")
-    client, why_not = support_client_for(spec)
+    partition = report.key.arn.split(":")[1] if report.key.arn else partition_for_region(report.key.region).id
+    say(f"opening an AWS Support case as {spec.name} ({support_region(partition) or 'no'} endpoint)")
+    client, why_not = support_client_for(spec, partition=partition)
     if client is None:
         return CaseInfo(False, fallback_reason=why_not, console_url=CONSOLE_CASE_URL)
     result = open_case(client, subject=ticket.subject, body=ticket.body, cc=[ticket.to] if ticket.to else [])
@@ -165,32 +169,33 @@ def run_ticket(
     from kms_rescue.render.ticket import build_ticket, render
     from kms_rescue.report import build_report
 
+    region = key_region(key, region, profiles or [])
     ref = parse_key_ref(key, region)
-    options = InvestigateOptions(region=region, profiles=profiles or [], role_arns=role_arns or [],
+    announce_aws_profile(profiles or [])
+    options = InvestigateOptions(region=ref.region, profiles=profiles or [], role_arns=role_arns or [],
                                  base_profile=base_profile, timeout=timeout, trail_bucket=trail_bucket)
-    typer.echo(f"kms-rescue: investigating {ref.raw} …", err=True)
+    _say.note(f"kms-rescue: investigating {ref.raw} …")
     with collector_paused():
         investigation = investigate(ref, options)
     report = build_report(investigation)
     ticket = build_ticket(report, to=address)
     if open_case:
-        case = open_support_case(report, investigation, ticket, say=lambda m: typer.echo(f"kms-rescue: {m}",
-                                                                                       err=True))
+        case = open_support_case(report, investigation, ticket, say=lambda m: _say.note(f"kms-rescue: {m}"))
         if case.opened:
-            typer.echo(f"kms-rescue: AWS Support case opened: {case.case_id}", err=True)
+            _say.note(f"kms-rescue: AWS Support case opened: {case.case_id}")
         else:
             typer.echo(f"kms-rescue: no AWS Support case was opened: {case.fallback_reason}. Use the draft below "
                        f"and open the case in the console: {case.console_url}", err=True)
         ticket = build_ticket(report, to=address, case=case)
     if fmt is not TicketFormatOption.markdown and address is None:
-        typer.echo(f"hint: no escalation address: pass --to, set {ESCALATION_ENV}, or put escalation_email = "
-                   f"\"...\" in {config_path()}", err=True)
+        _say.hint(f"no escalation address: pass --to, set {ESCALATION_ENV}, or put escalation_email = "
+                  f"\"...\" in {config_path()}")
     payload = render(ticket, fmt.value)
     if isinstance(payload, str):
         payload = options.redactor.scrub_known(payload)
     emit(payload, output)
     if output and output != "-":
-        typer.echo(f"kms-rescue: wrote the ticket to {output} (verdict: {report.verdict})", err=True)
+        _say.note(f"kms-rescue: wrote the ticket to {output} (verdict: {report.verdict})")
     return report.exit_code
 
 
@@ -205,7 +210,8 @@ def register(app: typer.Typer) -> None:
     )
     def ticket(
         key: str = typer.Argument(..., metavar="KEY",
-                                  help="The key: its ARN, a key id or alias/NAME with --region, or an alias ARN."),
+                                  help="The key: its ARN, an alias ARN, or a key id or alias/NAME (in the Region "
+                                       "the AWS CLI would use)."),
         fmt: TicketFormatOption = typer.Option(TicketFormatOption.markdown, "--format", "-f",
                                                help="markdown, email (plain text with To:/Subject:) or eml."),
         to: str | None = typer.Option(
@@ -222,7 +228,10 @@ def register(app: typer.Typer) -> None:
                                            help="Also try this role, assumed from each chosen profile."),
         base_profile: str | None = typer.Option(None, "--base-profile",
                                                 help="Assume --role-arn roles from this profile only."),
-        region: str | None = typer.Option(None, "--region", help="The key's region (a key ARN carries its own)."),
+        region: str | None = typer.Option(
+            None, "--region",
+            help="The key's Region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's region; an ARN has its own).",
+        ),
         trail_bucket: str | None = typer.Option(None, "--trail-bucket",
                                                 help="The trail's S3 bucket, for the Athena query."),
     ) -> None:

@@ -17,6 +17,7 @@ from kms_rescue.policy.lint.findings import RULES, SEVERITIES, Finding, Severity
 from kms_rescue.policy.lint.inputs import expand_paths
 from kms_rescue.policy.lint.rules import is_lockout, lint_located
 from kms_rescue.policy.lint.suppress import FileMarkers, Suppressed, comment_markers, split_suppressed
+from kms_rescue.policy.partitions import partition_for_region
 from kms_rescue.policy.sources import LocatedPolicy, load_policies_from_text, read_source
 
 #: The version of the JSON shape documented in docs/lint.md; bumped on any incompatible change.
@@ -149,6 +150,7 @@ def lint_files(
     failed: list[str] = []
     notes: list[str] = []
     skipped: list[tuple[str, str]] = []
+    partition = partition_for_region(region).id  # the partition of the fixes' ARNs (China: arn:aws-cn:…)
     results: list[PolicyResult] = []
     files: list[str] = []
     texts: dict[str, str] = {}
@@ -185,7 +187,8 @@ def lint_files(
                 continue
             raise
         for located in found:
-            findings = [f for f in lint_located(located, key_account=account) if f.rule_id not in skip_rules]
+            findings = [f for f in lint_located(located, key_account=account, partition=partition)
+                        if f.rule_id not in skip_rules]
             kept, silenced = split_suppressed(located, findings, markers_of(located.source).by_line, notes)
             if baseline_prints:
                 uri = artifact_uri(located.source, root)
