@@ -232,12 +232,40 @@ def test_fn_sub_of_a_json_string_in_a_json_template() -> None:
     assert located.statement_lines[0][0] == _line(text, '"KeyPolicy"')
 
 
-def test_a_region_sets_the_partition_in_a_sub() -> None:
-    """${AWS::Partition} is aws-cn in the China Regions (the pseudo parameter's value for the stack's Region)."""
-    [located] = load_policies_from_text(SUB_BLOCK, source="t.yaml", account=ACCOUNT, region="cn-north-1")
+@pytest.mark.parametrize(
+    ("region", "partition", "suffix"),
+    [
+        ("us-east-1", "aws", "amazonaws.com"),
+        ("cn-north-1", "aws-cn", "amazonaws.com.cn"),
+        ("us-gov-west-1", "aws-us-gov", "amazonaws.com"),
+        ("us-iso-east-1", "aws-iso", "c2s.ic.gov"),
+        ("us-isob-east-1", "aws-iso-b", "sc2s.sgov.gov"),
+        ("eusc-de-east-1", "aws-eusc", "amazonaws.eu"),
+    ],
+)
+def test_pseudo_parameters_follow_the_regions_partition(region: str, partition: str, suffix: str) -> None:
+    """AWS::Partition and AWS::URLSuffix are the stack Region's partition and domain (CloudFormation, "Pseudo
+    parameters reference"); the values come from botocore's partition data.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/pseudo-parameter-reference.html"""
+    text = SUB_BLOCK.replace('"Action": "kms:Decrypt",', '"Action": "kms:Decrypt", "Condition": {"StringEquals": '
+                             '{"kms:ViaService": "s3.${AWS::Region}.${AWS::URLSuffix}"}},')
+    [located] = load_policies_from_text(text, source="t.yaml", account=ACCOUNT, region=region)
     assert located.policy is not None
-    assert located.policy.statements[0].principal.aws == (  # type: ignore[union-attr]
-        "arn:aws-cn:iam::111122223333:role/KeyAdmin",)
+    admins, session = located.policy.statements
+    assert admins.principal is not None
+    assert admins.principal.aws == (f"arn:{partition}:iam::111122223333:role/KeyAdmin",)
+    assert session.conditions[0].values == (f"s3.{region}.{suffix}",)
+
+
+def test_lint_accepts_every_partitions_regions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kms_rescue.cli.app import main
+
+    (tmp_path / "t.yaml").write_text(SUB_BLOCK)
+    assert main(["lint", str(tmp_path / "t.yaml"), "--account", ACCOUNT, "--region", "eusc-de-east-1"]) == 0
+    out = capsys.readouterr().out
+    assert main(["lint", str(tmp_path / "t.yaml"), "--account", ACCOUNT, "--region", "mars-east-1"]) == 2
+    assert "--region must be an AWS Region code" in capsys.readouterr().err
+    assert '"Principal": {"AWS": "arn:aws-eusc:iam::111122223333:root"}' in out, "the fix is in the key's partition"
 
 
 def test_cfn_lint_is_imported_only_for_templates(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from kms_rescue.policy import cfn_decode, terraform_config
 from kms_rescue.policy.errors import NotAPolicyError, PolicyInputError
 from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES, Policy, parse_policy
+from kms_rescue.policy.partitions import partition_for_region
 from kms_rescue.policy.principals import ACCOUNT_RE
 
 __all__ = [
@@ -465,11 +466,11 @@ def _terraform_policy(
 
 
 def _partition(region: str) -> tuple[str, str]:
-    if region.startswith("cn-"):
-        return "aws-cn", "amazonaws.com.cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov", "amazonaws.com"
-    return "aws", "amazonaws.com"
+    """(``${AWS::Partition}``, ``${AWS::URLSuffix}``) for a Region, from botocore's partition data: ``aws-cn`` and
+    ``amazonaws.com.cn`` in China, ``aws-us-gov``, the ``aws-iso*`` and ``aws-eusc`` partitions with their own
+    DNS suffixes (CloudFormation, "Pseudo parameters reference")."""
+    found = partition_for_region(region)
+    return found.id, found.dns_suffix
 
 
 def _cloudformation(
