@@ -175,3 +175,34 @@ def test_pre_commit_hook_blocks_a_lockout(tmp_path: Path) -> None:
     assert "exit code: 4" in locked.stdout and "key.json:1: CRITICAL KR001" in locked.stdout
     assert "package.json: skipped" in locked.stdout
     print(f"pre-commit environment build and first run: {build_seconds:.0f} s")
+
+
+# --- the documentation of both ----------------------------------------------------------------------------------
+
+
+def _doc_yaml_blocks() -> list[Any]:
+    import re
+
+    text = (REPO / "docs" / "lint.md").read_text(encoding="utf-8")
+    return [yaml.safe_load(m.group(1)) for m in re.finditer(r"^```yaml\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)]
+
+
+def test_documented_pre_commit_config_uses_the_hook() -> None:
+    [config] = [b for b in _doc_yaml_blocks() if isinstance(b, dict) and "repos" in b]
+    [hook] = config["repos"][0]["hooks"]
+    [manifest] = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == manifest["id"]
+    assert hook["args"][0] == "--account"
+
+
+def test_documented_workflow_uses_only_the_actions_inputs() -> None:
+    [workflow] = [b for b in _doc_yaml_blocks() if isinstance(b, dict) and "jobs" in b]
+    action = yaml.safe_load((REPO / "action.yml").read_text())
+    [step] = [s for s in workflow["jobs"]["lint"]["steps"] if "with" in s]
+    assert set(step["with"]) <= set(action["inputs"])
+    required = {name for name, spec in action["inputs"].items() if spec.get("required")}
+    assert required <= set(step["with"])
+    assert workflow["permissions"]["security-events"] == "write", "upload-sarif needs it"
+    table = (REPO / "docs" / "lint.md").read_text(encoding="utf-8")
+    for name in action["inputs"]:
+        assert f"| `{name}` |" in table, f"input {name} is documented"
