@@ -118,8 +118,10 @@ def select(node: Any, scenario: Mapping[str, bool], marks: dict[int, Position], 
             ((key, value),) = node.items()
             if key == "Ref" and value == "AWS::NoValue":
                 return NO_VALUE
-            if key == "Fn::If" and isinstance(value, list) and len(value) == 3 and value[0] in scenario:
-                return select(value[1] if scenario[value[0]] else value[2], scenario, marks, depth + 1)
+            if key == "Fn::If" and isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and (
+                str(value[0]) in scenario
+            ):
+                return select(value[1] if scenario[str(value[0])] else value[2], scenario, marks, depth + 1)
         out: dict[str, Any] = {}
         for key, value in node.items():
             chosen = select(value, scenario, marks, depth + 1)
