@@ -85,6 +85,13 @@ def test_level_flags_work_anywhere_and_stop_at_double_dash(tmp_path: Path, capsy
     assert "-q" in capsys.readouterr().err
 
 
+def test_the_level_is_one_runs_only(capsys):
+    from kms_rescue.cli import _say
+
+    assert main(["--verbose", "lint", "--account", "111122223333", "no-such-file.json"]) == 2
+    assert _say.LEVEL.value == _say.NORMAL
+
+
 def test_the_help_lists_the_flags_and_completion(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["--help"]) == 0
@@ -146,8 +153,8 @@ def test_the_text_report_gives_a_reason_for_every_failure(lab, tmp_path: Path):
     flat = " ".join(proc.stdout.split())  # a long reason wraps at the terminal's width
     assert ("broken: credentials no_credentials (CredentialRetrievalError): Error when retrieving credentials from "
             "custom-process: the token broker is down") in flat
-    intern = next(line for line in proc.stdout.splitlines() if line.startswith("  intern: "))
-    assert "kms:GetKeyPolicy access_denied" in intern
+    intern = re.search(r"(?ms)^  intern: (.*?)(?=^  \S+: |^\s*$)", proc.stdout)  # a long reason wraps
+    assert intern and "kms:GetKeyPolicy access_denied" in " ".join(intern.group(1).split()), proc.stdout
     ok = {i["name"] for i in doc["identities"]} - failed
     for name in ok:
         assert not re.search(rf"(?m)^  {name}: \S+ [a-z_]+ ", proc.stdout)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -20,9 +21,10 @@ from kms_rescue.aws.history import athena_query, parse_event
 from kms_rescue.aws.keyref import parse_key_ref
 from kms_rescue.aws.results import IdentitySpec
 from kms_rescue.aws.support import support_client_for, support_region
+from kms_rescue.cli.app import main
 from kms_rescue.errors import UsageError
 from kms_rescue.plan import delegation_statement, propose_fix, validate_admin_role
-from kms_rescue.policy import parse_policy
+from kms_rescue.policy import evaluate, parse_policy
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.lint import lint_files, lint_policy
 from kms_rescue.policy.partitions import (
@@ -37,6 +39,7 @@ from kms_rescue.policy.partitions import (
 )
 
 ACCOUNT = "111122223333"
+EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "default-key-policy.json"
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 
 # (Region, partition, DNS suffix): "ARNs": the partition is the group of Regions the resource is in.
@@ -209,3 +212,30 @@ def test_the_module_reads_botocores_data_without_importing_botocore() -> None:
             "assert partition_for_region('cn-north-1').id == 'aws-cn'; "
             "assert 'botocore' not in sys.modules, 'botocore was imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize("partition", ["aws", "aws-cn", "aws-us-gov", "aws-eusc"])
+def test_a_bare_account_id_in_not_principal_is_the_account_of_the_callers_partition(partition: str) -> None:
+    # IAM User Guide, "NotPrincipal": a Deny with NotPrincipal exempts a caller only when its account (here given
+    # as a bare id) and its own ARN are listed; the account layer is the root ARN in the caller's partition.
+    user = f"arn:{partition}:iam::{ACCOUNT}:user/alice"
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": user}, "Action": "kms:*", "Resource": "*"},
+        {"Effect": "Deny", "NotPrincipal": {"AWS": [ACCOUNT, user]}, "Action": "kms:*", "Resource": "*"}]}
+    decision = evaluate(principal=user, action="kms:PutKeyPolicy", resource="*", key_policy=policy)
+    assert decision.decision == "allow", decision.reasons
+
+
+@pytest.mark.parametrize("region", ["us-east-1\n", "US-EAST-1", "us-east-1 ", "eu-west-１"])
+def test_lint_refuses_a_region_that_is_no_region_code(region: str, capsys) -> None:
+    example = str(EXAMPLE)
+    assert main(["lint", example, "--account", ACCOUNT, "--region", region]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--region must be an AWS Region code" in err[0]
+
+
+def test_explain_assumes_a_key_in_the_principals_partition(capsys) -> None:
+    code = main(["explain", "--policy", str(EXAMPLE), "--principal",
+                 f"arn:aws-cn:iam::{ACCOUNT}:user/alice", "--action", "kms:DescribeKey", "--format", "json"])
+    out = capsys.readouterr().out
+    assert code in (0, 1) and f"arn:aws-cn:kms:cn-northwest-1:{ACCOUNT}:key/" in out

@@ -274,7 +274,7 @@ class TestBusyAccount:
         for args, message in [
             ([key, "-p", "nobody"], "no profile named 'nobody'"),
             ([key, "--timeout", "0"], "--timeout must be a positive number"),
-            (["alias/x"], "needs --region"),
+            (["alias/x", "--region", "US-EAST-1"], "is not an AWS Region code"),  # the config's region would do
             ([key, "--region", "eu-west-1"], "the ARN is in"),
         ]:
             code, _, err = in_process(args, busy_lab.config_path or "", capsys, monkeypatch)

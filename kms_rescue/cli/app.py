@@ -130,7 +130,13 @@ def _err(message: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        _say.set_level(_say.NORMAL)  # the level is this run's (tests and callers run main() many times)
+
+
+def _main(args: list[str]) -> int:
     try:
         level, args = _level(args)
     except UsageError as exc:

@@ -7,8 +7,10 @@ from enum import Enum
 
 import typer
 
+from kms_rescue.cli import _say
 from kms_rescue.cli._io import read_text
 from kms_rescue.errors import UsageError
+from kms_rescue.policy.partitions import partition_by_id
 
 
 class ExplainFormat(str, Enum):
@@ -86,8 +88,10 @@ def register(app: typer.Typer) -> None:
             caller = parse_caller(principal)
             if not caller.account:
                 raise UsageError("--key-arn is required when the principal has no account (a service or '*')")
-            key_arn = f"arn:aws:kms:us-east-1:{caller.account}:key/00000000-0000-0000-0000-000000000000"
-            typer.echo(f"note: no --key-arn; assuming a key in the principal's account ({caller.account})", err=True)
+            home = partition_by_id(caller.partition)  # a key of the principal's partition, in its default Region
+            key_arn = (f"arn:{home.id}:kms:{home.implicit_global_region or 'us-east-1'}:{caller.account}:key/"
+                       "00000000-0000-0000-0000-000000000000")
+            _say.note(f"note: no --key-arn; assuming a key in the principal's account ({caller.account})")
         result = evaluate(
             principal=principal,
             action=action,

@@ -11,6 +11,8 @@ from typing import Any
 
 import typer
 
+from kms_rescue.cli import _say
+from kms_rescue.cli._extras import require_lab_extra
 from kms_rescue.errors import UsageError
 
 
@@ -87,6 +89,7 @@ def register(app: typer.Typer) -> None:
 
         Writes an AWS config with one profile per scenario identity, prints the export line, and serves until Ctrl-C.
         """
+        require_lab_extra("lab")
         if list_builtins:
             typer.echo(list_text(), nl=False)
             return
@@ -116,15 +119,12 @@ def register(app: typer.Typer) -> None:
             try:
                 typer.echo(ready_text(lab_), nl=False)
                 sys.stdout.flush()
-                typer.echo(
-                    f"kms-rescue lab: serving scenario {lab_.scenario.name} at {lab_.endpoint} "
-                    "(Ctrl-C to stop)", err=True,
-                )
+                _say.note(f"kms-rescue lab: serving scenario {lab_.scenario.name} at {lab_.endpoint} (Ctrl-C to stop)")
                 while not stop.wait(0.2):
                     pass
             finally:
                 lab_.stop()
-            typer.echo("kms-rescue lab: stopped", err=True)
+            _say.note("kms-rescue lab: stopped")
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -13,6 +13,7 @@ import typer
 
 from kms_rescue.errors import UsageError
 from kms_rescue.policy.lint.baseline import STDIN_NAME
+from kms_rescue.policy.partitions import is_region_code
 
 if TYPE_CHECKING:
     from kms_rescue.policy.lint.findings import Severity
@@ -90,11 +91,10 @@ def register(app: typer.Typer) -> None:
         from kms_rescue.cli._io import write_payload
         from kms_rescue.policy.lint import lint_files, render_text, summary_line
         from kms_rescue.policy.lint.baseline import read_baseline
-        from kms_rescue.policy.partitions import is_region_code
 
         if not _ACCOUNT.match(account):
             raise UsageError(f"--account must be a 12-digit AWS account id, not {account!r}")
-        if not is_region_code(region):
+        if not is_region_code(region):  # botocore's partition data, matched whole (no trailing newline)
             raise UsageError(f"--region must be an AWS Region code such as us-east-1, not {region!r}")
         if repo_root is not None and not Path(repo_root).is_dir():
             raise UsageError(f"--repo-root {repo_root}: not a directory")

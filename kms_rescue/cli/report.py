@@ -10,6 +10,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from enum import Enum
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -45,6 +46,18 @@ def render(report: Report, fmt: ReportFormat, *, width: int = 100, color: bool =
     from kms_rescue.render.text import render_text
 
     return render_text(report, width=width, color=color)
+
+
+def schema_text() -> str:
+    """The report's JSON Schema, as shipped in the package (docs/report.schema.json in the source tree)."""
+    return resources.files("kms_rescue").joinpath("report.schema.json").read_text(encoding="utf-8")
+
+
+def _print_schema(value: bool) -> None:
+    if value:
+        text = schema_text()
+        typer.echo(text, nl=not text.endswith("\n"))
+        raise typer.Exit(0)
 
 
 def _isatty(stream: Any) -> bool:
@@ -144,6 +157,10 @@ def register(app: typer.Typer) -> None:
             None, "--trail-bucket", help="The CloudTrail trail's S3 bucket, for the Athena query of older history."
         ),
         no_history: bool = typer.Option(False, "--no-history", help="Skip the CloudTrail lookup."),
+        schema: bool = typer.Option(
+            False, "--schema", callback=_print_schema, is_eager=True,
+            help="Print the JSON Schema of --format json and exit (no KEY needed).",
+        ),
     ) -> None:
         """Probe every AWS identity you have and report who can still manage a KMS key.
 

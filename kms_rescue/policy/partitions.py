@@ -39,6 +39,7 @@ __all__ = [
     "check_region",
     "global_endpoint_region",
     "is_region_code",
+    "partition_by_id",
     "partition_for_region",
     "partition_ids",
     "partition_of_arn",
@@ -125,6 +126,11 @@ def partitions() -> tuple[Partition, ...]:
 
 def partition_ids() -> tuple[str, ...]:
     return tuple(p.id for p in partitions())
+
+
+def partition_by_id(partition_id: str) -> Partition:
+    """The partition named ``partition_id`` (``aws-cn``); :class:`PolicyInputError` for an unknown one."""
+    return _by_id(partition_id)
 
 
 def _by_id(partition_id: str) -> Partition:

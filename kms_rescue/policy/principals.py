@@ -292,7 +292,8 @@ def listed_in(spec: PrincipalSpec, arn: str) -> bool:
     for raw in spec.aws + spec.service:
         if raw == arn:
             return True
-        if ACCOUNT_RE.match(raw) and arn == f"arn:aws:iam::{raw}:root":
+        # A bare account id is the account principal of the caller's own partition (arn:aws-cn:iam::…:root too).
+        if ACCOUNT_RE.match(raw) and arn.startswith("arn:") and arn == f"arn:{arn.split(':')[1]}:iam::{raw}:root":
             return True
     return False
 
