@@ -219,8 +219,9 @@ _RULES: tuple[Rule, ...] = (
     Rule(
         "KR018", "unresolved-reference", "low",
         "A CloudFormation reference could not be resolved offline.",
-        "Values computed at deploy time (a Ref to a parameter, a GetAtt of a resource, an Fn::If) are unknown "
-        "to lint; they are checked as placeholders, so findings about them may be incomplete.",
+        "Values computed at deploy time (a Ref to a parameter without a Default, a GetAtt of a resource, "
+        "Fn::ImportValue) are unknown to lint; they are checked as placeholders, so findings about them may be "
+        "incomplete.",
         "Nothing to do, or lint the deployed policy (aws kms get-key-policy) as well.",
         CFN_INTRINSICS,
     ),
