@@ -18,79 +18,11 @@ FIXTURES = Path(__file__).parent / "fixtures" / "lint"
 ACCOUNT = "111122223333"
 PLAN = json.loads((FIXTURES / "terraform-plan.json").read_text())
 
-MAIN_TF = """\
-terraform {
-  required_providers {
-    aws = { source = "hashicorp/aws" }
-  }
-}
-
-resource "aws_kms_key" "this" {
-  description = "payments"
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "EnableIAMPolicies"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:aws:iam::111122223333:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "PlatformAdmins"
-        Effect    = "Allow"
-        Principal = { AWS = var.sso_admin_role_arn }
-        Action    = ["kms:Create*", "kms:Describe*"]
-        Resource  = "*"
-      },
-    ]
-  })
-}
-"""
-
-SHARED_TF = """\
-resource "aws_kms_key_policy" "shared" {
-  key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
-  policy = <<-EOT
-    {
-      "Version": "2012-10-17",
-      "Statement": [
-        {
-          "Sid": "Admins",
-          "Effect": "Allow",
-          "Principal": {"AWS": "arn:aws:iam::111122223333:role/admin-*"},
-          "Action": "kms:*",
-          "Resource": "*"
-        },
-        {"Sid": "EnableIAMPolicies", "Effect": "Allow", "Principal": {"AWS": "111122223333"},
-         "Action": "kms:*", "Resource": "*"}
-      ]
-    }
-  EOT
-}
-"""
-
-LOGS_TF = """\
-variable "admin" {}
-
-resource "aws_kms_key" "logs" {
-  description = "log archive key"
-  policy      = data.aws_iam_policy_document.logs.json
-}
-
-data "aws_iam_policy_document" "logs" {
-  statement {
-    sid = "Admin"
-    principals {
-      type        = "AWS"
-      identifiers = [var.admin]
-    }
-    actions   = ["kms:*"]
-    resources = ["*"]
-  }
-}
-"""
+#: The configuration beside the plan, as docs/lint.md shows it (tests/fixtures/lint/tf).
+TF = FIXTURES / "tf"
+MAIN_TF = (TF / "main.tf").read_text()
+SHARED_TF = (TF / "shared.tf").read_text()
+LOGS_TF = (TF / "modules" / "logs" / "main.tf").read_text()
 
 
 def _plan(logs_source: str = "./modules/logs") -> dict:
@@ -120,6 +52,10 @@ def configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (root / "plan.json").write_text(json.dumps(_plan(), indent=2))
     monkeypatch.chdir(tmp_path)
     return root
+
+
+def test_the_fixture_plan_is_the_one_these_tests_build() -> None:
+    assert json.loads((TF / "plan.json").read_text()) == _plan()
 
 
 def _line(text: str, needle: str) -> int:
