@@ -296,3 +296,27 @@ def test_the_fixture_templates_keep_their_lines(name: str) -> None:
     first_sid = "- Sid: EnableIAMPolicies" if name.endswith("yaml") else '"Sid": "Admins"'
     expected = _line(text, first_sid) - (0 if name.endswith("yaml") else 1)
     assert located.statement_lines[0][0] == expected
+
+
+@pytest.mark.parametrize("condition", ["!Equals [a]", "[1, 2]", "!Not [!Condition Missing]", "{}"])
+def test_conditions_cfn_lint_cannot_relate_give_every_combination(condition: str) -> None:
+    """A malformed condition is still a condition of the template: both of its values are linted, never a crash.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-conditions.html"""
+    text = textwrap.dedent(f"""\
+        Conditions:
+          IsProd: {condition}
+        Resources:
+          K:
+            Type: AWS::KMS::Key
+            Properties:
+              KeyPolicy:
+                Version: "2012-10-17"
+                Statement:
+                  - !If
+                    - IsProd
+                    - {{Sid: Root, Effect: Allow, Principal: {{AWS: "arn:aws:iam::111122223333:root"}},
+                       Action: "kms:*", Resource: "*"}}
+                    - {{Sid: Role, Effect: Allow, Principal: {{AWS: "arn:aws:iam::111122223333:role/A"}},
+                       Action: "kms:*", Resource: "*"}}
+        """)
+    assert _policies(text) == {"K (IsProd=true)": ["Root"], "K (IsProd=false)": ["Role"]}

@@ -13,6 +13,7 @@ Terraform plans never do, which keeps ``lint`` fast to start.
 from __future__ import annotations
 
 import datetime
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -90,16 +91,24 @@ def scenarios(template: Mapping[str, Any], names: Iterable[str]) -> tuple[list[d
         return [{}], False
     from cfnlint.template import Template  # deferred with the decoder, see decode()
 
-    conditions = Template("template", dict(template)).conditions
     out: list[dict[str, bool]] = []
-    for scenario in conditions.build_scenarios({name: {True, False} for name in wanted}):
-        combination = {name: bool(scenario[name]) for name in wanted if name in scenario}
-        if combination in out:
-            continue
-        if len(out) == MAX_SCENARIOS:
-            return out, True
-        out.append(combination)
-    return out or [{}], False
+    try:
+        conditions = Template("template", dict(template)).conditions
+        for scenario in conditions.build_scenarios({name: {True, False} for name in wanted}):
+            combination = {name: bool(scenario[name]) for name in wanted if name in scenario}
+            if combination in out:
+                continue
+            if len(out) == MAX_SCENARIOS:
+                return out, True
+            out.append(combination)
+    except Exception:  # cfn-lint could not analyse malformed Conditions: every combination, below
+        out = []
+    if out:
+        return out, False
+    # Conditions cfn-lint cannot relate (malformed, or unsatisfiable as written): every combination, bounded.
+    every = [dict(zip(wanted, values, strict=True))
+             for values in itertools.islice(itertools.product((True, False), repeat=len(wanted)), MAX_SCENARIOS + 1)]
+    return every[:MAX_SCENARIOS], len(every) > MAX_SCENARIOS
 
 
 def describe(scenario: Mapping[str, bool]) -> str:
