@@ -322,3 +322,19 @@ def test_suppressed_findings_are_sarif_suppressions(repo: Path) -> None:
     jsonschema.validate(sarif, _official_sarif_schema())
     kinds = sorted((r["ruleId"], r["suppressions"][0]["kind"]) for r in sarif["runs"][0]["results"])
     assert kinds == [("KR001", "external"), ("KR002", "inSource"), ("KR003", "external"), ("KR004", "inSource")]
+
+
+def test_cloudformation_metadata_silences_a_keys_findings(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    template = json.loads((FIXTURES / "cfn-template.json").read_text())
+    template["Resources"]["LogsKey"]["Metadata"] = {"kms-rescue": {"ignore": [
+        {"rule": "KR004", "reason": "alice's session is the break-glass path (SEC-42)"},
+        {"rule": "KR002"},
+    ]}}
+    write(repo / "t.json", json.dumps(template, indent=2))
+    code, out, err = run(capsys, "t.json", "--fail-on", "medium", "--format", "json")
+    assert code == 1, "KR002 has no reason, so it is still reported"
+    [policy] = json.loads(out)["policies"]
+    assert [f["rule_id"] for f in policy["findings"]] == ["KR002"]
+    assert [(s["rule_id"], s["reason"]) for s in policy["suppressed"]] == [
+        ("KR004", "alice's session is the break-glass path (SEC-42)")]
+    assert "(LogsKey Metadata): suppression of KR002 gives no reason; it silences nothing" in err

@@ -94,6 +94,9 @@ class LocatedPolicy:
     size_bytes: int | None = None  # the policy document's size as KMS would receive it (an estimate for CFN)
     issues: tuple[SourceIssue, ...] = ()
     origin: str | None = None  # the file it was found in, when ``source`` is another (a plan's .tf file)
+    #: Suppressions the source declares for the whole policy, as written: a CloudFormation resource's
+    #: ``Metadata: {kms-rescue: {ignore: [{rule: KR004, reason: ...}]}}`` (see docs/lint.md).
+    declared_ignores: tuple[Any, ...] = ()
 
     @property
     def input_file(self) -> str:
@@ -511,6 +514,9 @@ def _cloudformation(
                 template, raw_policy, scenario, source=source, name=label, account=account, region=region,
                 document_line=document_line, text=text,
             )
+            ignores = _cfn_declared_ignores(resource)
+            if ignores:
+                located = dataclasses.replace(located, declared_ignores=ignores)
             if cut:
                 located = dataclasses.replace(located, issues=(*located.issues, SourceIssue(
                     "unresolved_reference",
@@ -518,6 +524,16 @@ def _cloudformation(
                     f"only the first {cfn_decode.MAX_SCENARIOS} are linted", document_line)))
             out.append(located)
     return out
+
+
+def _cfn_declared_ignores(resource: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The ``ignore`` entries of a resource's ``Metadata.kms-rescue``, as plain data (checked by the linter)."""
+    metadata = resource.get("Metadata")
+    ours = metadata.get("kms-rescue") if isinstance(metadata, dict) else None
+    entries = ours.get("ignore") if isinstance(ours, dict) else None
+    if not isinstance(entries, list):
+        return ()
+    return tuple(cfn_decode.select(entry, {}, {}) for entry in entries)
 
 
 def _cfn_key_policy(

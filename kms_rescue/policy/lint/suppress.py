@@ -6,7 +6,9 @@ A marker silences the named rules where it stands, and only with a reason:
   is alone on its line, on the next line that is neither blank nor a comment (put it just above a statement, or
   just above ``KeyPolicy:`` for a policy-wide finding);
 * in a statement's ``Sid`` (key policy Sids may contain spaces): for that statement's findings;
-* in the policy's ``Id``: for every finding of that policy.
+* in the policy's ``Id``: for every finding of that policy;
+* in a CloudFormation resource's ``Metadata``: ``kms-rescue: {ignore: [{rule: KR004, reason: ...}]}`` for every
+  finding of that key's policy (the place cfn-lint and checkov keep their own suppressions).
 
 JSON has no comments, so a plain key policy uses its ``Sid`` or ``Id``. A marker without a reason, or naming a rule
 that does not exist, silences nothing and is reported as a note.
@@ -99,6 +101,17 @@ def policy_markers(located: LocatedPolicy, notes: list[str]) -> tuple[list[Marke
     """Markers in the policy's ``Id`` (whole policy) and in each statement's ``Sid`` (by statement index)."""
     whole: list[Marker] = []
     by_statement: dict[int, list[Marker]] = {}
+    for entry in located.declared_ignores:
+        where = f"{located.source} ({located.name} Metadata)"
+        rule = entry.get("rule") if isinstance(entry, dict) else None
+        reason = entry.get("reason") if isinstance(entry, dict) else None
+        if not isinstance(rule, str):
+            notes.append(f"{where}: an ignore entry needs a rule (and a reason); it silences nothing")
+            continue
+        rules = frozenset(part.strip().upper() for part in rule.split(","))
+        marker = _checked((rules, reason.strip() if isinstance(reason, str) else ""), where, notes)
+        if marker is not None:
+            whole.append(marker)
     policy = located.policy
     if policy is None:
         return whole, by_statement
