@@ -40,11 +40,16 @@ def expand_paths(paths: list[str], *, stdin_token: str = "-") -> Expanded:
             files.append(path)
             continue
         p = Path(path)
-        if p.is_dir():
+        try:
+            is_dir, exists = p.is_dir(), p.exists()
+        except OSError:  # a name too long, a loop of links: the bounded reader says why in one line
+            files.append(path)
+            continue
+        if is_dir:
             found, skipped = _walk(p)
             files.extend(found)
             ignored += skipped
-        elif p.exists():
+        elif exists:
             files.append(path)
         else:
             errors.append(f"{path}: no such file or directory")
