@@ -73,11 +73,12 @@ class FixCase:
     adds: list[str]  # Sids added, in order
     locked_before: bool
     locked_after: bool
+    removes: tuple[str, ...] = ()  # Sids of statements removed (they named only principals KMS refuses)
 
 
 FIX_CASES = [
     FixCase("sole-admin-deleted", "a deleted principal's unique id matches nobody; the account principal delegates "
-            "to IAM and covers root (§1.2, §1.5)", SOLE_ADMIN_DELETED, None, [DELEGATION_SID], True, False),
+            "to IAM and covers root (§1.2, §1.5)", SOLE_ADMIN_DELETED, None, [DELEGATION_SID], True, False, ("KeyAdministrators",)),
     FixCase("role-only-with-admin", "a named role is granted directly, no identity policy needed (§1.3)",
             ROLE_ONLY, ADMIN_ROLE, [DELEGATION_SID, ADMIN_SID], False, False),
     FixCase("default-already", "the default policy already delegates to the account: nothing to add",
@@ -93,8 +94,10 @@ def test_fix_is_additive_and_restores_manageability(case: FixCase) -> None:
     plan = propose_fix(case.current, key_arn=KEY, admin_role_arn=case.admin)
     assert case.current == before, "the plan must not modify its input"
     assert [a.statement["Sid"] for a in plan.additions] == case.adds
-    n = len(case.current["Statement"])
-    assert plan.proposed["Statement"][:n] == case.current["Statement"], "every existing statement is kept as is"
+    kept = [s for s in case.current["Statement"] if s.get("Sid") not in case.removes]
+    n = len(kept)
+    assert plan.proposed["Statement"][:n] == kept, "every other statement is kept as is"
+    assert [r.statement for r in plan.removals if r.statement_removed] == list(case.removes)
     assert plan.proposed["Statement"][n:] == [a.statement for a in plan.additions]
     assert analyze_management(case.current, key_account=ACCOUNT, key_arn=KEY).locked_out is case.locked_before
     assert analyze_management(plan.proposed, key_account=ACCOUNT, key_arn=KEY).locked_out is case.locked_after
@@ -151,7 +154,7 @@ def test_single_statement_object_is_kept() -> None:
 
 
 def test_every_added_line_has_a_reason_and_nothing_is_removed() -> None:
-    plan = propose_fix(SOLE_ADMIN_DELETED, key_arn=KEY, admin_role_arn=ADMIN_ROLE)
+    plan = propose_fix(ROLE_ONLY, key_arn=KEY, admin_role_arn=ADMIN_ROLE)
     added = [line for line in plan.diff if line.added]
     removed = [line for line in plan.diff if line.removed]
     assert added and all(line.reason for line in added)

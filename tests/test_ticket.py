@@ -167,7 +167,11 @@ def test_ticket_names_everything_support_needs() -> None:
     restore, origin = restore_policy_for(report)
     assert restore is not None and "every statement kept" in origin
     assert restore["Statement"][-1]["Principal"] == {"AWS": ROOT}
-    assert "name deleted principals" in body  # the orphaned unique id is pointed out
+    # The orphaned unique id is left out of the policy to restore (KMS would refuse it: AWS Knowledge Center,
+    # "kms-policy-error-invalid-principals"), and the ticket says so.
+    assert "Left out of statement KeyAdministration: AROA" in body
+    assert not [v for s in restore["Statement"] for v in [s.get("Principal", {}).get("AWS")]
+                if isinstance(v, str) and v.startswith("AROA")]
     assert "`kms-rescue ticket" not in body  # the ticket does not tell you to write the ticket
 
 

@@ -25,7 +25,7 @@ from email.message import EmailMessage
 from enum import Enum
 from typing import Any
 
-from kms_rescue.plan import DELEGATION_SID, delegation_statement, propose_fix
+from kms_rescue.plan import DELEGATION_SID, delegation_statement, deleted_principals, propose_fix
 from kms_rescue.policy import PolicyInputError
 from kms_rescue.render.report_view import state_lines
 from kms_rescue.report import Report
@@ -101,14 +101,28 @@ def restore_policy_for(report: Report) -> tuple[dict[str, Any] | None, str]:
         return {"Version": "2012-10-17", "Id": "key-default-1", "Statement": [delegation_statement(account)]}, (
             "AWS's default key policy (no earlier policy is known)")
     try:
-        plan = propose_fix(base, key_arn=key_arn)
+        plan = propose_fix(base, key_arn=key_arn, deleted_principals=deleted_principals(report.principals))
     except (PolicyInputError, ValueError):
         return {"Version": "2012-10-17", "Id": "key-default-1", "Statement": [delegation_statement(account)]}, (
             "AWS's default key policy (the known policy could not be read)")
     if not plan.changed:
         return plan.proposed, f"{origin}, unchanged: it already has the \"{DELEGATION_SID}\" statement"
-    return plan.proposed, (f"{origin}, every statement kept, with AWS's default \"{DELEGATION_SID}\" statement added "
+    kept = ("every statement kept" if not plan.removals else
+            "every statement kept but the deleted principals KMS would refuse (listed below)")
+    return plan.proposed, (f"{origin}, {kept}, with AWS's default \"{DELEGATION_SID}\" statement added "
                            "so the account's IAM administrators and its root user can manage the key again")
+
+
+def _removed_principals(report: Report) -> list[str]:
+    """What the policy to restore leaves out, and why (KMS would refuse it with those principals)."""
+    base = report.policy.document
+    if base is None or not report.key.arn:
+        return []
+    try:
+        plan = propose_fix(base, key_arn=report.key.arn, deleted_principals=deleted_principals(report.principals))
+    except (PolicyInputError, ValueError):
+        return []
+    return [f"Left out of statement {r.statement}: {r.value} ({r.reason})." for r in plan.removals]
 
 
 def subject_for(report: Report) -> str:
@@ -243,10 +257,8 @@ def build_ticket(report: Report, *, to: str | None = None, case: CaseInfo | None
         else:
             lines += [f"Proposed: {origin}.", ""]
             lines += _json_block(restore)
-            dead = sorted({p.statement for p in report.management_paths if p.kind == "orphaned_unique_id"})
-            if dead:
-                lines += ["", f"Statement(s) {', '.join(dead)} name deleted principals (unique ids); they can be "
-                              "removed once access is restored."]
+            for change in _removed_principals(report):
+                lines += ["", change]
         lines.append("")
 
     if report.verdict in ("locked_out", "undetermined") and not report.intentional_lock:
