@@ -71,14 +71,18 @@ def test_demo_in_a_real_terminal_through_the_lockout_to_a_saved_ticket(clean_env
     child.logfile_read = log
     try:
         child.expect("Investigate arn:aws:kms:us-east-1:111122223333:key/")
-        child.send("y")
+        # Issue 10: a yes/no answer needs Enter. A typed-ahead "n" (of "arn") answers nothing by itself.
+        child.send("n")
+        with pytest.raises(pexpect.TIMEOUT):
+            child.expect("Which (identities|KMS key)", timeout=1.5)
+        child.send("y\r")
         child.expect("Which identities")
         child.send("\r")  # all ticked
         child.expect("Add a role")
         child.send("\r")
         child.expect("Verdict: LOCKED OUT")
         child.expect("Draft the escalation ticket")
-        child.send("y")
+        child.send("y\r")
         child.expect("Which format")
         child.send("\r")  # markdown
         child.expect("Save the ticket to")
@@ -86,7 +90,7 @@ def test_demo_in_a_real_terminal_through_the_lockout_to_a_saved_ticket(clean_env
         child.expect(r"Saved the ticket to (\S+\.md)")
         saved = Path(ANSI.sub("", child.match.group(1)))
         child.expect("AWS Support case")
-        child.send("n")
+        child.send("n\r")
         child.expect("What you just saw")
         child.expect(pexpect.EOF)
     finally:

@@ -199,7 +199,7 @@ def test_fix_applied_end_to_end_and_rollback_restores(lab_for: Any, clean_env: P
     key = lab.key_arn(lab.scenario.keys[0].id)
     before = json.loads(lab.admin.raw_key_policy(key))
     run = run_session(key, [*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
-                            ("confirm", "administrator role", False), ("confirm", "Apply this policy", True)])
+                            ("confirm", "administrator role", False), ("confirm_write", "Apply this policy", True)])
     assert run.code == 0, run.out
     result = run.session.applied
     assert result is not None and result.verified
@@ -236,7 +236,7 @@ def test_fix_with_named_admin_role(lab_for: Any, clean_env: Path) -> None:
     admin_role = lab.admin.create_role("KeyAdmin")
     run = run_session(key, [*START, ("select", "apply the fix", "default"), ("confirm", "Plan a fix", True),
                             ("confirm", "administrator role", True), ("text", "role ARN", admin_role),
-                            ("confirm", "Apply", True)])
+                            ("confirm_write", "Apply", True)])
     assert run.code == 0, run.out
     after = json.loads(lab.admin.raw_key_policy(key))
     assert [s.get("Sid") for s in after["Statement"]][-1] == "Allow access for Key Administrators"
@@ -248,7 +248,7 @@ def test_applier_choice_and_suggested_admin_is_its_role(lab_for: Any) -> None:
     key = lab.key_arn("alias/payments")
     run = run_session(key, [*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
                             ("confirm", "administrator role", True), ("text", "role ARN", "default"),
-                            ("confirm", "Apply", False)])
+                            ("confirm_write", "Apply", False)])
     assert run.code == 0
     asked = [a for a in run.prompter.asked if a.kind == "text" and "Administrator role ARN" in a.message]
     assert asked[0].default == f"arn:aws:iam::{ACCOUNT}:role/Admin"
@@ -260,11 +260,16 @@ def test_declined_fix_changes_nothing(lab_for: Any, clean_env: Path) -> None:
     key = lab.key_arn(lab.scenario.keys[0].id)
     before = lab.admin.raw_key_policy(key)
     run = run_session(key, [*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
-                            ("confirm", "administrator role", False), ("confirm", "Apply", False)])
+                            ("confirm", "administrator role", False), ("confirm_write", "Apply", False)])
     assert run.code == 0
     assert lab.admin.raw_key_policy(key) == before
     assert not list(clean_env.glob("kms-key-policy-*"))
     assert "+      \"Sid\": \"Enable IAM User Permissions\"" in run.out
+    # Issue 10: a declined proposal is saved, and the session says where.
+    saved = run.session.saved_proposal
+    assert saved is not None and str(saved) in " ".join(run.out.split()).replace(" ", "") or str(saved) in run.out
+    assert "Enable IAM User Permissions" in saved.read_text()
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
 
 
 def test_refused_fix_when_the_named_admin_is_denied(lab_for: Any, clean_env: Path) -> None:
@@ -287,7 +292,7 @@ def test_refused_fix_when_the_named_admin_is_denied(lab_for: Any, clean_env: Pat
     admin_role = lab.admin.create_role("KeyAdmin")
     before = lab.admin.raw_key_policy(key)
     run = run_session(key, [*START, ("confirm", "Plan a fix", True), ("confirm", "administrator role", True),
-                            ("text", "role ARN", admin_role), ("confirm", "Apply", True)])
+                            ("text", "role ARN", admin_role), ("confirm_write", "Apply", True)])
     assert "Refused: nothing was written to the key" in run.out
     assert f"the administrator {admin_role} would lose kms:PutKeyPolicy" in run.out
     assert "OnlyRootManages" in run.out or "explicit deny" in run.out
@@ -321,15 +326,21 @@ def test_recoverable_rerun_with_the_admin_role_then_fix(lab_for: Any, clean_env:
     role = f"arn:aws:iam::{ACCOUNT}:role/KeyAdmin"
     run = run_session(key, [*START, ("select", "Run again", role), ("select", "from which identity", "app"),
                             ("confirm", "Plan a fix", True), ("confirm", "administrator role", True),
-                            ("text", "role ARN", "default"), ("confirm", "Apply", True)])
+                            ("text", "role ARN", "default"), ("confirm_write", "Apply", True)])
     assert run.code == 0, run.out
     assert "Running again with KeyAdmin@app" in run.out
     assert "Verdict: RECOVERABLE" in run.out and "Verdict: MANAGEABLE" in run.out
     after = json.loads(lab.admin.raw_key_policy(key))
-    assert {s.get("Sid") for s in after["Statement"]} >= {"Enable IAM User Permissions",
-                                                         "Allow access for Key Administrators"}
-    assert after["Statement"][-1]["Principal"] == {"AWS": role}  # suggested: the role that applied it
-    assert "# with the credentials of " + role in run.session.applied.restore_command
+    assert after["Statement"][-1]["Sid"] == "Enable IAM User Permissions"
+    # The suggested administrator is the role that applied it, which the policy already names with kms:*: the
+    # plan does not add a second statement for it (issue 10: the proposal is idempotent).
+    assert "already names " + role in run.out
+    assert "Allow access for Key Administrators" not in {s.get("Sid") for s in after["Statement"]}
+    # The restore command runs as printed: it runs the saved script, which assumes the role again first.
+    result = run.session.applied
+    assert result.restore_command == f"sh {result.restore_file}"
+    assert f"aws sts assume-role --role-arn {role}" in result.restore_file.read_text()
+    assert result.restore_command in run.out
     assert_no_secrets(lab, run.out, run.err)
 
 
@@ -511,15 +522,17 @@ def test_sigint_is_held_back_during_the_write() -> None:
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_ctrl_c_during_apply_finishes_the_write_then_exits_130(lab_for: Any, clean_env: Path) -> None:
-    """Ctrl-C pressed while the policy is being written: the write and its verification complete, the restore
-    command is printed, then the session exits 130: nothing is half-applied."""
+def test_ctrl_c_before_the_write_stops_before_it(lab_for: Any, clean_env: Path) -> None:
+    """Only the write itself is held back (issue 10): Ctrl-C once the backup is made and just before PutKeyPolicy
+    is sent still interrupts, and the key keeps its policy. (Signals during the write: tests/test_fix_signals.py,
+    with real signals sent to a real process.)"""
     import signal
 
     lab = lab_for("principalarn-condition")
     key = lab.key_arn(lab.scenario.keys[0].id)
+    before = lab.admin.raw_key_policy(key)
 
-    def press_ctrl_c_on_write(session: RescueSession) -> None:
+    def press_ctrl_c_before_write(session: RescueSession) -> None:
         say = session.say
 
         def wrapped(text: str = "", style: str | None = None) -> None:
@@ -531,14 +544,26 @@ def test_ctrl_c_during_apply_finishes_the_write_then_exits_130(lab_for: Any, cle
 
     out, err = io.StringIO(), io.StringIO()
     prompter = FakePrompter([*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
-                             ("confirm", "administrator role", False), ("confirm", "Apply", True)])
+                             ("confirm", "administrator role", False), ("confirm_write", "Apply", True)])
     code = run_rescue(key, SessionSettings(backup_dir=str(clean_env)), interactive=True, prompter=prompter,
                       consoles=(Console(file=out, width=140), Console(file=err, width=140)), progress_bar=False,
-                      on_session=press_ctrl_c_on_write)
+                      on_session=press_ctrl_c_before_write)
     assert code == 130
-    assert "Enable IAM User Permissions" in lab.admin.raw_key_policy(key)  # fully applied
-    assert "To undo it, put the backup back" in out.getvalue()
+    assert lab.admin.raw_key_policy(key) == before
     assert "nothing was half-applied" in err.getvalue()
+
+
+def test_a_write_needs_the_typed_token(lab_for: Any, clean_env: Path) -> None:
+    """Issue 10: a write needs the first characters of the key id typed and Enter; a "y" is a No."""
+    lab = lab_for("principalarn-condition")
+    key = lab.key_arn(lab.scenario.keys[0].id)
+    before = lab.admin.raw_key_policy(key)
+    run = run_session(key, [*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
+                            ("confirm", "administrator role", False), ("confirm_write", "Apply", "y")])
+    assert lab.admin.raw_key_policy(key) == before
+    asked = next(a for a in run.prompter.asked if a.kind == "confirm_write")
+    assert asked.default == lab.scenario.keys[0].id[:8]
+    assert "No change made" in run.out
 
 
 def test_mfa_profiles_are_asked_once_in_the_main_thread(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:

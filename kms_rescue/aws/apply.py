@@ -21,12 +21,12 @@ Every failure is a :class:`~kms_rescue.errors.KmsRescueError` with one line that
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import difflib
 import json
 import os
 import shlex
-import contextlib
-import difflib
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -471,8 +471,9 @@ def kms_clients_for(spec: Any, region: str, *, timeout: float = 10.0, environ: M
                     mfa_prompter: Callable[[str], str] | None = None) -> tuple[Any, Any, str | None]:
     """Two KMS clients for an identity (a :class:`~kms_rescue.aws.results.IdentitySpec`; assumed roles included)
     and its caller ARN: one for reads (botocore's standard retries) and one for the write, with a single attempt
-    (standard retry mode with ``max_attempts`` 1, the total attempts: boto3 guide "Retries"): a write that timed out is never resent before
-    a fresh read says what is on the key. Raises :class:`ApplyError` when its credentials do not work."""
+    (standard retry mode, ``max_attempts`` 1 = total attempts: boto3 guide "Retries"): a write that timed out is
+    never resent before a fresh read says what is on the key. Raises :class:`ApplyError` when its credentials do
+    not work."""
     from kms_rescue.aws.probe import IdentityRun, ProbeSettings
     from kms_rescue.aws.sessions import SessionOptions, create_client
 
@@ -518,15 +519,15 @@ __all__ = [
     "FixRefused",
     "applier_for",
     "apply_fix",
+    "describe_journal_entry",
+    "journal_path",
     "kms_client_for",
     "kms_clients_for",
     "last_journal_entry",
-    "describe_journal_entry",
-    "journal_path",
+    "parse_restore_command",
     "read_truth",
+    "restore_command",
     "restore_for",
     "restore_script",
-    "parse_restore_command",
-    "restore_command",
     "write_backup",
 ]

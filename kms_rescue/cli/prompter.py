@@ -32,6 +32,11 @@ class Prompter(Protocol):
 
     def confirm(self, message: str, *, default: bool = False) -> bool: ...
 
+    def confirm_write(self, message: str, *, token: str) -> bool:
+        """A question whose Yes writes to AWS: True only when the user typed ``token`` (the first characters of the
+        key id) and pressed Enter; anything else is No."""
+        ...
+
     def select(self, message: str, choices: Sequence[Choice], *, default: str | None = None) -> str: ...
 
     def checkbox(self, message: str, choices: Sequence[Choice]) -> list[str]: ...
@@ -69,7 +74,16 @@ class QuestionaryPrompter:
     def confirm(self, message: str, *, default: bool = False) -> bool:
         import questionary
 
-        return bool(self._check(questionary.confirm(message, default=default, **self._kwargs).unsafe_ask()))
+        # auto_enter=False: a y or n only counts once Enter is pressed, so typing ahead never answers.
+        return bool(self._check(questionary.confirm(message, default=default, auto_enter=False,
+                                                    **self._kwargs).unsafe_ask()))
+
+    def confirm_write(self, message: str, *, token: str) -> bool:
+        import questionary
+
+        answer = str(self._check(questionary.text(f"{message} Type {token} and press Enter to go ahead "
+                                                  "(anything else: no)", **self._kwargs).unsafe_ask()))
+        return answer.strip() == token
 
     def select(self, message: str, choices: Sequence[Choice], *, default: str | None = None) -> str:
         import questionary
@@ -167,6 +181,13 @@ class FakePrompter:
         value = default if answer == "default" else bool(answer)
         self.asked.append(Asked("confirm", message, value, default=default))
         return value
+
+    def confirm_write(self, message: str, *, token: str) -> bool:
+        """The script's answer is True (type the token), False, or the text typed."""
+        answer = self._next("confirm_write", message)
+        typed = token if answer is True else "" if answer is False else str(answer)
+        self.asked.append(Asked("confirm_write", message, typed, default=token))
+        return typed.strip() == token
 
     def select(self, message: str, choices: Sequence[Choice], *, default: str | None = None) -> str:
         answer = self._next("select", message)

@@ -21,13 +21,10 @@ policy write cannot be cut in half (Ctrl-C is held back for that one call), and 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +32,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kms_rescue.cli._gc import collector_paused
+from kms_rescue.cli._io import write_new_file
 from kms_rescue.cli._progress import ProbeProgress
+from kms_rescue.cli.fixflow import SignalExit, outcome_lines, sigint_held, signals_held
 from kms_rescue.cli.prompter import Choice, Prompter
 from kms_rescue.errors import KmsRescueError, UsageError
 
@@ -72,29 +71,12 @@ class SessionSettings:
     to: str | None = None  # the escalation address (else env / config)
     environ: Mapping[str, str] | None = None  # None: os.environ
     max_reruns: int = 3
+    role_session_name: str | None = None  # the session name for roles assumed (--role-session-name)
     extra_specs: list[Any] = field(default_factory=list)  # identities added during the session
 
 
-# --- Ctrl-C ------------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def sigint_held() -> Iterator[list[int]]:
-    """Hold Ctrl-C back while the body runs (the one PutKeyPolicy call and its verification must not be cut in
-    half). The list it yields is non-empty when Ctrl-C was pressed meanwhile; the caller raises afterwards."""
-    pressed: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield pressed
-        return
-
-    def remember(signum: int, _frame: Any) -> None:
-        pressed.append(signum)
-
-    previous = signal.signal(signal.SIGINT, remember)
-    try:
-        yield pressed
-    finally:
-        signal.signal(signal.SIGINT, previous)
+# --- signals -----------------------------------------------------------------------------------------------------
+# SIGINT, SIGTERM and SIGHUP are held back for the one PutKeyPolicy call (kms_rescue.cli.fixflow.signals_held).
 
 
 # --- output helpers ----------------------------------------------------------------------------------------------
@@ -208,6 +190,8 @@ class RescueSession:
         self.specs: list[IdentitySpec] = []
         self.saved_ticket: Path | None = None
         self.applied: Any = None
+        self.outcome: Any = None
+        self.saved_proposal: Path | None = None
         self.redactor: Any = None
 
     @property
@@ -223,6 +207,13 @@ class RescueSession:
         from rich.rule import Rule
 
         self.out.print(Rule(text, align="left"))
+
+    def say_lines(self, lines: Sequence[tuple[str, str]]) -> None:
+        """Lines from :mod:`kms_rescue.cli.fixflow`; commands (cyan) are never wrapped, so they paste."""
+        from rich.text import Text
+
+        for text, style in lines:
+            self.out.print(Text(text, style=style), soft_wrap=style == "cyan")
 
     # -- 1. the key ---------------------------------------------------------------------------------------------
 
@@ -419,7 +410,8 @@ class RescueSession:
         return next(p for p in self.investigation.identities if p.spec.name == name)
 
     def offer_fix(self, report: Report) -> int:
-        from kms_rescue.plan import propose_fix, validate_admin_role
+        from kms_rescue.cli.fixflow import plan_for, save_proposal
+        from kms_rescue.plan import validate_admin_role
 
         managers = list(report.managers)
         key_arn = report.key.arn
@@ -453,15 +445,19 @@ class RescueSession:
                 return None
 
             admin = self.prompter.text("Administrator role ARN", default=suggestion or "", validate=check).strip()
-        plan = propose_fix(report.policy.document, key_arn=key_arn, admin_role_arn=admin)
+        plan = plan_for(report, admin)
         if not plan.changed:
-            self.say("The policy already has AWS's default account statement: nothing to add.", "green")
+            for note in plan.notes:
+                self.say(f"note: {note}", "green")
+            self.say("Nothing to change: the policy already has what the fix would add.", "green")
             return report.exit_code
         self.show_diff(plan)
-        if not self.prompter.confirm(
+        token = (report.key.id or key_arn.rsplit("/", 1)[-1])[:8]
+        if not self.prompter.confirm_write(
                 f"Apply this policy to {report.key.id} as {applier.name}? (the current policy is backed up first)",
-                default=False):
-            self.say("No change made. The proposed policy above is yours to apply later.")
+                token=token):
+            self.saved_proposal = save_proposal(plan, self.settings.backup_dir or os.getcwd())
+            self.say(f"No change made. The proposed policy is saved in {self.saved_proposal}, to apply later.")
             return report.exit_code
         return self.apply(report, plan, applier)
 
@@ -492,48 +488,25 @@ class RescueSession:
         self.say()
 
     def apply(self, report: Report, plan: Any, applier: IdentityReport) -> int:
-        from kms_rescue.aws.apply import ApplyError, FixRefused, applier_for, apply_fix, kms_client_for
+        from kms_rescue.cli.fixflow import run_fix
 
-        probe = self._probe_for(applier.name)
-        pols = probe.identity_policies
-        docs = [d.document for d in pols.documents] if pols is not None and pols.complete else None
-        assert applier.arn is not None
-        backup_dir = self.settings.backup_dir or os.getcwd()
-        try:
-            kms, _arn = kms_client_for(probe.spec, report.key.region, timeout=self.settings.timeout,
-                                       environ=self.settings.environ)
-            who = applier_for(probe.spec, applier.arn, docs, environ=self.environ, principal_arn=probe.role_arn)
-            with sigint_held() as pressed:
-                try:
-                    result = apply_fix(plan, kms, who, backup_dir=backup_dir,
-                                       before_write=lambda path: self.say(
-                                           f"Backed up the current policy to {path} (mode 0600). Checks passed; "
-                                           "calling kms:PutKeyPolicy with the lockout safety check on …"))
-                except FixRefused as exc:
-                    self.say(f"Refused: nothing was written to the key. {str(exc).removeprefix('refused: ')}",
-                             "bold red")
-                    for c in exc.checks:
-                        mark = "keeps" if c.allowed else "would LOSE"
-                        self.say(f"  {c.role} {c.principal} {mark} kms:PutKeyPolicy: {c.detail}")
-                    if exc.backup_path:
-                        self.say(f"The current policy is saved in {exc.backup_path}.")
-                    return report.exit_code
-        except ApplyError as exc:
-            self.say(f"Not applied: {exc}", "bold red")
-            if exc.hint:
-                self.say(exc.hint)
-            return 1
-        self.applied = result
-        self.say("Applied." if result.verified else "Applied, but NOT verified:", "bold green" if result.verified
-                 else "bold yellow")
-        for note in result.verification:
-            self.say(f"  {note}")
-        self.say(f"Backup: {result.backup_path}")
-        self.say("To undo it, put the backup back:", "bold")
-        self.say(f"  {result.restore_command}", "cyan")
-        if pressed:
-            raise KeyboardInterrupt
-        return 0 if result.verified else 1
+        assert self.investigation is not None
+        outcome = run_fix(plan, self.investigation, applier, region=report.key.region or "",
+                          timeout=self.settings.timeout, backup_dir=self.settings.backup_dir or os.getcwd(),
+                          environ=self.settings.environ,
+                          before_write=lambda path: self.say(
+                              f"Backed up the current policy to {path} (mode 0600). Checks passed; calling "
+                              "kms:PutKeyPolicy with the lockout safety check on …"))
+        self.applied = outcome.result
+        self.outcome = outcome
+        self.say_lines(outcome_lines(outcome))
+        if outcome.signals:
+            raise SignalExit(outcome.signals[0])
+        if outcome.refused is not None:
+            return report.exit_code
+        if outcome.result is not None:
+            return 0 if outcome.result.verified else 1
+        return 1
 
     # -- recoverable --------------------------------------------------------------------------------------------
 
@@ -626,7 +599,7 @@ class RescueSession:
                 ticket = build_ticket(report, to=to or None)
             path = Path(self.prompter.text("Save the ticket to", default=str(folder / default_filename(ticket, fmt)))
                         .strip()).expanduser()
-            self.saved_ticket = write_ticket(self._scrub(render(ticket, fmt)), path)
+            self.saved_ticket = write_new_file(path, self._scrub(render(ticket, fmt)))
             self.say(f"Saved the ticket to {self.saved_ticket}", "bold green")
             if self.prompter.confirm("Open an AWS Support case through the Support API now? (needs a Business "
                                      "support plan or higher)", default=False):
@@ -642,7 +615,7 @@ class RescueSession:
                 ticket = build_ticket(report, to=ticket.to, case=case)
                 write_ticket(self._scrub(render(ticket, fmt)), self.saved_ticket)
         except KeyboardInterrupt:
-            self.saved_ticket = write_ticket(self._scrub(ticket.body), draft_path)
+            self.saved_ticket = write_new_file(draft_path, self._scrub(ticket.body))
             self.err.print(f"Interrupted: the ticket draft is saved in {self.saved_ticket}")
             raise
         return report.exit_code
@@ -701,6 +674,10 @@ def run_rescue(
     except KeyboardInterrupt:
         err.print("kms-rescue: interrupted: nothing was half-applied")
         return EXIT_INTERRUPTED
+    except SignalExit as exc:
+        err.print(f"kms-rescue: signal {exc.signum} arrived during the write: the write finished and was read "
+                  "back (above); exiting")
+        return exc.exit_code
     except KmsRescueError:
         raise
 
@@ -739,4 +716,4 @@ def register(app: typer.Typer) -> None:
 
 
 __all__ = ["RescueSession", "SessionSettings", "calls_table", "explain_verdict", "is_interactive", "register",
-           "run_rescue", "sigint_held"]
+           "run_rescue", "sigint_held", "signals_held"]
