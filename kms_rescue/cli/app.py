@@ -20,7 +20,7 @@ from kms_rescue import __version__
 from kms_rescue.errors import KmsRescueError
 
 # Modules under kms_rescue.cli that provide a ``register(app)`` function, in --help order.
-COMMAND_MODULES: tuple[str, ...] = ("explain", "lint", "report", "lab", "rescue", "ticket", "demo")
+COMMAND_MODULES: tuple[str, ...] = ("explain", "lint", "report", "lab", "rescue", "fix", "ticket", "demo")
 
 EXIT_INTERRUPTED = 130
 

@@ -171,7 +171,8 @@ class Lab:
     ``scenario``: a built-in name, a JSON file path, a dict, or a :class:`Scenario`. ``port`` 0 picks a free port.
     ``latency_ms`` delays every request; ``fault_rate`` of requests fail with ``fault`` (``throttle``: 400
     ThrottlingException, ``5xx``: 500 KMSInternalException, ``hang``: no answer until ``hang_seconds`` pass or the
-    lab stops), reproducibly for a given ``seed``. ``config_path``: where to write the AWS config (default: a
+    lab stops), reproducibly for a given ``seed``. ``op_latency_ms`` delays the answers of the operations it names
+    (``{"PutKeyPolicy": 3000}``: the write lands, the answer comes late). ``config_path``: where to write the AWS config (default: a
     private temporary file, removed on stop).
     """
 
@@ -186,6 +187,7 @@ class Lab:
         seed: int | None = None,
         config_path: str | os.PathLike[str] | None = None,
         hang_seconds: float = 900.0,
+        op_latency_ms: Mapping[str, float] | None = None,
     ) -> None:
         from kms_rescue.lab.gate import FAULT_KINDS
 
@@ -204,6 +206,7 @@ class Lab:
         self._fault = fault
         self._seed = seed
         self._hang_seconds = hang_seconds
+        self._op_latency = tuple(sorted((op_latency_ms or {}).items()))
         self._config_arg = Path(config_path) if config_path is not None else None
         self._tmpdir: str | None = None
         self._runtime: LabRuntime | None = None
@@ -252,7 +255,7 @@ class Lab:
             runtime,
             GateOptions(
                 latency_ms=self._latency_ms, fault_rate=self._fault_rate, fault=self._fault, seed=self._seed,
-                hang_seconds=self._hang_seconds,
+                hang_seconds=self._hang_seconds, op_latency_ms=self._op_latency,
             ),
             self._stop,
         )
