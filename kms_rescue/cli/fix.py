@@ -168,8 +168,11 @@ def run_fix_command(key: str, *, apply: bool, yes: bool, admin_role: str | None,
         lines.append(("Plan only: nothing was written. Apply it with --apply --yes." if passes else
                       "The checks refuse this plan: it would not be applied.", ""))
         return finish(0 if passes else EXIT_NOT_APPLIED)
+    typer.echo("kms-rescue: re-reading the key policy before the write …", err=True)
     outcome = run_fix(plan, investigation, applier, region=report.key.region or "", timeout=timeout,
-                      backup_dir=folder)
+                      backup_dir=folder,
+                      before_write=lambda path: typer.echo(f"kms-rescue: backed up to {path}; checks passed; "
+                                                           "calling kms:PutKeyPolicy …", err=True))
     _outcome_payload(payload, outcome)
     lines += outcome_lines(outcome)
     code = finish(_exit_for(outcome))

@@ -172,8 +172,8 @@ class Lab:
     ``latency_ms`` delays every request; ``fault_rate`` of requests fail with ``fault`` (``throttle``: 400
     ThrottlingException, ``5xx``: 500 KMSInternalException, ``hang``: no answer until ``hang_seconds`` pass or the
     lab stops), reproducibly for a given ``seed``. ``op_latency_ms`` delays the answers of the operations it names
-    (``{"PutKeyPolicy": 3000}``: the write lands, the answer comes late). ``config_path``: where to write the AWS config (default: a
-    private temporary file, removed on stop).
+    (``{"PutKeyPolicy": 3000}``: the write lands, the answer comes late). ``config_path``: where to write the AWS
+    config (default: a private temporary file, removed on stop).
     """
 
     def __init__(
