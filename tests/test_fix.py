@@ -140,3 +140,46 @@ def test_bad_input_is_one_line_exit_2(clean_env: Path, args: list[str], needle: 
     assert result.returncode == 2, result.stderr
     assert needle in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
+
+
+# --- docs/fix.md's examples run ------------------------------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "fix.md"
+
+
+def fix_doc_commands() -> list[tuple[str, int]]:
+    """(command, expected exit code) for every ``$ kms-rescue …  # exit N`` line of docs/fix.md, in order."""
+    import re
+
+    out: list[tuple[str, int]] = []
+    in_console = False
+    for line in DOC.read_text().splitlines():
+        if line.startswith("```"):
+            in_console = line.strip() == "```console"
+            continue
+        if in_console and line.startswith("$ kms-rescue "):
+            command, _, comment = line[2:].partition("#")
+            m = re.search(r"exit (\d+)", comment)
+            assert m, f"docs/fix.md: say the exit code of: {line}"
+            out.append((command.strip(), int(m.group(1))))
+    return out
+
+
+def test_fix_doc_examples_run_in_order_against_one_lab(clean_env: Path) -> None:
+    import shlex
+
+    commands = fix_doc_commands()
+    assert len(commands) >= 5
+    with Lab("healthy-default") as lab:
+        outputs = []
+        for command, code in commands:
+            result = subprocess.run([CLI, *shlex.split(command)[1:]], env=env_for(lab), cwd=clean_env,
+                                    capture_output=True, text=True, timeout=120)
+            assert result.returncode == code, f"{command}: {result.stdout}{result.stderr}"
+            assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+            outputs.append(result.stdout)
+    assert "Nothing to change" in outputs[0]
+    assert '+      "Sid": "Allow access for Key Administrators",' in outputs[1]
+    assert "Applied." in outputs[2] and list((clean_env / "backups").glob("kms-key-policy-*.json"))
+    payload = json.loads(outputs[3])
+    assert payload["proposed_policy"] is None and "applied and verified" in payload["last_session"]
