@@ -594,10 +594,37 @@ def test_mfa_profiles_are_asked_once_in_the_main_thread(clean_env: Path, monkeyp
 def test_pending_deletion_is_said_before_anything_else(lab_for: Any, clean_env: Path) -> None:
     lab = lab_for("pending-deletion")
     key = lab.key_arn(lab.scenario.keys[0].id)
-    run = run_session(key, [*START, ("confirm", "Plan a fix", False)])
+    run = run_session(key, [*START, ("confirm_write", "Cancel the scheduled deletion", False),
+                            ("confirm", "Plan a fix", False)])
     first = run.out.index("URGENT: The key is scheduled for deletion")
     assert first < run.out.index("Verdict:") and first < run.out.index("DescribeKey")
     assert "admin can cancel it now (kms:CancelKeyDeletion)" in " ".join(run.out.split())
+    # Declined: the key stays scheduled, and the session says what runs it back.
+    assert "aws kms cancel-key-deletion --key-id " + key in run.out
+    assert lab.client("admin", "kms").describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+
+
+def test_pending_deletion_is_cancelled_first_then_the_key_enabled(lab_for: Any, clean_env: Path) -> None:
+    """Issue 10: the session offers to cancel a scheduled deletion before anything else (the identity it offers
+    was evaluated for kms:CancelKeyDeletion), with a typed confirmation; KMS leaves a cancelled key Disabled (KMS
+    Developer Guide, "Deleting AWS KMS keys"), so it then offers kms:EnableKey. Each is read back with DescribeKey."""
+    lab = lab_for("pending-deletion")
+    key = lab.key_arn(lab.scenario.keys[0].id)
+    run = run_session(key, [*START, ("confirm_write", "Cancel the scheduled deletion", True),
+                            ("confirm_write", "Enable", True), ("confirm", "Plan a fix", False)])
+    text = " ".join(run.out.split())
+    assert "Done: the deletion is cancelled; the key's state is now Disabled" in text
+    assert "Done: the key is enabled; the key's state is now Enabled" in text
+    assert text.index("deletion is cancelled") < text.index("Plan a fix") if "Plan a fix" in text else True
+    assert lab.client("admin", "kms").describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_a_disabled_key_says_how_to_enable_it(lab_for: Any, clean_env: Path) -> None:
+    lab = lab_for("pending-deletion")
+    key = lab.key_arn(lab.scenario.keys[1].id)
+    run = run_session(key, [*START, ("confirm_write", "Enable", "n"), ("confirm", "Plan a fix", False)])
+    assert "aws kms enable-key --key-id " + key in run.out
+    assert lab.client("admin", "kms").describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Disabled"
 
 
 def test_a_key_that_does_not_exist_is_not_escalated(lab_for: Any, clean_env: Path) -> None:

@@ -294,6 +294,9 @@ def _client_error(exc: BaseException) -> tuple[str, str]:
     return c.error_code or type(exc).__name__, (c.message or "").split("\n")[0]
 
 
+client_error = _client_error  # the public name, for the other writes the CLI makes (key states)
+
+
 def _read_policy(kms: Any, key_arn: str) -> tuple[str, dict[str, Any]]:
     got = kms.get_key_policy(KeyId=key_arn, PolicyName=POLICY_NAME)
     text = got.get("Policy") or ""
@@ -519,6 +522,7 @@ __all__ = [
     "FixRefused",
     "applier_for",
     "apply_fix",
+    "client_error",
     "describe_journal_entry",
     "journal_path",
     "kms_client_for",

@@ -213,10 +213,68 @@ def checks_lines(checks: Sequence[ManagementCheck], locked: bool) -> list[Line]:
     return out
 
 
+
+# --- key states: cancel a scheduled deletion, enable a disabled key -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """What a key-state write did, from a fresh kms:DescribeKey afterwards."""
+
+    done: bool
+    state: str | None  # the key's state read back (None when it could not be read)
+    message: str
+
+
+def change_key_state(action: str, investigation: Investigation, identity: str, *, key_arn: str, region: str,
+                     timeout: float, environ: Any = None) -> StateChange:
+    """``action`` "cancel_deletion" (kms:CancelKeyDeletion; KMS leaves the key Disabled: KMS Developer Guide,
+    "Deleting AWS KMS keys") or "enable" (kms:EnableKey), as ``identity``, sent once with signals held back for
+    the call alone, then the state read back with kms:DescribeKey: the truth after the write."""
+    from kms_rescue.aws.apply import ApplyError, client_error, kms_clients_for
+
+    probe = probe_for(investigation, identity)
+    try:
+        kms, writer, _arn = kms_clients_for(probe.spec, region, timeout=timeout, environ=environ)
+    except ApplyError as exc:
+        return StateChange(False, None, str(exc))
+    pressed: list[int] = []
+    error: str | None = None
+    try:
+        with signals_held(pressed):
+            if action == "cancel_deletion":
+                writer.cancel_key_deletion(KeyId=key_arn)
+            else:
+                writer.enable_key(KeyId=key_arn)
+    except Exception as exc:
+        code, message = client_error(exc)
+        error = f"{code}: {message}"
+    try:
+        state = kms.describe_key(KeyId=key_arn)["KeyMetadata"].get("KeyState")
+    except Exception as exc:
+        code, message = client_error(exc)
+        state = None
+        error = (error + "; " if error else "") + f"the state could not be read back ({code}: {message})"
+    wanted_gone = "PendingDeletion" if action == "cancel_deletion" else "Disabled"
+    done = state is not None and state != wanted_gone
+    what = "the deletion is cancelled" if action == "cancel_deletion" else "the key is enabled"
+    if done:
+        message = f"Done: {what}; the key's state is now {state}" + (f" (the call answered {error})" if error else "")
+    elif state is not None:
+        message = f"Not done: the key is still {state}" + (f" ({error})" if error else "")
+    else:
+        message = f"Unknown whether {what}: {error}"
+    if pressed:
+        raise SignalExit(pressed[0])
+    return StateChange(done, state, message)
+
+
 __all__ = [
     "HELD_SIGNALS",
     "FixOutcome",
     "SignalExit",
+    "StateChange",
+    "change_key_state",
     "checks_lines",
     "outcome_lines",
     "plan_for",

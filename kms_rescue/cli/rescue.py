@@ -379,6 +379,7 @@ class RescueSession:
         while True:
             report = self.investigate(ref, self.specs)
             self.show(report)
+            self.key_state_first(report)
             if report.intentional_lock:
                 self.say("Nothing to fix: the key is locked to Nitro Enclaves attestation on purpose. If it must "
                          "change, its owners decide (and only AWS Support can help).", "bold")
@@ -402,6 +403,58 @@ class RescueSession:
             if report.verdict == "undetermined":
                 self.show_history(report)
             return self.escalate(report)
+
+    # -- the key's state first: a scheduled deletion, a disabled key -------------------------------------------------
+
+    def key_state_first(self, report: Report) -> None:
+        """Pending deletion: offer to cancel it (kms:CancelKeyDeletion was evaluated for each identity), then to
+        enable the key (a cancelled deletion leaves it Disabled). Disabled: say how to enable it, and offer to."""
+        from kms_rescue.cli.fixflow import change_key_state
+
+        if self.investigation is None or not report.key.arn:
+            return
+        if report.key.id:
+            from kms_rescue.aws.apply import describe_journal_entry, last_journal_entry
+
+            entry = last_journal_entry(self.settings.backup_dir or os.getcwd(), report.key.id)
+            if entry is not None:
+                self.say(describe_journal_entry(entry), "yellow")
+        token = (report.key.id or report.key.arn.rsplit("/", 1)[-1])[:8]
+        arn = report.key.arn
+        for notice in report.key_state:
+            if notice.state == "PendingDeletion" and notice.can_cancel:
+                who = notice.can_cancel[0]
+                if self.prompter.confirm_write(f"Cancel the scheduled deletion of {report.key.id} as {who} (first, "
+                                               "before anything else)?", token=token):
+                    change = change_key_state("cancel_deletion", self.investigation, who, key_arn=arn,
+                                              region=report.key.region or "", timeout=self.settings.timeout,
+                                              environ=self.settings.environ)
+                    self.say(change.message, "bold green" if change.done else "bold red")
+                    if change.done and change.state == "Disabled":
+                        self._offer_enable(report, who, token)
+                else:
+                    self.say(f"Not cancelled. The key is deleted on {notice.deletion_date or 'its deletion date'} "
+                             "unless someone runs:", "bold red")
+                    self.say_lines([(f"aws kms cancel-key-deletion --key-id {arn}", "cyan")])
+            elif notice.state == "Disabled":
+                managers = [m.name for m in report.managers]
+                self.say("To enable it:")
+                self.say_lines([(f"aws kms enable-key --key-id {arn}", "cyan")])
+                if managers:
+                    self._offer_enable(report, managers[0], token)
+
+    def _offer_enable(self, report: Report, who: str, token: str) -> None:
+        from kms_rescue.cli.fixflow import change_key_state
+
+        assert self.investigation is not None and report.key.arn
+        if self.prompter.confirm_write(f"Enable {report.key.id} as {who} (kms:EnableKey)?", token=token):
+            change = change_key_state("enable", self.investigation, who, key_arn=report.key.arn,
+                                      region=report.key.region or "", timeout=self.settings.timeout,
+                                      environ=self.settings.environ)
+            self.say(change.message, "bold green" if change.done else "bold red")
+        else:
+            self.say("Left disabled. To enable it later:")
+            self.say_lines([(f"aws kms enable-key --key-id {report.key.arn}", "cyan")])
 
     # -- manageable: the fix ----------------------------------------------------------------------------------------
 
