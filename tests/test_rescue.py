@@ -324,7 +324,9 @@ def test_recoverable_rerun_with_the_admin_role_then_fix(lab_for: Any, clean_env:
     lab = lab_for(doc)
     key = lab.key_arn(lab.scenario.keys[0].id)
     role = f"arn:aws:iam::{ACCOUNT}:role/KeyAdmin"
-    run = run_session(key, [*START, ("select", "Run again", role), ("select", "from which identity", "app"),
+    # The root profile connects, but is never offered as a base for AssumeRole (AWS does not let the root user
+    # assume a role): app is the only base, so the session does not ask which.
+    run = run_session(key, [*START, ("select", "Run again", role),
                             ("confirm", "Plan a fix", True), ("confirm", "administrator role", True),
                             ("text", "role ARN", "default"), ("confirm_write", "Apply", True)])
     assert run.code == 0, run.out
@@ -354,10 +356,52 @@ def test_added_role_is_probed(lab_for: Any) -> None:
     key = lab.key_arn(lab.scenario.keys[0].id)
     role = f"arn:aws:iam::{ACCOUNT}:role/KeyAdmin"
     run = run_session(key, [("confirm", "Investigate", True), ("checkbox", "identities", ["app"]),
-                            ("text", "Add a role", role), ("text", "Add a role", ""),
-                            ("confirm", "Plan a fix", False)])
+                            ("text", "Add a role", role), ("text", "Session name", "default"),
+                            ("text", "Add a role", ""), ("confirm", "Plan a fix", False)])
     assert run.code == 0
     assert "KeyAdmin@app" in run.out and "Verdict: MANAGEABLE" in run.out
+
+
+def test_a_policy_that_exempts_one_session_is_completed_with_that_session(lab_for: Any, clean_env: Path) -> None:
+    """Issue 10: explicit-deny-trap exempts only the break-glass session of role BreakGlass. The session offers that
+    role with the session the policy names (asked, with it as the default), the re-run assumes it as
+    BreakGlass/break-glass, and the key is manageable. The root user is never offered as a base for AssumeRole
+    (see test_recoverable_rerun_with_the_admin_role_then_fix)."""
+    lab = lab_for("explicit-deny-trap")
+    key = lab.key_arn(lab.scenario.keys[0].id)
+    role = f"arn:aws:iam::{ACCOUNT}:role/BreakGlass"
+    run = run_session(key, [*START, ("select", "Run again", role),
+                            ("select", "from which identity", "admin"),
+                            ("text", "Session name for BreakGlass", "default"),
+                            ("confirm", "Plan a fix", False)])
+    again = next(a for a in run.prompter.asked if a.kind == "select" and "Run again" in a.message)
+    assert any("as session break-glass" in c.title for c in again.choices)
+    asked = next(a for a in run.prompter.asked if a.kind == "text" and "Session name" in a.message)
+    assert asked.default == "break-glass"
+    assert "Verdict: MANAGEABLE" in run.out
+    assert f"assumed-role/BreakGlass/break-glass" in run.out
+
+
+def test_a_failed_assume_role_shows_aws_reason_and_offers_the_escalation(lab_for: Any, clean_env: Path) -> None:
+    """The re-run's AssumeRole is denied (the admin profile lost sts:AssumeRole): AWS's reason is shown, and with
+    no path left the session offers the escalation instead of stopping."""
+    doc = scenario_with("explicit-deny-trap")
+    for ident in doc["identities"]:
+        for pol in ident.get("policies", []):
+            for st in pol["Statement"]:
+                if isinstance(st["Action"], list) and "sts:AssumeRole" in st["Action"]:
+                    st["Action"].remove("sts:AssumeRole")
+    lab = lab_for(doc)
+    key = lab.key_arn(lab.scenario.keys[0].id)
+    role = f"arn:aws:iam::{ACCOUNT}:role/BreakGlass"
+    run = run_session(key, [*START, ("select", "Run again", role),
+                            ("select", "from which identity", lambda choices: choices[0].value),
+                            ("text", "Session name for BreakGlass", "default"),
+                            ("confirm", "Draft the escalation ticket", False)])
+    text = " ".join(run.out.split())
+    assert "sts:AssumeRole of " + role + " failed: AccessDenied" in text
+    assert "None of the paths tried could manage the key" in text
+    assert any("Draft the escalation ticket" in m for m in run.asked("confirm"))
 
 
 # --- undetermined and intentional locks --------------------------------------------------------------------------

@@ -192,6 +192,7 @@ class RescueSession:
         self.applied: Any = None
         self.outcome: Any = None
         self.saved_proposal: Path | None = None
+        self.tried_a_path = False  # a re-run with a role the report named
         self.redactor: Any = None
 
     @property
@@ -271,10 +272,11 @@ class RescueSession:
 
     def choose_identities(self) -> list[IdentitySpec]:
         from kms_rescue.aws.results import IdentitySpec
-        from kms_rescue.aws.sessions import discover_identities, role_name
+        from kms_rescue.aws.sessions import SESSION_NAME_RE, discover_identities, role_name
 
         s = self.settings
-        specs = discover_identities(s.profiles, s.role_arns, s.base_profile, environ=self.environ)
+        specs = discover_identities(s.profiles, s.role_arns, s.base_profile, environ=self.environ,
+                                    role_session_name=s.role_session_name)
         choices = [Choice(f"{sp.name} ({sp.kind}{', ' + _short(sp.role_arn) if sp.role_arn else ''})", sp.name,
                           checked=True) for sp in specs]
         while True:
@@ -307,8 +309,14 @@ class RescueSession:
                 name = self.prompter.select(f"Assume {role_name(arn)} from which identity?",
                                             [Choice(b.name, b.name) for b in bases], default=bases[0].name)
                 base = next(b for b in bases if b.name == name)
+            session = self.prompter.text(
+                f"Session name for {role_name(arn)}? (a policy may exempt only a named session)",
+                default=self.settings.role_session_name or "kms-rescue",
+                validate=lambda v: None if SESSION_NAME_RE.match(v.strip()) else "2 to 64 of letters, digits and "
+                                                                                  "=,.@_-").strip()
             chosen.append(IdentitySpec(name=f"{role_name(arn)}@{base.name}", source="assume_role",
-                                       profile=base.profile, role_arn=arn, base=base.name, kind="assume_role"))
+                                       profile=base.profile, role_arn=arn, base=base.name, kind="assume_role",
+                                       session_name=session))
         return chosen
 
     def unlock_mfa(self, specs: Sequence[IdentitySpec]) -> None:
@@ -393,12 +401,17 @@ class RescueSession:
             if report.verdict == "manageable":
                 return self.offer_fix(report)
             if report.verdict == "recoverable":
+                self.say_failed_assumes(report)
                 added = self.recoverable(report)
                 if added is not None and reruns < self.settings.max_reruns:
                     reruns += 1
                     self.specs.append(added)
                     self.say(f"Running again with {added.name} …", "bold")
                     continue
+                if added is None and self.tried_a_path:
+                    # The last path died: offer the escalation rather than stopping (issue 10).
+                    self.say("None of the paths tried could manage the key.", "bold yellow")
+                    return self.escalate(report)
                 return report.exit_code
             if report.verdict == "undetermined":
                 self.show_history(report)
@@ -563,31 +576,63 @@ class RescueSession:
 
     # -- recoverable --------------------------------------------------------------------------------------------
 
+    def say_failed_assumes(self, report: Report) -> None:
+        """AWS's own reason for each role that could not be assumed (the probe recorded it; the table only says the
+        credentials did not work)."""
+        assert self.investigation is not None
+        for probe in self.investigation.identities:
+            if probe.spec.source != "assume_role":
+                continue
+            failed = [c for c in probe.calls if c.error_code and "AssumeRole" in (c.operation or "")]
+            for call in failed[-1:]:
+                self.say(f"{probe.spec.name}: sts:AssumeRole of {probe.spec.role_arn} failed: {call.error_code}: "
+                         f"{call.message}", "yellow")
+
+    def _assume_bases(self, report: Report) -> list[IdentitySpec]:
+        """Identities a role can be assumed from: connected, not themselves assumed, and never the root user (AWS
+        does not let the root user assume a role: IAM User Guide, "Methods to assume a role")."""
+        out = []
+        for sp in self.specs:
+            ident = report.identity(sp.name)
+            if sp.source == "assume_role" or ident is None or ident.status != "ok":
+                continue
+            if ident.arn and ident.arn.endswith(":root"):
+                continue
+            out.append(sp)
+        return out
+
     def recoverable(self, report: Report) -> IdentitySpec | None:
         """Show the next steps; return an identity to add for another run (or None to stop)."""
+        import shlex
+
         from kms_rescue.aws.results import IdentitySpec
-        from kms_rescue.aws.sessions import role_name
+        from kms_rescue.aws.sessions import SESSION_NAME_RE, role_name
 
         self.heading("What to do next")
         for n, step in enumerate(report.next_steps, 1):
             self.say(f"{n}. {step.detail}")
             if step.command:
-                self.say(f"   $ {step.command}", "cyan")
+                self.say_lines([(f"   $ {step.command}", "cyan")])
             if step.policy is not None:
                 self.say("   " + json.dumps(step.policy, indent=2).replace("\n", "\n   "), "cyan")
-        roles = list(dict.fromkeys(
-            s.principal for s in report.next_steps
-            if s.action == "assume_role" and s.principal and ":role/" in s.principal and "*" not in s.principal
-        ))
-        tried = {sp.role_arn for sp in self.specs if sp.source == "assume_role"}
-        roles = [r for r in roles if r not in tried]
-        bases = [sp for sp in self.specs if sp.source != "assume_role"
-                 and (ident := report.identity(sp.name)) is not None and ident.status == "ok"]
+        # The role each step names, and the session name the policy requires (in the step's command).
+        named: dict[str, str | None] = {}
+        for step in report.next_steps:
+            if step.action != "assume_role" or not step.principal or ":role/" not in step.principal \
+                    or "*" in step.principal:
+                continue
+            words = shlex.split(step.command or "")
+            session = words[words.index("--role-session-name") + 1] if "--role-session-name" in words[:-1] else None
+            named.setdefault(step.principal, session)
+        tried = {(sp.role_arn, sp.session_name) for sp in self.specs if sp.source == "assume_role"}
+        roles = [r for r, sess in named.items() if (r, sess or self.settings.role_session_name) not in tried]
+        bases = self._assume_bases(report)
         if not roles or not bases:
             self.say("When you have credentials for one of these, run the session again with them "
-                     "(e.g. kms-rescue KEY --role-arn ROLE, or with the profile).")
+                     "(e.g. kms-rescue KEY --role-arn ROLE --role-session-name NAME, or with the profile).")
             return None
-        choices = [Choice(f"assume {r}", r) for r in roles] + [Choice("no, stop here", "")]
+        choices = [Choice(f"assume {r}" + (f" as session {named[r]}" if named[r] else ""), r) for r in roles]
+        choices.append(Choice("no, stop here", ""))
         role = self.prompter.select("Run again, assuming the role that can manage the key?", choices,
                                     default=roles[0])
         if not role:
@@ -597,8 +642,16 @@ class RescueSession:
             name = self.prompter.select(f"Assume {role_name(role)} from which identity?",
                                         [Choice(b.name, b.name) for b in bases], default=bases[0].name)
             base = next(b for b in bases if b.name == name)
+        session_name = named[role] or self.settings.role_session_name
+        if named[role]:
+            session_name = self.prompter.text(
+                f"Session name for {role_name(role)}? (the policy exempts only the session {named[role]})",
+                default=named[role] or "",
+                validate=lambda v: None if SESSION_NAME_RE.match(v.strip()) else
+                "2 to 64 of letters, digits and =,.@_-").strip()
+        self.tried_a_path = True
         return IdentitySpec(name=f"{role_name(role)}@{base.name}", source="assume_role", profile=base.profile,
-                            role_arn=role, base=base.name, kind="assume_role")
+                            role_arn=role, base=base.name, kind="assume_role", session_name=session_name)
 
     # -- undetermined: history ------------------------------------------------------------------------------------
 
@@ -713,6 +766,7 @@ def run_rescue(
 
         return run_report(key, timeout=settings.timeout, profiles=list(settings.profiles),
                           role_arns=list(settings.role_arns), base_profile=settings.base_profile,
+                          role_session_name=settings.role_session_name,
                           region=settings.region, trail_bucket=settings.trail_bucket, history=settings.history)
     if prompter is None:
         from kms_rescue.cli.prompter import QuestionaryPrompter
@@ -747,6 +801,8 @@ def register(app: typer.Typer) -> None:
         role_arn: list[str] = typer.Option([], "--role-arn", help="Also try this role (repeatable)."),
         base_profile: str | None = typer.Option(None, "--base-profile",
                                                 help="Assume --role-arn roles from this profile only."),
+        role_session_name: str | None = typer.Option(
+            None, "--role-session-name", help="The session name for roles assumed (a policy may exempt only one)."),
         timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed for credentials and each AWS call."),
         backup_dir: str | None = typer.Option(None, "--backup-dir",
                                               help="Where the policy backup goes (default: the current directory)."),
@@ -764,7 +820,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
         settings = SessionSettings(region=region, profiles=profile, role_arns=role_arn, base_profile=base_profile,
                                    timeout=timeout, trail_bucket=trail_bucket, backup_dir=backup_dir,
-                                   ticket_dir=ticket_dir, to=to)
+                                   ticket_dir=ticket_dir, to=to, role_session_name=role_session_name)
         raise typer.Exit(run_rescue(key, settings, interactive=is_interactive(no_input)))
 
 
