@@ -152,6 +152,7 @@ def test_after_a_failed_write_a_fresh_read_says_what_is_on_the_key(tmp_path: Pat
             result = apply_fix(plan, kms, applier(), backup_dir=tmp_path, now=NOW)
             assert result.applied and result.verified
             assert "a fresh read shows the new policy on the key" in result.verification[0]
+            assert result.journal is not None
             assert json.loads(result.journal.read_text().splitlines()[-1])["outcome"] == "verified"
             return
         if after == "other":

@@ -45,6 +45,17 @@ def test_demo_session_with_a_scripted_prompter(clean_env: Path) -> None:
     assert path.suffix == ".eml" and b"To: cloud-team@example.com" in path.read_bytes()
 
 
+def test_demo_epilogue_says_what_happened_after_an_early_ctrl_c(clean_env: Path) -> None:
+    """Issue 10: Ctrl-C at the first question: the epilogue does not claim every identity was tried."""
+    out = io.StringIO()
+    consoles = (Console(file=out, width=140, no_color=True), Console(file=io.StringIO(), width=140, no_color=True))
+    prompter = FakePrompter([("confirm", "Investigate", KeyboardInterrupt())])
+    assert run_demo(interactive=True, prompter=prompter, consoles=consoles, progress_bar=False) == 130
+    text = " ".join(out.getvalue().split())
+    assert "You stopped the session before the identities were tried" in text
+    assert "were tried (" not in text and "ticket is in" not in text
+
+
 def test_lab_environment_hides_real_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
     monkeypatch.setenv("AWS_PROFILE", "prod")

@@ -527,6 +527,17 @@ def test_bad_key_is_one_line_exit_2(clean_env: Path, capsys: pytest.CaptureFixtu
     assert err[0].startswith("kms-rescue: error:") and "--region" in err[0]
 
 
+def test_a_bad_key_in_the_session_is_asked_again(lab_for: Any, clean_env: Path) -> None:
+    """Issue 10: at a terminal, a mistyped key on the command line is asked again instead of exiting 2."""
+    lab = lab_for("healthy-default")
+    key = lab.key_arn("alias/payments")
+    run = run_session("arn:aws:kms:us-east-1:111122223333:kye/oops",
+                      [("text", "Which KMS key", key), *START, ("select", "apply the fix", "admin"),
+                       ("confirm", "Plan a fix", False)])
+    assert "Enter the key again" in run.out
+    assert run.code == 0
+
+
 def test_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rescue", "--help"]) == 0
     assert "Example" in capsys.readouterr().out

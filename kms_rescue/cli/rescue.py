@@ -243,6 +243,9 @@ class RescueSession:
         from kms_rescue.aws.keyref import REGION_RE, parse_key_ref
 
         value = given
+        if value is not None and (problem := self._validate_key_or_needs_region(value)) is not None:
+            self.say(f"{value.strip()!r}: {problem}. Enter the key again.", "yellow")  # a typo is asked again
+            value = None
         while True:
             if value is None:
                 value = self.prompter.text(
