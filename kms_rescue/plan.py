@@ -510,6 +510,8 @@ class ManagementCheck:
     decision: str
     detail: str
     identity_unknown: bool = False
+    #: the statements that decided a denial: each matching Deny ("key policy statement X"), else none
+    blocking: tuple[str, ...] = ()
 
 
 def _as_caller_arn(principal: str) -> tuple[str, dict[str, list[str]]]:
@@ -546,8 +548,10 @@ def check_keeps_management(
         result = evaluate(principal=arn, action=PUT_KEY_POLICY, resource=key_arn, key_policy=policy,
                           identity_policies=identity, context=ctx or None)
         detail = result.reasons[-1].detail if result.reasons else result.decision.value
+        blocking = tuple(f"{r.policy} statement {r.statement}" for r in result.reasons
+                         if r.matched and r.effect == "Deny" and r.statement)
         checks.append(ManagementCheck(principal, role, result.allowed, result.decision.value, detail,
-                                      result.identity_unknown))
+                                      result.identity_unknown, blocking))
     return checks
 
 

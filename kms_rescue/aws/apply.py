@@ -306,13 +306,19 @@ def _read_policy(kms: Any, key_arn: str) -> tuple[str, dict[str, Any]]:
     return text, doc
 
 
-def refusal_message(checks: Sequence[ManagementCheck], locked_out: bool) -> str:
+def refusal_message(checks: Sequence[ManagementCheck], locked_out: bool,
+                    before: Sequence[ManagementCheck] = ()) -> str:
+    """Why the checks refuse a plan: who would lose kms:PutKeyPolicy (had it under the current policy) or would not
+    gain it (never had it), and the statement that blocks."""
+    had = {c.principal: c.allowed for c in before}
     failing = [c for c in checks if not c.allowed]
     parts = []
     for c in failing:
         who = "you (the identity applying it)" if c.role == "applier" else f"the administrator {c.principal}"
         unknown = " (its IAM policies could not be read)" if c.identity_unknown else ""
-        parts.append(f"{who} would lose kms:PutKeyPolicy{unknown}: {c.detail}")
+        verb = "would lose" if had.get(c.principal, c.role == "applier") else "would not gain"
+        blocked = f" (blocked by {', '.join(c.blocking)})" if c.blocking else ""
+        parts.append(f"{who} {verb} kms:PutKeyPolicy{unknown}{blocked}: {c.detail}")
     if locked_out and not failing:
         parts.append("no principal of the key's account could call kms:PutKeyPolicy under it")
     return "refused: " + "; ".join(parts)
@@ -395,7 +401,11 @@ def apply_fix(
         raise FixRefused(f"refused: the proposed policy does not parse: {exc}", backup_path=backup) from None
     if locked or not all(c.allowed for c in checks):
         record("refused")
-        raise FixRefused(refusal_message(checks, locked), checks=checks, backup_path=backup,
+        before = check_keeps_management(
+            plan.current, key_arn=key_arn, applier=applier.arn, applier_identity_policies=applier.identity_policies,
+            administrators=[plan.admin_role_arn] if plan.admin_role_arn else [],
+            applier_principal_arn=applier.principal_arn)
+        raise FixRefused(refusal_message(checks, locked, before), checks=checks, backup_path=backup,
                          hint="nothing was written to the key; the current policy is saved in " + str(backup))
 
     # 4. The write, with the lockout safety check on (no BypassPolicyLockoutSafetyCheck parameter, ever), sent

@@ -169,8 +169,9 @@ def outcome_lines(outcome: FixOutcome) -> list[Line]:
         exc = outcome.refused
         lines.append((f"Refused: nothing was written to the key. {str(exc).removeprefix('refused: ')}", "bold red"))
         for c in exc.checks:
+            blocked = f" (blocked by {', '.join(c.blocking)})" if c.blocking else ""
             lines.append((f"  {c.role} {c.principal}: "
-                          + ("keeps kms:PutKeyPolicy" if c.allowed else "would not be allowed kms:PutKeyPolicy")
+                          + ("allowed kms:PutKeyPolicy" if c.allowed else "not allowed kms:PutKeyPolicy" + blocked)
                           + f": {c.detail}", ""))
         if exc.backup_path:
             lines.append((f"The current policy is saved in {exc.backup_path}.", ""))
@@ -205,7 +206,8 @@ def outcome_lines(outcome: FixOutcome) -> list[Line]:
 def checks_lines(checks: Sequence[ManagementCheck], locked: bool) -> list[Line]:
     out: list[Line] = []
     for c in checks:
-        verdict = "keeps kms:PutKeyPolicy" if c.allowed else "would not be allowed kms:PutKeyPolicy"
+        blocked = f" (blocked by {', '.join(c.blocking)})" if c.blocking else ""
+        verdict = "allowed kms:PutKeyPolicy" if c.allowed else "not allowed kms:PutKeyPolicy" + blocked
         out.append((f"check: {c.role} {c.principal} {verdict}: {c.detail}", "" if c.allowed else "red"))
     out.append(("check: the key is not locked out by the proposed policy" if not locked else
                 "check: the proposed policy would lock the key out (no principal could manage it)",
