@@ -39,6 +39,7 @@ from kms_rescue.render.ticket import (
     CaseInfo,
     TicketFormat,
     build_ticket,
+    plain_text,
     render,
     restore_policy_for,
     subject_for,
@@ -146,6 +147,17 @@ def test_every_format_matches_its_golden_file(fmt: TicketFormat) -> None:
     check_golden(f"locked-out.{EXTENSIONS[fmt]}", render(ticket, fmt))
 
 
+def test_the_email_body_is_plain_text() -> None:
+    """Issue 10: the email format is for a mail client: no Markdown pipe tables, headings or bold markers; the
+    facts stay (key ARN, aliases) and the support process says it can take days and what to prepare."""
+    ticket = build_ticket(fixed_report(), to="cloud-team@example.com")
+    body = render(ticket, TicketFormat.email)
+    assert isinstance(body, str)
+    assert "|" not in body and "**" not in body and "\n## " not in body
+    assert "Aliases: alias/payments" in body and KEY_ARN in body
+    assert "It can take days" in body and "phone" in body
+
+
 def test_undetermined_ticket_matches_its_golden_file() -> None:
     report = fixed_report(live=False, history=False)
     assert report.verdict == "undetermined"
@@ -199,7 +211,7 @@ def test_email_has_headers_then_the_body() -> None:
     assert isinstance(text, str)
     head, _, body = text.partition("\n\n")
     assert head == f"To: ops@example.com\nSubject: {ticket.subject}"
-    assert body == ticket.body
+    assert body == plain_text(ticket.body)  # the body as plain text (issue 10)
 
 
 @pytest.mark.parametrize(("verdict", "start"), [

@@ -40,6 +40,9 @@ AWS_WILL_ASK = (
     "AWS may ask for a recovery IAM user to exist in the account, to give access to; create one if asked "
     "(no access keys needed).",
     "The key ARN and key ID above, and the policy you want in place (\"The policy to restore\").",
+    "It can take days, not hours: AWS verifies who is asking before it changes a key policy. Prepare now: access "
+    "to the root user's email address and its MFA device, someone to answer the account's phone, and the name of "
+    "the recovery IAM user. If the key is scheduled for deletion, cancel the deletion first or say so in the case.",
 )
 
 
@@ -303,9 +306,47 @@ def render_markdown(ticket: Ticket) -> str:
     return ticket.body
 
 
+def plain_text(markdown: str) -> str:
+    """The ticket's Markdown as plain text for an email body: headings underlined, ``**bold**`` and backticks
+    dropped, each table row as ``field: value`` (or its cells separated by "; "), code blocks indented."""
+    out: list[str] = []
+    in_code = False
+    header: list[str] | None = None
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code:
+            out.append("    " + line)
+            continue
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if all(set(c) <= set("-: ") for c in cells):
+                continue
+            if header is None:
+                header = cells
+                continue
+            if len(cells) == 2:
+                out.append(f"{cells[0]}: {cells[1]}")
+            else:
+                out.append("; ".join(f"{h}: {c}" for h, c in zip(header, cells, strict=False) if c and c != "—"))
+            continue
+        header = None
+        text = re.sub(r"\*\*(.+?)\*\*", r"\1", line).replace("`", "")
+        text = re.sub(r"^_(.+)_$", r"\1", text)
+        heading = re.match(r"^(#+) (.*)$", text)
+        if heading:
+            title = heading.group(2)
+            out += [title, ("=" if len(heading.group(1)) == 1 else "-") * len(title)]
+            continue
+        out.append(text)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
 def render_email(ticket: Ticket) -> str:
-    """Plain text with ``To:`` and ``Subject:`` headers, then a blank line and the body."""
-    return f"To: {ticket.to or ''}\nSubject: {ticket.subject}\n\n{ticket.body}"
+    """Plain text with ``To:`` and ``Subject:`` headers, then a blank line and the body as plain text (no
+    Markdown tables: mail clients show them as pipes)."""
+    return f"To: {ticket.to or ''}\nSubject: {ticket.subject}\n\n{plain_text(ticket.body)}"
 
 
 def _date_header(generated_at: str) -> str | None:
@@ -330,7 +371,7 @@ def render_eml(ticket: Ticket) -> bytes:
     if date:
         msg["Date"] = date
     msg["X-Unsent"] = "1"  # mail clients open it as a draft to send
-    msg.set_content(ticket.body)
+    msg.set_content(plain_text(ticket.body), cte="quoted-printable")
     if ticket.restore_policy is not None:
         msg.add_attachment(json.dumps(ticket.restore_policy, indent=2).encode("utf-8") + b"\n",
                            maintype="application", subtype="json", filename="policy-to-restore.json")
@@ -367,6 +408,7 @@ __all__: Sequence[str] = [
     "TicketFormat",
     "build_ticket",
     "default_filename",
+    "plain_text",
     "render",
     "render_email",
     "render_eml",
