@@ -121,6 +121,27 @@ def calls_table(report: Report) -> Any:
     return table
 
 
+#: Below this width the identities table becomes a stacked list: a table would drop its columns.
+STACKED_BELOW = 80
+
+
+def stacked_calls(report: Report) -> list[tuple[str, str]]:
+    """The identities × calls table as a list, for narrow terminals: each identity's name, whether it can manage
+    the key and its status first, then its caller and calls (lines break between words, never inside a name)."""
+    from kms_rescue.render.report_view import grid
+
+    headings, rows = grid(report)
+    calls = headings[3:-1]
+    out: list[tuple[str, str]] = [("Identities and calls", "bold")]
+    for row in rows:
+        style = OUTCOME_STYLES.get(row.manage.split(" ")[0], "yellow")
+        out.append((f"{row.name}: can manage: {row.manage} (status {row.status})", style))
+        if row.arn:
+            out.append((f"  {row.arn}", ""))
+        out.append(("  " + ", ".join(f"{h} {c}" for h, c in zip(calls, row.cells, strict=True)), "dim"))
+    return out
+
+
 def explain_verdict(report: Report) -> list[str]:
     """The verdict in plain words, naming the statements and principals that decide it."""
     lines: list[str] = [report.summary]
@@ -371,7 +392,11 @@ class RescueSession:
             self.say(line, URGENCY_STYLES[notice.urgency])  # the key's state comes before anything else
         if report.key_state:
             self.say()
-        self.out.print(calls_table(report))
+        if self.out.width < STACKED_BELOW:
+            for text, style in stacked_calls(report):
+                self.say(text, style)
+        else:
+            self.out.print(calls_table(report))
         for ident in report.identities:
             if ident.hint:
                 self.say(f"  {ident.name}: {ident.hint}", "dim")
