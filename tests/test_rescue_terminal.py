@@ -88,3 +88,35 @@ def test_narrow_terminal_typed_confirmation_and_a_restore_command_that_pastes(cl
         restore = next(line for line in wide.splitlines() if "aws kms put-key-policy" in line)
         assert f"--key-id {key}" in restore and "--region us-east-1" in restore and "--endpoint-url" in restore
         assert "Traceback" not in narrow + wide
+
+
+@pytest.mark.slow
+def test_a_validation_message_wraps_and_the_answer_can_be_fixed(clean_env: Path) -> None:
+    """At 40 columns the message for a mistyped key is printed in full (wrapped, not cut at the screen edge), and
+    the key is asked again with what was typed, to correct it."""
+    pexpect = pytest.importorskip("pexpect")
+    with Lab("healthy-default") as lab:
+        env_key = "arn:aws:kms:us-east-1:111122223333:kye/oops"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(HOME=str(clean_env), TERM="xterm", NO_COLOR="1", COLUMNS="40", LINES="40",
+                   PROMPT_TOOLKIT_NO_CPR="1", AWS_CONFIG_FILE=str(lab.config_path),
+                   AWS_SHARED_CREDENTIALS_FILE=str(clean_env / "no-credentials"))
+        child = pexpect.spawn(CLI, ["rescue"], env=env, cwd=str(clean_env), encoding="utf-8", timeout=90,
+                              dimensions=(40, 40))
+        log = io.StringIO()
+        child.logfile_read = log
+        try:
+            child.expect("Which KMS key")
+            child.send(env_key + "\r")
+            child.expect("Which KMS key")  # asked again
+            child.send("\x03")
+            child.expect(pexpect.EOF)
+        finally:
+            child.close()
+    from kms_rescue.cli.rescue import RescueSession, SessionSettings
+
+    session = RescueSession(None, None, None, SessionSettings())  # type: ignore[arg-type]
+    problem = session._validate_key(env_key)
+    assert problem and len(problem) > 40, "the case needs a message longer than the screen"
+    flat = "".join(ANSI.sub("", log.getvalue()).split())
+    assert "".join(problem.split()) in flat, ANSI.sub("", log.getvalue())[-2000:]

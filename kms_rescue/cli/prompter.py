@@ -57,14 +57,19 @@ class QuestionaryPrompter:
     def text(self, message: str, *, default: str = "", validate: Validator | None = None) -> str:
         import questionary
 
-        def check(value: str) -> bool | str:
-            if validate is None:
-                return True
-            problem = validate(value)
-            return True if problem is None else problem
+        # The answer is checked after Enter, and a problem is printed as a paragraph that wraps: prompt_toolkit's
+        # validation toolbar is one line, which cuts a long message at the screen's edge.
+        value = default
+        while True:
+            value = str(self._check(questionary.text(message, default=value, **self._kwargs).unsafe_ask()))
+            problem = validate(value) if validate is not None else None
+            if problem is None:
+                return value
+            questionary.print(f"  {problem}", style="fg:ansiyellow", **self._print_kwargs())
 
-        return str(self._check(questionary.text(message, default=default, validate=check,
-                                                **self._kwargs).unsafe_ask()))
+    def _print_kwargs(self) -> dict[str, Any]:
+        output = self._kwargs.get("output")  # prompt_toolkit's Output, in tests
+        return {"output": output} if output is not None else {}
 
     def secret(self, message: str) -> str:
         import questionary
