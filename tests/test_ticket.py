@@ -371,6 +371,17 @@ def test_ticket_command_every_format(lab_for: Any, clean_env: Path, capsys: pyte
     assert_no_secrets(lab, data, err)
 
 
+def test_ticket_for_a_key_arn_lists_its_aliases(lab_for: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 10: DescribeKey of a key ARN does not name its aliases; the ticket asks kms:ListAliases with KeyId
+    (KMS API Reference, ListAliases) so "Aliases" is not "—" for a key that has one."""
+    lab = lab_for("sole-admin-deleted")
+    key = lab.key_arn(lab.scenario.keys[0].id)
+    assert "alias/" not in key
+    assert main(["ticket", key]) == 4
+    out = capsys.readouterr().out
+    assert "| Aliases | alias/payments |" in out
+
+
 def test_ticket_command_exit_code_follows_the_verdict(lab_for: Any, capsys: pytest.CaptureFixture[str]) -> None:
     lab = lab_for("healthy-default")
     assert main(["ticket", lab.key_arn("alias/payments")]) == 0

@@ -704,7 +704,7 @@ class RescueSession:
     # -- locked out / undetermined: escalate ------------------------------------------------------------------------
 
     def escalate(self, report: Report) -> int:
-        from kms_rescue.cli.ticket import escalation_address, write_ticket
+        from kms_rescue.cli.ticket import escalation_address, with_aliases, write_ticket
         from kms_rescue.render.ticket import TicketFormat, build_ticket, default_filename, render, valid_address
 
         self.heading("Escalate")
@@ -713,6 +713,9 @@ class RescueSession:
                  "a call to the account's phone number, works with the root user, and may ask for a recovery IAM "
                  "user to exist.")
         address = escalation_address(self.settings.to, self.environ)
+        if self.investigation is not None:
+            report = with_aliases(report, self.investigation, timeout=self.settings.timeout,
+                                  environ=self.settings.environ)
         ticket = build_ticket(report, to=address)
         folder = Path(self.settings.ticket_dir or os.getcwd())
         draft_path = folder / default_filename(ticket, TicketFormat.markdown)
