@@ -183,3 +183,24 @@ def test_fix_doc_examples_run_in_order_against_one_lab(clean_env: Path) -> None:
     assert "Applied." in outputs[2] and list((clean_env / "backups").glob("kms-key-policy-*.json"))
     payload = json.loads(outputs[3])
     assert payload["proposed_policy"] is None and "applied and verified" in payload["last_session"]
+
+
+def test_apply_as_an_assumed_role_restores_through_its_script(clean_env: Path) -> None:
+    """--profile app --role-arn KeyAdmin: the fix is applied as the role (not the base profile), and the restore
+    command is the saved script, which assumes the role again before putting the backup back."""
+    doc = scenario_with("rootless-admin-role")
+    for ident in doc["identities"]:
+        if ident["profile"] == "app":
+            ident["policies"][0]["Statement"][0]["Action"].append("sts:AssumeRole")
+    with Lab(doc) as lab:
+        key = lab.key_arn(lab.scenario.keys[0].id)
+        role = f"arn:aws:iam::{ACCOUNT}:role/KeyAdmin"
+        result = fix(lab, key, "--apply", "--yes", "--profile", "app", "--role-arn", role,
+                     "--role-session-name", "oncall", "--format", "json", cwd=clean_env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        out = json.loads(result.stdout)
+        assert out["applier"]["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/KeyAdmin/oncall"
+        assert out["restore_command"] == f"sh {out['restore_file']}"
+        script = Path(out["restore_file"]).read_text()
+        assert f"aws sts assume-role --role-arn {role} --role-session-name oncall" in script
+        assert "--profile app" in script

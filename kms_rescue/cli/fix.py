@@ -56,10 +56,15 @@ def _emit(text: str) -> None:
     typer.echo(text, nl=not text.endswith("\n"))
 
 
-def _choose_applier(report: Report, profile: str | None) -> IdentityReport | None:
+def _choose_applier(report: Report, profile: str | None, role_arns: list[str]) -> IdentityReport | None:
+    """The identity that applies: an assumed --role-arn role when given (it is what the user asked for), else
+    --profile, else the first that can manage the key."""
     managers = list(report.managers)
-    if profile:
-        managers = [m for m in managers if m.name == profile or m.name.endswith(f"@{profile}")] or managers
+    if role_arns:
+        wanted = {arn.rsplit("/", 1)[-1] for arn in role_arns}
+        managers = [m for m in managers if m.name.split("@", 1)[0] in wanted and "@" in m.name] or managers
+    elif profile:
+        managers = [m for m in managers if m.name == profile] or managers
     return managers[0] if managers else None
 
 
@@ -143,7 +148,7 @@ def run_fix_command(key: str, *, apply: bool, yes: bool, admin_role: str | None,
     if report.key.id and (entry := last_journal_entry(folder, report.key.id)) is not None:
         payload["last_session"] = describe_journal_entry(entry)
         lines.append((payload["last_session"], ""))
-    applier = _choose_applier(report, profile) if report.verdict == "manageable" else None
+    applier = _choose_applier(report, profile, role_arn) if report.verdict == "manageable" else None
     if applier is None or report.policy.document is None:
         lines.append((f"Verdict: {report.verdict.replace('_', ' ').upper()}: {report.summary}", ""))
         lines.append(("No fix can be planned by these identities; see `kms-rescue report` for the next step.", ""))
