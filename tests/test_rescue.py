@@ -691,3 +691,19 @@ def test_a_key_that_does_not_exist_is_not_escalated(lab_for: Any, clean_env: Pat
     assert run.code == 6
     assert "Verdict: NOT FOUND" in run.out and "check the key id" in run.out
     assert not [a for a in run.prompter.asked if "ticket" in a.message.lower()]
+
+
+def test_the_session_fix_drops_a_deleted_principal_and_kms_accepts_it(lab_for: Any, clean_env: Path) -> None:
+    """Issue 10: the default statement plus one naming the deleted role/OldAdmin (shown as AROA…): the session's
+    diff removes the id with its reason, and KMS accepts the write (it refused the fix that kept it)."""
+    from tests.test_fix import stale_principal_scenario
+
+    lab = lab_for(stale_principal_scenario())
+    key = lab.key_arn("alias/payments")
+    unique_id = json.loads(lab.admin.raw_key_policy(key))["Statement"][1]["Principal"]["AWS"]
+    run = run_session(key, [*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
+                            ("confirm", "administrator role", False), ("confirm_write", "Apply", True)])
+    assert run.code == 0, run.out
+    assert f"removed: {unique_id}" in run.out and "Applied." in run.out
+    after = json.loads(lab.admin.raw_key_policy(key))
+    assert unique_id not in json.dumps(after)

@@ -16,7 +16,9 @@ It walks the recovery runbook with the person who just hit AccessDenied on their
 
 The session is interactive only when stdin and stdout are terminals and ``--no-input`` is not given; otherwise it
 prints the report (as ``kms-rescue report`` does) and exits with the report's code. Ctrl-C anywhere exits 130: the
-policy write cannot be cut in half (Ctrl-C is held back for that one call), and a ticket being drafted is saved.
+policy write cannot be cut in half (Ctrl-C, SIGTERM and SIGHUP are held back for that one call alone, then the
+write is verified and the restore command printed before exiting 128 + the signal), and a ticket being drafted is
+saved. Every write needs the key id's first characters typed (docs/rescue.md).
 """
 
 from __future__ import annotations
