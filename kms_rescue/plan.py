@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,19 @@ class Addition:
 
 
 @dataclass(frozen=True)
+class Removal:
+    """One principal the plan takes out of the policy because KMS would refuse the policy with it
+    ("MalformedPolicyDocumentException: Policy contains a statement with one or more invalid principals": AWS
+    Knowledge Center, "kms-policy-error-invalid-principals": remove orphaned unique ids; the users and roles a
+    policy names must exist). ``statement_removed``: it was the statement's only principal, so the statement goes."""
+
+    statement: str  # the statement's Sid, or "#N" (1-based) without one
+    value: str
+    reason: str
+    statement_removed: bool = False
+
+
+@dataclass(frozen=True)
 class DiffLine:
     """One line of the unified diff; ``reason`` explains an added line (None for context and headers)."""
 
@@ -84,10 +97,22 @@ class FixPlan:
     diff: tuple[DiffLine, ...]
     admin_role_arn: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    removals: tuple[Removal, ...] = ()
 
     @property
     def changed(self) -> bool:
-        return bool(self.additions)
+        return bool(self.additions or self.removals)
+
+    def changes(self) -> list[dict[str, Any]]:
+        """Every change, each with its reason (the ``changes`` of ``kms-rescue fix --format json``)."""
+        out: list[dict[str, Any]] = [
+            {"change": "remove_principal" if not r.statement_removed else "remove_statement",
+             "statement": r.statement, "principal": r.value, "reason": r.reason}
+            for r in self.removals
+        ]
+        out += [{"change": "add_statement", "statement": str(a.statement.get("Sid")), "reason": a.why}
+                for a in self.additions]
+        return out
 
     @property
     def proposed_text(self) -> str:
@@ -221,6 +246,98 @@ def _has_full_delegation(policy: Mapping[str, Any], account: str, partition: str
     return False
 
 
+UNIQUE_ID_REASON = ("a unique id in place of an ARN: the user or role it named was deleted, and KMS refuses a policy "
+                    "that names it (MalformedPolicyDocumentException: invalid principals)")
+
+
+def _principal_values(block: Any) -> list[str] | None:
+    """The AWS values of a Principal/NotPrincipal block, or None when it has none (or is "*")."""
+    if not isinstance(block, dict):
+        return None
+    aws = block.get("AWS")
+    if isinstance(aws, str):
+        return [aws]
+    if isinstance(aws, list) and all(isinstance(v, str) for v in aws):
+        return list(aws)
+    return None
+
+
+def _refused_reason(value: str, deleted: Mapping[str, str]) -> str | None:
+    from kms_rescue.policy.principals import classify_aws_value
+
+    if classify_aws_value(value).kind == "unique_id":
+        return UNIQUE_ID_REASON
+    if value in deleted:
+        return f"{deleted[value]}: KMS refuses a policy that names a principal that does not exist"
+    return None
+
+
+def drop_invalid_principals(
+    statements: Sequence[Any], deleted: Mapping[str, str]
+) -> tuple[list[Any], list[Removal], list[str]]:
+    """The statements without the principals KMS would refuse (see :class:`Removal`), what was removed, and notes
+    for what could not be removed safely (a NotPrincipal left empty would widen a Deny: kept, and said)."""
+    out: list[Any] = []
+    removals: list[Removal] = []
+    notes: list[str] = []
+    for n, st in enumerate(statements, 1):
+        if not isinstance(st, dict):
+            out.append(st)
+            continue
+        name = str(st.get("Sid")) if st.get("Sid") is not None else f"#{n}"
+        st = copy.deepcopy(st)
+        drop_statement = False
+        for element in ("Principal", "NotPrincipal"):
+            values = _principal_values(st.get(element))
+            if values is None:
+                continue
+            bad = [(v, r) for v in values if (r := _refused_reason(v, deleted)) is not None]
+            if not bad:
+                continue
+            keep = [v for v in values if _refused_reason(v, deleted) is None]
+            other_kinds = [k for k in st[element] if k != "AWS"]
+            if not keep and element == "NotPrincipal":
+                notes.append(f"statement {name} excludes only deleted principals ({', '.join(v for v, _ in bad)}) "
+                             "in NotPrincipal; it is kept as it is (removing them would widen its Deny): edit it "
+                             "by hand, KMS refuses it as written")
+                continue
+            if not keep and not other_kinds:
+                drop_statement = True
+                removals += [Removal(name, v, r, statement_removed=True) for v, r in bad]
+                continue
+            removals += [Removal(name, v, r) for v, r in bad]
+            if keep:
+                st[element]["AWS"] = keep if isinstance(st[element]["AWS"], list) else keep[0]
+            else:
+                del st[element]["AWS"]
+        if not drop_statement:
+            out.append(st)
+    return out, removals, notes
+
+
+def deleted_principals(entries: Iterable[Any]) -> dict[str, str]:
+    """ARN → evidence, for the report's principal entries known not to exist (``exists is False``), outside
+    conditions: what :func:`propose_fix` takes out (a condition's ARN is a string comparison, KMS does not check
+    it)."""
+    return {e.value: e.evidence for e in entries
+            if e.exists is False and not e.in_condition and e.kind in ("user", "role", "unique_id")}
+
+
+def _names_admin(statements: Sequence[Any], role_arn: str) -> bool:
+    """Whether an unconditional Allow already names ``role_arn`` with every key administration action."""
+    wanted = set(_admin_actions())
+    for st in statements:
+        if not isinstance(st, dict) or st.get("Effect") != "Allow" or st.get("Condition"):
+            continue
+        if role_arn not in (_principal_values(st.get("Principal")) or []):
+            continue
+        actions = st.get("Action")
+        listed = {actions} if isinstance(actions, str) else set(actions) if isinstance(actions, list) else set()
+        if "kms:*" in listed or "*" in listed or wanted <= listed:
+            return True
+    return False
+
+
 def validate_admin_role(role_arn: str, key_account: str, partition: str = DEFAULT_PARTITION) -> str:
     """A role ARN of the key's account (and partition), or :class:`UsageError`."""
     text = (role_arn or "").strip()
@@ -248,10 +365,15 @@ def propose_fix(
     key_arn: str,
     admin_role_arn: str | None = None,
     add_delegation: bool = True,
+    deleted_principals: Mapping[str, str] | None = None,
 ) -> FixPlan:
     """The proposed policy: ``current`` with every statement kept, plus the account-principal delegation statement
     (unless an equivalent one is already there) and, when ``admin_role_arn`` is given, a key administrators
-    statement naming it.
+    statement naming it (unless a statement already names it with those actions: the plan is idempotent).
+
+    Every principal KMS would refuse is taken out first: unique ids (what KMS shows in place of a deleted user's or
+    role's ARN) always, and the ARNs in ``deleted_principals`` (ARN → the evidence that it no longer exists). A
+    statement left without a principal is removed.
 
     Raises :class:`UsageError` for a key ARN or role ARN that does not fit, and
     :class:`~kms_rescue.policy.errors.PolicyInputError` for a malformed current policy."""
@@ -270,9 +392,11 @@ def propose_fix(
     statements = list(statements)
     proposed["Statement"] = statements
     proposed.setdefault("Version", "2012-10-17")
+    statements, removals, removal_notes = drop_invalid_principals(statements, deleted_principals or {})
+    proposed["Statement"] = statements
     taken = {str(s.get("Sid")) for s in statements if isinstance(s, dict) and s.get("Sid") is not None}
     additions: list[Addition] = []
-    notes: list[str] = []
+    notes: list[str] = list(removal_notes)
 
     if add_delegation:
         if _has_full_delegation(current, account, partition):
@@ -291,7 +415,9 @@ def propose_fix(
                 "while the account exists (AWS's default key policy statement)",
                 reasons,
             ))
-    if admin_role_arn:
+    if admin_role_arn and _names_admin(statements, validate_admin_role(admin_role_arn, account, partition)):
+        notes.append(f"a statement already names {admin_role_arn} with the key administration actions; it is kept")
+    elif admin_role_arn:
         role = validate_admin_role(admin_role_arn, account, partition)
         sid = _unique_sid(ADMIN_SID, taken)
         taken.add(sid)
@@ -302,7 +428,7 @@ def propose_fix(
             reasons = ((f'"Sid": "{sid}"', "a new name: the policy already uses the default one"), *reasons[1:])
         additions.append(Addition(st, f"names {role} as a key administrator (least privilege)", reasons))
 
-    if not additions:
+    if not additions and not removals:
         proposed = copy.deepcopy(dict(current))
     else:
         size = len(policy_text(proposed).encode("utf-8"))
@@ -325,9 +451,10 @@ def propose_fix(
         current=dict(current),
         proposed=proposed,
         additions=tuple(additions),
-        diff=tuple(_diff(dict(current), proposed, additions)),
+        diff=tuple(_diff(dict(current), proposed, additions, removals)),
         admin_role_arn=admin_role_arn,
         notes=tuple(notes),
+        removals=tuple(removals),
     )
 
 
@@ -336,7 +463,18 @@ def _norm(line: str) -> str:
     return text[:-1] if text.endswith(",") else text
 
 
-def _diff(current: dict[str, Any], proposed: dict[str, Any], additions: Sequence[Addition]) -> list[DiffLine]:
+def _removed_reason(text: str, removals: Sequence[Removal]) -> str:
+    for r in removals:
+        if json.dumps(r.value) in text:
+            return f"removed: {r.value} ({r.reason})"
+    gone = [r.statement for r in removals if r.statement_removed]
+    if gone:
+        return f"part of statement {', '.join(dict.fromkeys(gone))}, removed: it named only principals KMS refuses"
+    return "re-formatted around a removed principal"
+
+
+def _diff(current: dict[str, Any], proposed: dict[str, Any], additions: Sequence[Addition],
+          removals: Sequence[Removal] = ()) -> list[DiffLine]:
     a = policy_text(current).splitlines()
     b = policy_text(proposed).splitlines()
     raw = list(difflib.unified_diff(a, b, "current key policy", "proposed key policy", n=3, lineterm=""))
@@ -356,7 +494,11 @@ def _diff(current: dict[str, Any], proposed: dict[str, Any], additions: Sequence
             if body in ("}", "]") and text.rstrip().endswith(","):
                 out.append(DiffLine(text, "a comma: the statement list goes on"))
                 continue
-            out.append(DiffLine(text, "part of the added statement"))
+            out.append(DiffLine(text, "part of the added statement" if additions else
+                                "re-formatted around a removed principal"))
+            continue
+        if line.removed:
+            out.append(DiffLine(text, _removed_reason(text, removals)))
             continue
         out.append(line)
     return out
@@ -375,6 +517,8 @@ class ManagementCheck:
     decision: str
     detail: str
     identity_unknown: bool = False
+    #: the statements that decided a denial: each matching Deny ("key policy statement X"), else none
+    blocking: tuple[str, ...] = ()
 
 
 def _as_caller_arn(principal: str) -> tuple[str, dict[str, list[str]]]:
@@ -411,8 +555,10 @@ def check_keeps_management(
         result = evaluate(principal=arn, action=PUT_KEY_POLICY, resource=key_arn, key_policy=policy,
                           identity_policies=identity, context=ctx or None)
         detail = result.reasons[-1].detail if result.reasons else result.decision.value
+        blocking = tuple(f"{r.policy} statement {r.statement}" for r in result.reasons
+                         if r.matched and r.effect == "Deny" and r.statement)
         checks.append(ManagementCheck(principal, role, result.allowed, result.decision.value, detail,
-                                      result.identity_unknown))
+                                      result.identity_unknown, blocking))
     return checks
 
 
@@ -423,9 +569,12 @@ __all__ = [
     "DiffLine",
     "FixPlan",
     "ManagementCheck",
+    "Removal",
     "admin_statement",
     "check_keeps_management",
     "delegation_statement",
+    "deleted_principals",
+    "drop_invalid_principals",
     "policy_text",
     "propose_fix",
     "validate_admin_role",

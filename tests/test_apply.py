@@ -60,7 +60,7 @@ def test_apply_backs_up_checks_writes_without_bypass_and_verifies(tmp_path: Path
         stub.assert_no_pending_responses()
     assert result.applied and result.verified
     assert result.backup_path == tmp_path / "kms-key-policy-1234abcd-12ab-34cd-56ef-1234567890ab-20261102T093000Z.json"
-    assert result.backup_path.read_text() == current_text + "\n"  # byte for byte what KMS returned
+    assert result.backup_path.read_bytes() == current_text.encode()  # byte for byte what KMS returned
     assert stat.S_IMODE(result.backup_path.stat().st_mode) == 0o600
     assert [c.allowed for c in result.checks] == [True]
     opts = parse_restore_command(result.restore_command)
@@ -123,11 +123,52 @@ def test_kms_refusal_is_one_line_and_leaves_the_backup(tmp_path: Path, code: str
     with Stubber(kms) as stub:
         stub.add_response("get_key_policy", {"Policy": json.dumps(ROLE_ONLY)}, {"KeyId": KEY, "PolicyName": "default"})
         stub.add_client_error("put_key_policy", service_error_code=code, service_message=message, http_status_code=400)
+        stub.add_response("get_key_policy", {"Policy": json.dumps(ROLE_ONLY)}, {"KeyId": KEY, "PolicyName": "default"})
         with pytest.raises(ApplyError) as info:
             apply_fix(plan, kms, applier(), backup_dir=tmp_path, now=NOW)
-    assert str(info.value).startswith(f"KMS refused the new policy ({code}: ")
-    assert "unchanged" in str(info.value) and "\n" not in str(info.value)
-    assert not info.value.applied and info.value.backup_path is not None and info.value.backup_path.is_file()
+        stub.assert_no_pending_responses()  # the fresh read after the failed write was made
+    assert str(info.value).startswith(f"not applied: KMS answered {code}: ")
+    assert "a fresh read shows the key still has the old policy" in str(info.value) and "\n" not in str(info.value)
+    assert not info.value.applied and info.value.state == "old"
+    assert info.value.backup_path is not None and info.value.backup_path.is_file()
+
+
+@pytest.mark.parametrize(("after", "state"), [("new", "new"), ("other", "other"), ("error", "unknown")])
+def test_after_a_failed_write_a_fresh_read_says_what_is_on_the_key(tmp_path: Path, after: str, state: str) -> None:
+    """Issue 10: a write that errors may still have landed (a timeout after the service applied it). The answer
+    is a fresh read: the new policy (go on to verify), someone else's policy (show the diff), or unknown."""
+    plan = propose_fix(ROLE_ONLY, key_arn=KEY)
+    other = {"Version": "2012-10-17", "Statement": [*ROLE_ONLY["Statement"], {
+        "Sid": "SomeoneElse", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": "kms:*", "Resource": "*"}]}
+    kms = kms_client()
+    with Stubber(kms) as stub:
+        stub.add_response("get_key_policy", {"Policy": json.dumps(ROLE_ONLY)}, None)
+        stub.add_client_error("put_key_policy", service_error_code="KMSInternalException", service_message="boom",
+                              http_status_code=500)
+        if after == "new":
+            stub.add_response("get_key_policy", {"Policy": plan.proposed_text}, None)
+            stub.add_response("get_key_policy", {"Policy": plan.proposed_text}, None)
+            result = apply_fix(plan, kms, applier(), backup_dir=tmp_path, now=NOW)
+            assert result.applied and result.verified
+            assert "a fresh read shows the new policy on the key" in result.verification[0]
+            assert result.journal is not None
+            assert json.loads(result.journal.read_text().splitlines()[-1])["outcome"] == "verified"
+            return
+        if after == "other":
+            stub.add_response("get_key_policy", {"Policy": json.dumps(other)}, None)
+        else:
+            stub.add_client_error("get_key_policy", service_error_code="ThrottlingException", http_status_code=400)
+        with pytest.raises(ApplyError) as info:
+            apply_fix(plan, kms, applier(), backup_dir=tmp_path, now=NOW)
+    assert info.value.state == state
+    if state == "other":
+        assert '+      "Sid": "SomeoneElse",' in info.value.diff
+    else:
+        assert "whether the write landed is unknown" in str(info.value)
+    entries = [json.loads(x) for x in (tmp_path / f"kms-rescue-journal-{KEY.rsplit('/', 1)[-1]}.jsonl")
+               .read_text().splitlines()]
+    assert [e["outcome"] for e in entries] == ["writing", state]
 
 
 def test_verification_reports_a_different_policy(tmp_path: Path) -> None:
@@ -168,8 +209,6 @@ def test_backup_dir_not_writable_is_one_line(tmp_path: Path) -> None:
     (Applier("arn", None, profile="ops", endpoint_url="http://127.0.0.1:4566", config_file="/tmp/lab config"),
      "AWS_CONFIG_FILE='/tmp/lab config' aws kms put-key-policy"),
     (Applier("arn", None, source="env"), "# with the same AWS_ACCESS_KEY_ID"),
-    (Applier("arn", None, profile="base", source="assume_role", role_arn=f"arn:aws:iam::{ACCOUNT}:role/KeyAdmin"),
-     f"# with the credentials of arn:aws:iam::{ACCOUNT}:role/KeyAdmin"),
 ])
 def test_restore_command_variants(tmp_path: Path, who: Applier, expected: str) -> None:
     command = restore_command(KEY, tmp_path / "b.json", who)
@@ -180,6 +219,27 @@ def test_restore_command_variants(tmp_path: Path, who: Applier, expected: str) -
         assert opts["endpoint-url"] == who.endpoint_url
     if who.source == "env":
         assert "profile" not in opts
+
+
+def test_restore_for_an_assumed_role_runs_as_printed(tmp_path: Path) -> None:
+    """Issue 10: for an assumed role the printed command is one line that runs the saved script, which assumes the
+    role again from the same base profile before putting the backup back (a bare --profile would be the base
+    identity, which KMS's safety check refuses)."""
+    from kms_rescue.aws.apply import restore_for
+
+    backup = write_backup("{}", key_id="k", directory=tmp_path, now=NOW)
+    who = Applier(f"arn:aws:sts::{ACCOUNT}:assumed-role/KeyAdmin/oncall", None, profile="base", source="assume_role",
+                  role_arn=f"arn:aws:iam::{ACCOUNT}:role/KeyAdmin")
+    line, script = restore_for(KEY, backup, who)
+    assert line == f"sh {script}" and "\n" not in line
+    text = script.read_text()
+    assert f"aws sts assume-role --role-arn arn:aws:iam::{ACCOUNT}:role/KeyAdmin --role-session-name oncall" in text
+    assert "--profile base" in text.split("assume-role", 1)[1].splitlines()[0]
+    last = text.splitlines()[-1]
+    assert last.startswith("aws kms put-key-policy") and "--profile" not in last
+    assert stat.S_IMODE(script.stat().st_mode) == 0o600
+    again = restore_for(KEY, backup, who)[1]
+    assert again != script, "a second script never overwrites the first"
 
 
 def test_lab_refuses_nothing_written_when_the_applier_would_be_locked_out(lab_for: Any, clean_env: Path) -> None:

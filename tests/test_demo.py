@@ -45,6 +45,17 @@ def test_demo_session_with_a_scripted_prompter(clean_env: Path) -> None:
     assert path.suffix == ".eml" and b"To: cloud-team@example.com" in path.read_bytes()
 
 
+def test_demo_epilogue_says_what_happened_after_an_early_ctrl_c(clean_env: Path) -> None:
+    """Issue 10: Ctrl-C at the first question: the epilogue does not claim every identity was tried."""
+    out = io.StringIO()
+    consoles = (Console(file=out, width=140, no_color=True), Console(file=io.StringIO(), width=140, no_color=True))
+    prompter = FakePrompter([("confirm", "Investigate", KeyboardInterrupt())])
+    assert run_demo(interactive=True, prompter=prompter, consoles=consoles, progress_bar=False) == 130
+    text = " ".join(out.getvalue().split())
+    assert "You stopped the session before the identities were tried" in text
+    assert "were tried (" not in text and "ticket is in" not in text
+
+
 def test_lab_environment_hides_real_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
     monkeypatch.setenv("AWS_PROFILE", "prod")
@@ -71,14 +82,18 @@ def test_demo_in_a_real_terminal_through_the_lockout_to_a_saved_ticket(clean_env
     child.logfile_read = log
     try:
         child.expect("Investigate arn:aws:kms:us-east-1:111122223333:key/")
-        child.send("y")
+        # Issue 10: a yes/no answer needs Enter. A typed-ahead "n" (of "arn") answers nothing by itself.
+        child.send("n")
+        with pytest.raises(pexpect.TIMEOUT):
+            child.expect("Which (identities|KMS key)", timeout=1.5)
+        child.send("y\r")
         child.expect("Which identities")
         child.send("\r")  # all ticked
         child.expect("Add a role")
         child.send("\r")
         child.expect("Verdict: LOCKED OUT")
         child.expect("Draft the escalation ticket")
-        child.send("y")
+        child.send("y\r")
         child.expect("Which format")
         child.send("\r")  # markdown
         child.expect("Save the ticket to")
@@ -86,7 +101,7 @@ def test_demo_in_a_real_terminal_through_the_lockout_to_a_saved_ticket(clean_env
         child.expect(r"Saved the ticket to (\S+\.md)")
         saved = Path(ANSI.sub("", child.match.group(1)))
         child.expect("AWS Support case")
-        child.send("n")
+        child.send("n\r")
         child.expect("What you just saw")
         child.expect(pexpect.EOF)
     finally:

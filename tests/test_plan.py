@@ -73,11 +73,13 @@ class FixCase:
     adds: list[str]  # Sids added, in order
     locked_before: bool
     locked_after: bool
+    removes: tuple[str, ...] = ()  # Sids of statements removed (they named only principals KMS refuses)
 
 
 FIX_CASES = [
     FixCase("sole-admin-deleted", "a deleted principal's unique id matches nobody; the account principal delegates "
-            "to IAM and covers root (§1.2, §1.5)", SOLE_ADMIN_DELETED, None, [DELEGATION_SID], True, False),
+            "to IAM and covers root (§1.2, §1.5)", SOLE_ADMIN_DELETED, None, [DELEGATION_SID], True, False,
+            ("KeyAdministrators",)),
     FixCase("role-only-with-admin", "a named role is granted directly, no identity policy needed (§1.3)",
             ROLE_ONLY, ADMIN_ROLE, [DELEGATION_SID, ADMIN_SID], False, False),
     FixCase("default-already", "the default policy already delegates to the account: nothing to add",
@@ -93,8 +95,10 @@ def test_fix_is_additive_and_restores_manageability(case: FixCase) -> None:
     plan = propose_fix(case.current, key_arn=KEY, admin_role_arn=case.admin)
     assert case.current == before, "the plan must not modify its input"
     assert [a.statement["Sid"] for a in plan.additions] == case.adds
-    n = len(case.current["Statement"])
-    assert plan.proposed["Statement"][:n] == case.current["Statement"], "every existing statement is kept as is"
+    kept = [s for s in case.current["Statement"] if s.get("Sid") not in case.removes]
+    n = len(kept)
+    assert plan.proposed["Statement"][:n] == kept, "every other statement is kept as is"
+    assert [r.statement for r in plan.removals if r.statement_removed] == list(case.removes)
     assert plan.proposed["Statement"][n:] == [a.statement for a in plan.additions]
     assert analyze_management(case.current, key_account=ACCOUNT, key_arn=KEY).locked_out is case.locked_before
     assert analyze_management(plan.proposed, key_account=ACCOUNT, key_arn=KEY).locked_out is case.locked_after
@@ -151,7 +155,7 @@ def test_single_statement_object_is_kept() -> None:
 
 
 def test_every_added_line_has_a_reason_and_nothing_is_removed() -> None:
-    plan = propose_fix(SOLE_ADMIN_DELETED, key_arn=KEY, admin_role_arn=ADMIN_ROLE)
+    plan = propose_fix(ROLE_ONLY, key_arn=KEY, admin_role_arn=ADMIN_ROLE)
     added = [line for line in plan.diff if line.added]
     removed = [line for line in plan.diff if line.removed]
     assert added and all(line.reason for line in added)
@@ -277,3 +281,67 @@ def test_policy_over_the_size_limit_is_refused() -> None:
         statements.pop()
     with pytest.raises(UsageError, match="over KMS's limit"):
         propose_fix(current, key_arn=KEY)
+
+
+# --- principals KMS refuses (issue 10) ------------------------------------------------------------------------------
+# AWS Knowledge Center, "kms-policy-error-invalid-principals": PutKeyPolicy fails with MalformedPolicyDocumentException
+# "Policy contains a statement with one or more invalid principals" when a principal does not exist; a deleted
+# principal shows as its unique id (AIDA…, AROA…); remove orphaned unique ids.
+
+OLD_ID = "AIDAEXAMPLEID0000000002"
+
+
+@dataclass
+class RemovalCase:
+    id: str
+    fact: str
+    statement: dict[str, Any]
+    deleted: dict[str, str]
+    kept_principal: Any  # the statement's Principal after the fix; None when the statement is removed
+    removed: list[str]
+
+
+REMOVAL_CASES = [
+    RemovalCase("unique-id-alone", "a statement whose only principal is a unique id goes",
+                {"Sid": "Old", "Effect": "Allow", "Principal": {"AWS": OLD_ID}, "Action": "kms:*", "Resource": "*"},
+                {}, None, [OLD_ID]),
+    RemovalCase("unique-id-in-a-list", "only the unique id leaves the list; the live principal stays",
+                {"Sid": "Use", "Effect": "Allow", "Principal": {"AWS": [OLD_ID, APP_ROLE]}, "Action": "kms:Decrypt",
+                 "Resource": "*"}, {}, {"AWS": [APP_ROLE]}, [OLD_ID]),
+    RemovalCase("deleted-arn", "an ARN IAM says does not exist (iam:GetRole NoSuchEntity) is refused too",
+                {"Sid": "Gone", "Effect": "Allow", "Principal": {"AWS": ADMIN_ROLE}, "Action": "kms:*",
+                 "Resource": "*"}, {ADMIN_ROLE: "iam:GetRole by admin: no such entity"}, None, [ADMIN_ROLE]),
+    RemovalCase("service-stays", "a service principal beside a unique id keeps the statement",
+                {"Sid": "Svc", "Effect": "Allow", "Principal": {"AWS": OLD_ID, "Service": "logs.amazonaws.com"},
+                 "Action": "kms:Encrypt", "Resource": "*"}, {}, {"Service": "logs.amazonaws.com"}, [OLD_ID]),
+    RemovalCase("not-principal-kept", "a NotPrincipal left empty would widen its Deny: kept as it is, with a note",
+                {"Sid": "DenyAllBut", "Effect": "Deny", "NotPrincipal": {"AWS": OLD_ID}, "Action": "kms:Decrypt",
+                 "Resource": "*"}, {}, "unchanged", []),
+]
+
+
+@pytest.mark.parametrize("case", REMOVAL_CASES, ids=lambda c: c.id)
+def test_principals_kms_refuses_are_removed_with_their_reason(case: RemovalCase) -> None:
+    current = {"Version": "2012-10-17", "Statement": [delegation_statement(ACCOUNT), case.statement]}
+    plan = propose_fix(current, key_arn=KEY, deleted_principals=case.deleted)
+    assert [r.value for r in plan.removals] == case.removed
+    sid = case.statement["Sid"]
+    after = [s for s in plan.proposed["Statement"] if s.get("Sid") == sid]
+    if case.kept_principal is None:
+        assert after == [] and all(r.statement_removed for r in plan.removals)
+    elif case.kept_principal == "unchanged":
+        assert after == [case.statement] and any("NotPrincipal" in n for n in plan.notes)
+    else:
+        assert after[0].get("Principal") == case.kept_principal
+    for r in plan.removals:
+        line = next(d for d in plan.diff if d.removed and json.dumps(r.value) in d.text)
+        assert line.reason and r.value in line.reason and r.reason in line.reason
+    assert plan.changed is bool(case.removed)
+
+
+def test_the_plan_is_idempotent() -> None:
+    """Applying the plan and planning again proposes nothing (no "... 2" statements)."""
+    first = propose_fix(SOLE_ADMIN_DELETED, key_arn=KEY, admin_role_arn=ADMIN_ROLE)
+    second = propose_fix(first.proposed, key_arn=KEY, admin_role_arn=ADMIN_ROLE)
+    assert not second.changed and second.proposed == first.proposed
+    assert second.changes() == []

@@ -200,7 +200,7 @@ def test_fix_applied_end_to_end_and_rollback_restores(lab_for: Any, clean_env: P
     key = lab.key_arn(lab.scenario.keys[0].id)
     before = json.loads(lab.admin.raw_key_policy(key))
     run = run_session(key, [*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
-                            ("confirm", "administrator role", False), ("confirm", "Apply this policy", True)])
+                            ("confirm", "administrator role", False), ("confirm_write", "Apply this policy", True)])
     assert run.code == 0, run.out
     result = run.session.applied
     assert result is not None and result.verified
@@ -237,7 +237,7 @@ def test_fix_with_named_admin_role(lab_for: Any, clean_env: Path) -> None:
     admin_role = lab.admin.create_role("KeyAdmin")
     run = run_session(key, [*START, ("select", "apply the fix", "default"), ("confirm", "Plan a fix", True),
                             ("confirm", "administrator role", True), ("text", "role ARN", admin_role),
-                            ("confirm", "Apply", True)])
+                            ("confirm_write", "Apply", True)])
     assert run.code == 0, run.out
     after = json.loads(lab.admin.raw_key_policy(key))
     assert [s.get("Sid") for s in after["Statement"]][-1] == "Allow access for Key Administrators"
@@ -249,7 +249,7 @@ def test_applier_choice_and_suggested_admin_is_its_role(lab_for: Any) -> None:
     key = lab.key_arn("alias/payments")
     run = run_session(key, [*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
                             ("confirm", "administrator role", True), ("text", "role ARN", "default"),
-                            ("confirm", "Apply", False)])
+                            ("confirm_write", "Apply", False)])
     assert run.code == 0
     asked = [a for a in run.prompter.asked if a.kind == "text" and "Administrator role ARN" in a.message]
     assert asked[0].default == f"arn:aws:iam::{ACCOUNT}:role/Admin"
@@ -261,11 +261,16 @@ def test_declined_fix_changes_nothing(lab_for: Any, clean_env: Path) -> None:
     key = lab.key_arn(lab.scenario.keys[0].id)
     before = lab.admin.raw_key_policy(key)
     run = run_session(key, [*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
-                            ("confirm", "administrator role", False), ("confirm", "Apply", False)])
+                            ("confirm", "administrator role", False), ("confirm_write", "Apply", False)])
     assert run.code == 0
     assert lab.admin.raw_key_policy(key) == before
     assert not list(clean_env.glob("kms-key-policy-*"))
     assert "+      \"Sid\": \"Enable IAM User Permissions\"" in run.out
+    # Issue 10: a declined proposal is saved, and the session says where.
+    saved = run.session.saved_proposal
+    assert saved is not None and str(saved) in "".join(run.out.split())
+    assert "Enable IAM User Permissions" in saved.read_text()
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
 
 
 def test_refused_fix_when_the_named_admin_is_denied(lab_for: Any, clean_env: Path) -> None:
@@ -288,10 +293,13 @@ def test_refused_fix_when_the_named_admin_is_denied(lab_for: Any, clean_env: Pat
     admin_role = lab.admin.create_role("KeyAdmin")
     before = lab.admin.raw_key_policy(key)
     run = run_session(key, [*START, ("confirm", "Plan a fix", True), ("confirm", "administrator role", True),
-                            ("text", "role ARN", admin_role), ("confirm", "Apply", True)])
+                            ("text", "role ARN", admin_role), ("confirm_write", "Apply", True)])
     assert "Refused: nothing was written to the key" in run.out
-    assert f"the administrator {admin_role} would lose kms:PutKeyPolicy" in run.out
-    assert "OnlyRootManages" in run.out or "explicit deny" in run.out
+    text = " ".join(run.out.split())
+    # Issue 10: the role never had kms:PutKeyPolicy, so it "would not gain" it; the blocking statement is named.
+    assert f"the administrator {admin_role} would not gain kms:PutKeyPolicy (blocked by key policy statement " \
+           '"OnlyRootManages")' in text
+    assert "would lose" not in text
     assert lab.admin.raw_key_policy(key) == before
     assert run.code == 0  # the key is still manageable; nothing changed
     assert list(clean_env.glob("kms-key-policy-*")), "the backup is written before the check"
@@ -320,17 +328,25 @@ def test_recoverable_rerun_with_the_admin_role_then_fix(lab_for: Any, clean_env:
     lab = lab_for(doc)
     key = lab.key_arn(lab.scenario.keys[0].id)
     role = f"arn:aws:iam::{ACCOUNT}:role/KeyAdmin"
-    run = run_session(key, [*START, ("select", "Run again", role), ("select", "from which identity", "app"),
+    # The root profile connects, but is never offered as a base for AssumeRole (AWS does not let the root user
+    # assume a role): app is the only base, so the session does not ask which.
+    run = run_session(key, [*START, ("select", "Run again", role),
                             ("confirm", "Plan a fix", True), ("confirm", "administrator role", True),
-                            ("text", "role ARN", "default"), ("confirm", "Apply", True)])
+                            ("text", "role ARN", "default"), ("confirm_write", "Apply", True)])
     assert run.code == 0, run.out
     assert "Running again with KeyAdmin@app" in run.out
     assert "Verdict: RECOVERABLE" in run.out and "Verdict: MANAGEABLE" in run.out
     after = json.loads(lab.admin.raw_key_policy(key))
-    assert {s.get("Sid") for s in after["Statement"]} >= {"Enable IAM User Permissions",
-                                                         "Allow access for Key Administrators"}
-    assert after["Statement"][-1]["Principal"] == {"AWS": role}  # suggested: the role that applied it
-    assert "# with the credentials of " + role in run.session.applied.restore_command
+    assert after["Statement"][-1]["Sid"] == "Enable IAM User Permissions"
+    # The suggested administrator is the role that applied it, which the policy already names with kms:*: the
+    # plan does not add a second statement for it (issue 10: the proposal is idempotent).
+    assert "already names " + role in run.out
+    assert "Allow access for Key Administrators" not in {s.get("Sid") for s in after["Statement"]}
+    # The restore command runs as printed: it runs the saved script, which assumes the role again first.
+    result = run.session.applied
+    assert result.restore_command == f"sh {result.restore_file}"
+    assert f"aws sts assume-role --role-arn {role}" in result.restore_file.read_text()
+    assert result.restore_command in run.out
     assert_no_secrets(lab, run.out, run.err)
 
 
@@ -344,10 +360,52 @@ def test_added_role_is_probed(lab_for: Any) -> None:
     key = lab.key_arn(lab.scenario.keys[0].id)
     role = f"arn:aws:iam::{ACCOUNT}:role/KeyAdmin"
     run = run_session(key, [("confirm", "Investigate", True), ("checkbox", "identities", ["app"]),
-                            ("text", "Add a role", role), ("text", "Add a role", ""),
-                            ("confirm", "Plan a fix", False)])
+                            ("text", "Add a role", role), ("text", "Session name", "default"),
+                            ("text", "Add a role", ""), ("confirm", "Plan a fix", False)])
     assert run.code == 0
     assert "KeyAdmin@app" in run.out and "Verdict: MANAGEABLE" in run.out
+
+
+def test_a_policy_that_exempts_one_session_is_completed_with_that_session(lab_for: Any, clean_env: Path) -> None:
+    """Issue 10: explicit-deny-trap exempts only the break-glass session of role BreakGlass. The session offers that
+    role with the session the policy names (asked, with it as the default), the re-run assumes it as
+    BreakGlass/break-glass, and the key is manageable. The root user is never offered as a base for AssumeRole
+    (see test_recoverable_rerun_with_the_admin_role_then_fix)."""
+    lab = lab_for("explicit-deny-trap")
+    key = lab.key_arn(lab.scenario.keys[0].id)
+    role = f"arn:aws:iam::{ACCOUNT}:role/BreakGlass"
+    run = run_session(key, [*START, ("select", "Run again", role),
+                            ("select", "from which identity", "admin"),
+                            ("text", "Session name for BreakGlass", "default"),
+                            ("confirm", "Plan a fix", False)])
+    again = next(a for a in run.prompter.asked if a.kind == "select" and "Run again" in a.message)
+    assert any("as session break-glass" in c.title for c in again.choices)
+    asked = next(a for a in run.prompter.asked if a.kind == "text" and "Session name" in a.message)
+    assert asked.default == "break-glass"
+    assert "Verdict: MANAGEABLE" in run.out
+    assert "assumed-role/BreakGlass/break-glass" in run.out
+
+
+def test_a_failed_assume_role_shows_aws_reason_and_offers_the_escalation(lab_for: Any, clean_env: Path) -> None:
+    """The re-run's AssumeRole is denied (the admin profile lost sts:AssumeRole): AWS's reason is shown, and with
+    no path left the session offers the escalation instead of stopping."""
+    doc = scenario_with("explicit-deny-trap")
+    for ident in doc["identities"]:
+        for pol in ident.get("policies", []):
+            for st in pol["Statement"]:
+                if isinstance(st["Action"], list) and "sts:AssumeRole" in st["Action"]:
+                    st["Action"].remove("sts:AssumeRole")
+    lab = lab_for(doc)
+    key = lab.key_arn(lab.scenario.keys[0].id)
+    role = f"arn:aws:iam::{ACCOUNT}:role/BreakGlass"
+    run = run_session(key, [*START, ("select", "Run again", role),
+                            ("select", "from which identity", lambda choices: choices[0].value),
+                            ("text", "Session name for BreakGlass", "default"),
+                            ("confirm", "Draft the escalation ticket", False)])
+    text = " ".join(run.out.split())
+    assert "sts:AssumeRole of " + role + " failed: AccessDenied" in text
+    assert "None of the paths tried could manage the key" in text
+    assert any("Draft the escalation ticket" in m for m in run.asked("confirm"))
 
 
 # --- undetermined and intentional locks --------------------------------------------------------------------------
@@ -493,6 +551,17 @@ def test_bad_key_is_one_line_exit_2(clean_env: Path, capsys: pytest.CaptureFixtu
     assert err[0].startswith("kms-rescue: error:") and "--region" in err[0]
 
 
+def test_a_bad_key_in_the_session_is_asked_again(lab_for: Any, clean_env: Path) -> None:
+    """Issue 10: at a terminal, a mistyped key on the command line is asked again instead of exiting 2."""
+    lab = lab_for("healthy-default")
+    key = lab.key_arn("alias/payments")
+    run = run_session("arn:aws:kms:us-east-1:111122223333:kye/oops",
+                      [("text", "Which KMS key", key), *START, ("select", "apply the fix", "admin"),
+                       ("confirm", "Plan a fix", False)])
+    assert "Enter the key again" in run.out
+    assert run.code == 0
+
+
 def test_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["rescue", "--help"]) == 0
     assert "Example" in capsys.readouterr().out
@@ -532,15 +601,17 @@ def test_sigint_is_held_back_during_the_write() -> None:
     assert signal.getsignal(signal.SIGINT) is before
 
 
-def test_ctrl_c_during_apply_finishes_the_write_then_exits_130(lab_for: Any, clean_env: Path) -> None:
-    """Ctrl-C pressed while the policy is being written: the write and its verification complete, the restore
-    command is printed, then the session exits 130: nothing is half-applied."""
+def test_ctrl_c_before_the_write_stops_before_it(lab_for: Any, clean_env: Path) -> None:
+    """Only the write itself is held back (issue 10): Ctrl-C once the backup is made and just before PutKeyPolicy
+    is sent still interrupts, and the key keeps its policy. (Signals during the write: tests/test_fix_signals.py,
+    with real signals sent to a real process.)"""
     import signal
 
     lab = lab_for("principalarn-condition")
     key = lab.key_arn(lab.scenario.keys[0].id)
+    before = lab.admin.raw_key_policy(key)
 
-    def press_ctrl_c_on_write(session: RescueSession) -> None:
+    def press_ctrl_c_before_write(session: RescueSession) -> None:
         say = session.say
 
         def wrapped(text: str = "", style: str | None = None) -> None:
@@ -552,14 +623,26 @@ def test_ctrl_c_during_apply_finishes_the_write_then_exits_130(lab_for: Any, cle
 
     out, err = io.StringIO(), io.StringIO()
     prompter = FakePrompter([*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
-                             ("confirm", "administrator role", False), ("confirm", "Apply", True)])
+                             ("confirm", "administrator role", False), ("confirm_write", "Apply", True)])
     code = run_rescue(key, SessionSettings(backup_dir=str(clean_env)), interactive=True, prompter=prompter,
                       consoles=(Console(file=out, width=140), Console(file=err, width=140)), progress_bar=False,
-                      on_session=press_ctrl_c_on_write)
+                      on_session=press_ctrl_c_before_write)
     assert code == 130
-    assert "Enable IAM User Permissions" in lab.admin.raw_key_policy(key)  # fully applied
-    assert "To undo it, put the backup back" in out.getvalue()
+    assert lab.admin.raw_key_policy(key) == before
     assert "nothing was half-applied" in err.getvalue()
+
+
+def test_a_write_needs_the_typed_token(lab_for: Any, clean_env: Path) -> None:
+    """Issue 10: a write needs the first characters of the key id typed and Enter; a "y" is a No."""
+    lab = lab_for("principalarn-condition")
+    key = lab.key_arn(lab.scenario.keys[0].id)
+    before = lab.admin.raw_key_policy(key)
+    run = run_session(key, [*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
+                            ("confirm", "administrator role", False), ("confirm_write", "Apply", "y")])
+    assert lab.admin.raw_key_policy(key) == before
+    asked = next(a for a in run.prompter.asked if a.kind == "confirm_write")
+    assert asked.default == lab.scenario.keys[0].id[:8]
+    assert "No change made" in run.out
 
 
 def test_mfa_profiles_are_asked_once_in_the_main_thread(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -590,10 +673,37 @@ def test_mfa_profiles_are_asked_once_in_the_main_thread(clean_env: Path, monkeyp
 def test_pending_deletion_is_said_before_anything_else(lab_for: Any, clean_env: Path) -> None:
     lab = lab_for("pending-deletion")
     key = lab.key_arn(lab.scenario.keys[0].id)
-    run = run_session(key, [*START, ("confirm", "Plan a fix", False)])
+    run = run_session(key, [*START, ("confirm_write", "Cancel the scheduled deletion", False),
+                            ("confirm", "Plan a fix", False)])
     first = run.out.index("URGENT: The key is scheduled for deletion")
     assert first < run.out.index("Verdict:") and first < run.out.index("DescribeKey")
     assert "admin can cancel it now (kms:CancelKeyDeletion)" in " ".join(run.out.split())
+    # Declined: the key stays scheduled, and the session says what runs it back.
+    assert "aws kms cancel-key-deletion --key-id " + key in run.out
+    assert lab.client("admin", "kms").describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "PendingDeletion"
+
+
+def test_pending_deletion_is_cancelled_first_then_the_key_enabled(lab_for: Any, clean_env: Path) -> None:
+    """Issue 10: the session offers to cancel a scheduled deletion before anything else (the identity it offers
+    was evaluated for kms:CancelKeyDeletion), with a typed confirmation; KMS leaves a cancelled key Disabled (KMS
+    Developer Guide, "Deleting AWS KMS keys"), so it then offers kms:EnableKey. Each is read back with DescribeKey."""
+    lab = lab_for("pending-deletion")
+    key = lab.key_arn(lab.scenario.keys[0].id)
+    run = run_session(key, [*START, ("confirm_write", "Cancel the scheduled deletion", True),
+                            ("confirm_write", "Enable", True), ("confirm", "Plan a fix", False)])
+    text = " ".join(run.out.split())
+    assert "Done: the deletion is cancelled; the key's state is now Disabled" in text
+    assert "Done: the key is enabled; the key's state is now Enabled" in text
+    assert text.index("deletion is cancelled") < text.index("Plan a fix") if "Plan a fix" in text else True
+    assert lab.client("admin", "kms").describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_a_disabled_key_says_how_to_enable_it(lab_for: Any, clean_env: Path) -> None:
+    lab = lab_for("pending-deletion")
+    key = lab.key_arn(lab.scenario.keys[1].id)
+    run = run_session(key, [*START, ("confirm_write", "Enable", "n"), ("confirm", "Plan a fix", False)])
+    assert "aws kms enable-key --key-id " + key in run.out
+    assert lab.client("admin", "kms").describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Disabled"
 
 
 def test_a_key_that_does_not_exist_is_not_escalated(lab_for: Any, clean_env: Path) -> None:
@@ -602,3 +712,19 @@ def test_a_key_that_does_not_exist_is_not_escalated(lab_for: Any, clean_env: Pat
     assert run.code == 6
     assert "Verdict: NOT FOUND" in run.out and "check the key id" in run.out
     assert not [a for a in run.prompter.asked if "ticket" in a.message.lower()]
+
+
+def test_the_session_fix_drops_a_deleted_principal_and_kms_accepts_it(lab_for: Any, clean_env: Path) -> None:
+    """Issue 10: the default statement plus one naming the deleted role/OldAdmin (shown as AROA…): the session's
+    diff removes the id with its reason, and KMS accepts the write (it refused the fix that kept it)."""
+    from tests.test_fix import stale_principal_scenario
+
+    lab = lab_for(stale_principal_scenario())
+    key = lab.key_arn("alias/payments")
+    unique_id = json.loads(lab.admin.raw_key_policy(key))["Statement"][1]["Principal"]["AWS"]
+    run = run_session(key, [*START, ("select", "apply the fix", "admin"), ("confirm", "Plan a fix", True),
+                            ("confirm", "administrator role", False), ("confirm_write", "Apply", True)])
+    assert run.code == 0, run.out
+    assert f"removed: {unique_id}" in run.out and "Applied." in run.out
+    after = json.loads(lab.admin.raw_key_policy(key))
+    assert unique_id not in json.dumps(after)

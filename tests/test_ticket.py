@@ -39,6 +39,7 @@ from kms_rescue.render.ticket import (
     CaseInfo,
     TicketFormat,
     build_ticket,
+    plain_text,
     render,
     restore_policy_for,
     subject_for,
@@ -146,6 +147,17 @@ def test_every_format_matches_its_golden_file(fmt: TicketFormat) -> None:
     check_golden(f"locked-out.{EXTENSIONS[fmt]}", render(ticket, fmt))
 
 
+def test_the_email_body_is_plain_text() -> None:
+    """Issue 10: the email format is for a mail client: no Markdown pipe tables, headings or bold markers; the
+    facts stay (key ARN, aliases) and the support process says it can take days and what to prepare."""
+    ticket = build_ticket(fixed_report(), to="cloud-team@example.com")
+    body = render(ticket, TicketFormat.email)
+    assert isinstance(body, str)
+    assert "|" not in body and "**" not in body and "\n## " not in body
+    assert "Aliases: alias/payments" in body and KEY_ARN in body
+    assert "It can take days" in body and "phone" in body
+
+
 def test_undetermined_ticket_matches_its_golden_file() -> None:
     report = fixed_report(live=False, history=False)
     assert report.verdict == "undetermined"
@@ -167,7 +179,11 @@ def test_ticket_names_everything_support_needs() -> None:
     restore, origin = restore_policy_for(report)
     assert restore is not None and "every statement kept" in origin
     assert restore["Statement"][-1]["Principal"] == {"AWS": ROOT}
-    assert "name deleted principals" in body  # the orphaned unique id is pointed out
+    # The orphaned unique id is left out of the policy to restore (KMS would refuse it: AWS Knowledge Center,
+    # "kms-policy-error-invalid-principals"), and the ticket says so.
+    assert "Left out of statement KeyAdministration: AROA" in body
+    assert not [v for s in restore["Statement"] for v in [s.get("Principal", {}).get("AWS")]
+                if isinstance(v, str) and v.startswith("AROA")]
     assert "`kms-rescue ticket" not in body  # the ticket does not tell you to write the ticket
 
 
@@ -195,7 +211,7 @@ def test_email_has_headers_then_the_body() -> None:
     assert isinstance(text, str)
     head, _, body = text.partition("\n\n")
     assert head == f"To: ops@example.com\nSubject: {ticket.subject}"
-    assert body == ticket.body
+    assert body == plain_text(ticket.body)  # the body as plain text (issue 10)
 
 
 @pytest.mark.parametrize(("verdict", "start"), [
@@ -353,6 +369,17 @@ def test_ticket_command_every_format(lab_for: Any, clean_env: Path, capsys: pyte
     assert key.encode() in data.replace(b"=\r\n", b"")
     assert f"wrote the ticket to {out_file}" in err
     assert_no_secrets(lab, data, err)
+
+
+def test_ticket_for_a_key_arn_lists_its_aliases(lab_for: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 10: DescribeKey of a key ARN does not name its aliases; the ticket asks kms:ListAliases with KeyId
+    (KMS API Reference, ListAliases) so "Aliases" is not "—" for a key that has one."""
+    lab = lab_for("sole-admin-deleted")
+    key = lab.key_arn(lab.scenario.keys[0].id)
+    assert "alias/" not in key
+    assert main(["ticket", key]) == 4
+    out = capsys.readouterr().out
+    assert "| Aliases | alias/payments |" in out
 
 
 def test_ticket_command_exit_code_follows_the_verdict(lab_for: Any, capsys: pytest.CaptureFixture[str]) -> None:

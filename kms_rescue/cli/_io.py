@@ -77,3 +77,16 @@ def write_payload(text: str, output: str | None, *, force: bool = False) -> None
         write_file(text, output, force=force)
     else:
         typer.echo(text, nl=False)
+
+
+def write_new_file(path: str | os.PathLike[str], data: str | bytes) -> Path:
+    """Create ``path`` with ``data`` and return where it went: never overwriting (``name-2.ext``, ``name-3.ext`` …
+    when it exists) and never through a symlink (:func:`kms_rescue.files.create_numbered`: O_EXCL | O_NOFOLLOW,
+    mode 0600). Raises a one-line :class:`UsageError`."""
+    target = Path(path).expanduser()
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return files.create_numbered(target, payload)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None

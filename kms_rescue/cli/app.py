@@ -26,7 +26,7 @@ from kms_rescue.cli import _say
 from kms_rescue.errors import KmsRescueError, UsageError
 
 # Modules under kms_rescue.cli that provide a ``register(app)`` function, in --help order.
-COMMAND_MODULES: tuple[str, ...] = ("explain", "lint", "report", "lab", "rescue", "ticket", "demo")
+COMMAND_MODULES: tuple[str, ...] = ("explain", "lint", "report", "lab", "rescue", "fix", "ticket", "demo")
 
 EXIT_INTERRUPTED = 130
 

@@ -53,19 +53,32 @@ def _start_lab() -> Any:
     return Lab(DEMO_SCENARIO)
 
 
-def epilogue(key_arn: str, scratch: str, saved_ticket: Path | None) -> list[str]:
-    """What the user just saw, and how to use the tool for real."""
+def epilogue(key_arn: str, scratch: str, saved_ticket: Path | None, session: Any = None,
+             code: int | None = None) -> list[str]:
+    """What the user just saw (what actually happened: an early Ctrl-C is said as such), and how to use the tool
+    for real."""
     lines = [
         "",
         "What you just saw",
         "  A local lab account (nothing left this machine) where the key's only administrator role was deleted:",
         "  the key policy now shows the role's unique id (AROA…) instead of its ARN, and a new role with the same",
-        "  name would not match it. Every identity was tried; none could call kms:PutKeyPolicy, and the policy",
-        "  does not let the account's IAM administrators or its root user in. Only AWS Support can restore access,",
-        "  so the session drafted the ticket for them.",
+        "  name would not match it.",
     ]
+    report = getattr(session, "report", None) if session is not None else None
+    if report is None and session is not None:
+        lines.append("  You stopped the session before the identities were tried, so nothing was probed.")
+    elif report is not None:
+        tried = [i.name for i in report.identities]
+        lines.append(f"  {len(tried)} identit{'y was' if len(tried) == 1 else 'ies were'} tried ({', '.join(tried)}); "
+                     f"the verdict: {report.verdict.replace('_', ' ')}.")
+        if report.verdict == "locked_out":
+            lines.append("  None could call kms:PutKeyPolicy, and the policy does not let the account's IAM "
+                         "administrators or its root user in: only AWS Support can restore access.")
     if saved_ticket is not None:
+        lines.append(f"  The session drafted the ticket for them: {saved_ticket}.")
         lines.append(f"  The ticket is in {saved_ticket}.")
+    elif report is not None and code == 130:
+        lines.append("  You stopped the session (Ctrl-C) before a ticket was drafted.")
     lines += [
         f"  The lab has stopped; the demo's files (ticket draft) stay in {scratch}.",
         "",
@@ -98,7 +111,7 @@ def run_demo(*, interactive: bool, prompter: Any = None, consoles: Any = None, p
             code = run_rescue(key_arn, settings, interactive=interactive, prompter=prompter, consoles=consoles,
                               progress_bar=progress_bar, on_session=sessions.append)
     saved = sessions[0].saved_ticket if sessions else None
-    for line in epilogue(key_arn, scratch, saved):
+    for line in epilogue(key_arn, scratch, saved, sessions[0] if sessions else None, code):
         echo(line)
     return code
 

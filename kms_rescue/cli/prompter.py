@@ -32,6 +32,11 @@ class Prompter(Protocol):
 
     def confirm(self, message: str, *, default: bool = False) -> bool: ...
 
+    def confirm_write(self, message: str, *, token: str) -> bool:
+        """A question whose Yes writes to AWS: True only when the user typed ``token`` (the first characters of the
+        key id) and pressed Enter; anything else is No."""
+        ...
+
     def select(self, message: str, choices: Sequence[Choice], *, default: str | None = None) -> str: ...
 
     def checkbox(self, message: str, choices: Sequence[Choice]) -> list[str]: ...
@@ -52,14 +57,19 @@ class QuestionaryPrompter:
     def text(self, message: str, *, default: str = "", validate: Validator | None = None) -> str:
         import questionary
 
-        def check(value: str) -> bool | str:
-            if validate is None:
-                return True
-            problem = validate(value)
-            return True if problem is None else problem
+        # The answer is checked after Enter, and a problem is printed as a paragraph that wraps: prompt_toolkit's
+        # validation toolbar is one line, which cuts a long message at the screen's edge.
+        value = default
+        while True:
+            value = str(self._check(questionary.text(message, default=value, **self._kwargs).unsafe_ask()))
+            problem = validate(value) if validate is not None else None
+            if problem is None:
+                return value
+            questionary.print(f"  {problem}", style="fg:ansiyellow", **self._print_kwargs())
 
-        return str(self._check(questionary.text(message, default=default, validate=check,
-                                                **self._kwargs).unsafe_ask()))
+    def _print_kwargs(self) -> dict[str, Any]:
+        output = self._kwargs.get("output")  # prompt_toolkit's Output, in tests
+        return {"output": output} if output is not None else {}
 
     def secret(self, message: str) -> str:
         import questionary
@@ -69,7 +79,16 @@ class QuestionaryPrompter:
     def confirm(self, message: str, *, default: bool = False) -> bool:
         import questionary
 
-        return bool(self._check(questionary.confirm(message, default=default, **self._kwargs).unsafe_ask()))
+        # auto_enter=False: a y or n only counts once Enter is pressed, so typing ahead never answers.
+        return bool(self._check(questionary.confirm(message, default=default, auto_enter=False,
+                                                    **self._kwargs).unsafe_ask()))
+
+    def confirm_write(self, message: str, *, token: str) -> bool:
+        import questionary
+
+        answer = str(self._check(questionary.text(f"{message} Type {token} and press Enter to go ahead "
+                                                  "(anything else: no)", **self._kwargs).unsafe_ask()))
+        return answer.strip() == token
 
     def select(self, message: str, choices: Sequence[Choice], *, default: str | None = None) -> str:
         import questionary
@@ -167,6 +186,13 @@ class FakePrompter:
         value = default if answer == "default" else bool(answer)
         self.asked.append(Asked("confirm", message, value, default=default))
         return value
+
+    def confirm_write(self, message: str, *, token: str) -> bool:
+        """The script's answer is True (type the token), False, or the text typed."""
+        answer = self._next("confirm_write", message)
+        typed = token if answer is True else "" if answer is False else str(answer)
+        self.asked.append(Asked("confirm_write", message, typed, default=token))
+        return typed.strip() == token
 
     def select(self, message: str, choices: Sequence[Choice], *, default: str | None = None) -> str:
         answer = self._next("select", message)

@@ -16,18 +16,17 @@ It walks the recovery runbook with the person who just hit AccessDenied on their
 
 The session is interactive only when stdin and stdout are terminals and ``--no-input`` is not given; otherwise it
 prints the report (as ``kms-rescue report`` does) and exits with the report's code. Ctrl-C anywhere exits 130: the
-policy write cannot be cut in half (Ctrl-C is held back for that one call), and a ticket being drafted is saved.
+policy write cannot be cut in half (Ctrl-C, SIGTERM and SIGHUP are held back for that one call alone, then the
+write is verified and the restore command printed before exiting 128 + the signal), and a ticket being drafted is
+saved. Every write needs the key id's first characters typed (docs/rescue.md).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +36,7 @@ import typer
 from kms_rescue.cli._complete import complete_profile, complete_region
 from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._progress import ProbeProgress
+from kms_rescue.cli.fixflow import SignalExit, outcome_lines, sigint_held, signals_held
 from kms_rescue.cli.options import positive_seconds
 from kms_rescue.cli.prompter import Choice, Prompter
 from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline
@@ -76,29 +76,12 @@ class SessionSettings:
     to: str | None = None  # the escalation address (else env / config)
     environ: Mapping[str, str] | None = None  # None: os.environ
     max_reruns: int = 3
+    role_session_name: str | None = None  # the session name for roles assumed (--role-session-name)
     extra_specs: list[Any] = field(default_factory=list)  # identities added during the session
 
 
-# --- Ctrl-C ------------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def sigint_held() -> Iterator[list[int]]:
-    """Hold Ctrl-C back while the body runs (the one PutKeyPolicy call and its verification must not be cut in
-    half). The list it yields is non-empty when Ctrl-C was pressed meanwhile; the caller raises afterwards."""
-    pressed: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield pressed
-        return
-
-    def remember(signum: int, _frame: Any) -> None:
-        pressed.append(signum)
-
-    previous = signal.signal(signal.SIGINT, remember)
-    try:
-        yield pressed
-    finally:
-        signal.signal(signal.SIGINT, previous)
+# --- signals -----------------------------------------------------------------------------------------------------
+# SIGINT, SIGTERM and SIGHUP are held back for the one PutKeyPolicy call (kms_rescue.cli.fixflow.signals_held).
 
 
 # --- output helpers ----------------------------------------------------------------------------------------------
@@ -141,6 +124,27 @@ def calls_table(report: Report) -> Any:
     for row in rows:
         table.add_row(row.name, row.arn, cell(row.status), *(cell(c) for c in row.cells), cell(row.manage))
     return table
+
+
+#: Below this width the identities table becomes a stacked list: a table would drop its columns.
+STACKED_BELOW = 80
+
+
+def stacked_calls(report: Report) -> list[tuple[str, str]]:
+    """The identities × calls table as a list, for narrow terminals: each identity's name, whether it can manage
+    the key and its status first, then its caller and calls (lines break between words, never inside a name)."""
+    from kms_rescue.render.report_view import grid
+
+    headings, rows = grid(report)
+    calls = headings[3:-1]
+    out: list[tuple[str, str]] = [("Identities and calls", "bold")]
+    for row in rows:
+        style = OUTCOME_STYLES.get(row.manage.split(" ")[0], "yellow")
+        out.append((f"{row.name}: can manage: {row.manage} (status {row.status})", style))
+        if row.arn:
+            out.append((f"  {row.arn}", ""))
+        out.append(("  " + ", ".join(f"{h} {c}" for h, c in zip(calls, row.cells, strict=True)), "dim"))
+    return out
 
 
 def explain_verdict(report: Report) -> list[str]:
@@ -212,6 +216,9 @@ class RescueSession:
         self.specs: list[IdentitySpec] = []
         self.saved_ticket: Path | None = None
         self.applied: Any = None
+        self.outcome: Any = None
+        self.saved_proposal: Path | None = None
+        self.tried_a_path = False  # a re-run with a role the report named
         self.redactor: Any = None
 
     @property
@@ -227,6 +234,13 @@ class RescueSession:
         from rich.rule import Rule
 
         self.out.print(Rule(text, align="left"))
+
+    def say_lines(self, lines: Sequence[tuple[str, str]]) -> None:
+        """Lines from :mod:`kms_rescue.cli.fixflow`; commands (cyan) are never wrapped, so they paste."""
+        from rich.text import Text
+
+        for text, style in lines:
+            self.out.print(Text(text, style=style), soft_wrap=style == "cyan")
 
     # -- 1. the key ---------------------------------------------------------------------------------------------
 
@@ -258,6 +272,9 @@ class RescueSession:
         from kms_rescue.policy.partitions import is_region_code
 
         value = given
+        if value is not None and (problem := self._validate_key_or_needs_region(value)) is not None:
+            self.say(f"{value.strip()!r}: {problem}. Enter the key again.", "yellow")  # a typo is asked again
+            value = None
         while True:
             if value is None:
                 value = self.prompter.text(
@@ -287,10 +304,11 @@ class RescueSession:
 
     def choose_identities(self) -> list[IdentitySpec]:
         from kms_rescue.aws.results import IdentitySpec
-        from kms_rescue.aws.sessions import discover_identities, role_name
+        from kms_rescue.aws.sessions import SESSION_NAME_RE, discover_identities, role_name
 
         s = self.settings
-        specs = discover_identities(s.profiles, s.role_arns, s.base_profile, environ=self.environ)
+        specs = discover_identities(s.profiles, s.role_arns, s.base_profile, environ=self.environ,
+                                    role_session_name=s.role_session_name)
         choices = [Choice(f"{sp.name} ({sp.kind}{', ' + _short(sp.role_arn) if sp.role_arn else ''})", sp.name,
                           checked=True) for sp in specs]
         while True:
@@ -323,8 +341,14 @@ class RescueSession:
                 name = self.prompter.select(f"Assume {role_name(arn)} from which identity?",
                                             [Choice(b.name, b.name) for b in bases], default=bases[0].name)
                 base = next(b for b in bases if b.name == name)
+            session = self.prompter.text(
+                f"Session name for {role_name(arn)}? (a policy may exempt only a named session)",
+                default=self.settings.role_session_name or "kms-rescue",
+                validate=lambda v: None if SESSION_NAME_RE.match(v.strip()) else "2 to 64 of letters, digits and "
+                                                                                  "=,.@_-").strip()
             chosen.append(IdentitySpec(name=f"{role_name(arn)}@{base.name}", source="assume_role",
-                                       profile=base.profile, role_arn=arn, base=base.name, kind="assume_role"))
+                                       profile=base.profile, role_arn=arn, base=base.name, kind="assume_role",
+                                       session_name=session))
         return chosen
 
     def unlock_mfa(self, specs: Sequence[IdentitySpec], region: str | None = None) -> None:
@@ -376,7 +400,11 @@ class RescueSession:
             self.say(line, URGENCY_STYLES[notice.urgency])  # the key's state comes before anything else
         if report.key_state:
             self.say()
-        self.out.print(calls_table(report))
+        if self.out.width < STACKED_BELOW:
+            for text, style in stacked_calls(report):
+                self.say(text, style)
+        else:
+            self.out.print(calls_table(report))
         for ident in report.identities:
             if ident.hint:
                 self.say(f"  {ident.name}: {ident.hint}", "dim")
@@ -395,6 +423,7 @@ class RescueSession:
         while True:
             report = self.investigate(ref, self.specs)
             self.show(report)
+            self.key_state_first(report)
             if report.intentional_lock:
                 self.say("Nothing to fix: the key is locked to Nitro Enclaves attestation on purpose. If it must "
                          "change, its owners decide (and only AWS Support can help).", "bold")
@@ -408,16 +437,73 @@ class RescueSession:
             if report.verdict == "manageable":
                 return self.offer_fix(report)
             if report.verdict == "recoverable":
+                self.say_failed_assumes(report)
                 added = self.recoverable(report)
                 if added is not None and reruns < self.settings.max_reruns:
                     reruns += 1
                     self.specs.append(added)
                     self.say(f"Running again with {added.name} …", "bold")
                     continue
+                if added is None and self.tried_a_path:
+                    # The last path died: offer the escalation rather than stopping (issue 10).
+                    self.say("None of the paths tried could manage the key.", "bold yellow")
+                    return self.escalate(report)
                 return report.exit_code
             if report.verdict == "undetermined":
                 self.show_history(report)
             return self.escalate(report)
+
+    # -- the key's state first: a scheduled deletion, a disabled key -------------------------------------------------
+
+    def key_state_first(self, report: Report) -> None:
+        """Pending deletion: offer to cancel it (kms:CancelKeyDeletion was evaluated for each identity), then to
+        enable the key (a cancelled deletion leaves it Disabled). Disabled: say how to enable it, and offer to."""
+        from kms_rescue.cli.fixflow import change_key_state
+
+        if self.investigation is None or not report.key.arn:
+            return
+        if report.key.id:
+            from kms_rescue.aws.apply import describe_journal_entry, last_journal_entry
+
+            entry = last_journal_entry(self.settings.backup_dir or os.getcwd(), report.key.id)
+            if entry is not None:
+                self.say(describe_journal_entry(entry), "yellow")
+        token = (report.key.id or report.key.arn.rsplit("/", 1)[-1])[:8]
+        arn = report.key.arn
+        for notice in report.key_state:
+            if notice.state == "PendingDeletion" and notice.can_cancel:
+                who = notice.can_cancel[0]
+                if self.prompter.confirm_write(f"Cancel the scheduled deletion of {report.key.id} as {who} (first, "
+                                               "before anything else)?", token=token):
+                    change = change_key_state("cancel_deletion", self.investigation, who, key_arn=arn,
+                                              region=report.key.region or "", timeout=self.settings.timeout,
+                                              environ=self.settings.environ)
+                    self.say(change.message, "bold green" if change.done else "bold red")
+                    if change.done and change.state == "Disabled":
+                        self._offer_enable(report, who, token)
+                else:
+                    self.say(f"Not cancelled. The key is deleted on {notice.deletion_date or 'its deletion date'} "
+                             "unless someone runs:", "bold red")
+                    self.say_lines([(f"aws kms cancel-key-deletion --key-id {arn}", "cyan")])
+            elif notice.state == "Disabled":
+                managers = [m.name for m in report.managers]
+                self.say("To enable it:")
+                self.say_lines([(f"aws kms enable-key --key-id {arn}", "cyan")])
+                if managers:
+                    self._offer_enable(report, managers[0], token)
+
+    def _offer_enable(self, report: Report, who: str, token: str) -> None:
+        from kms_rescue.cli.fixflow import change_key_state
+
+        assert self.investigation is not None and report.key.arn
+        if self.prompter.confirm_write(f"Enable {report.key.id} as {who} (kms:EnableKey)?", token=token):
+            change = change_key_state("enable", self.investigation, who, key_arn=report.key.arn,
+                                      region=report.key.region or "", timeout=self.settings.timeout,
+                                      environ=self.settings.environ)
+            self.say(change.message, "bold green" if change.done else "bold red")
+        else:
+            self.say("Left disabled. To enable it later:")
+            self.say_lines([(f"aws kms enable-key --key-id {report.key.arn}", "cyan")])
 
     # -- manageable: the fix ----------------------------------------------------------------------------------------
 
@@ -426,7 +512,8 @@ class RescueSession:
         return next(p for p in self.investigation.identities if p.spec.name == name)
 
     def offer_fix(self, report: Report) -> int:
-        from kms_rescue.plan import propose_fix, validate_admin_role
+        from kms_rescue.cli.fixflow import plan_for, save_proposal
+        from kms_rescue.plan import validate_admin_role
 
         managers = list(report.managers)
         key_arn = report.key.arn
@@ -461,15 +548,19 @@ class RescueSession:
                 return None
 
             admin = self.prompter.text("Administrator role ARN", default=suggestion or "", validate=check).strip()
-        plan = propose_fix(report.policy.document, key_arn=key_arn, admin_role_arn=admin)
+        plan = plan_for(report, admin)
         if not plan.changed:
-            self.say("The policy already has AWS's default account statement: nothing to add.", "green")
+            for note in plan.notes:
+                self.say(f"note: {note}", "green")
+            self.say("Nothing to change: the policy already has what the fix would add.", "green")
             return report.exit_code
         self.show_diff(plan)
-        if not self.prompter.confirm(
+        token = (report.key.id or key_arn.rsplit("/", 1)[-1])[:8]
+        if not self.prompter.confirm_write(
                 f"Apply this policy to {report.key.id} as {applier.name}? (the current policy is backed up first)",
-                default=False):
-            self.say("No change made. The proposed policy above is yours to apply later.")
+                token=token):
+            self.saved_proposal = save_proposal(plan, self.settings.backup_dir or os.getcwd())
+            self.say(f"No change made. The proposed policy is saved in {self.saved_proposal}, to apply later.")
             return report.exit_code
         return self.apply(report, plan, applier)
 
@@ -500,76 +591,85 @@ class RescueSession:
         self.say()
 
     def apply(self, report: Report, plan: Any, applier: IdentityReport) -> int:
-        from kms_rescue.aws.apply import ApplyError, FixRefused, applier_for, apply_fix, kms_client_for
+        from kms_rescue.cli.fixflow import run_fix
 
-        probe = self._probe_for(applier.name)
-        pols = probe.identity_policies
-        docs = [d.document for d in pols.documents] if pols is not None and pols.complete else None
-        assert applier.arn is not None
-        backup_dir = self.settings.backup_dir or os.getcwd()
-        try:
-            kms, _arn = kms_client_for(probe.spec, report.key.region, timeout=self.settings.timeout,
-                                       environ=self.settings.environ)
-            who = applier_for(probe.spec, applier.arn, docs, environ=self.environ, principal_arn=probe.role_arn)
-            with sigint_held() as pressed:
-                try:
-                    result = apply_fix(plan, kms, who, backup_dir=backup_dir,
-                                       before_write=lambda path: self.say(
-                                           f"Backed up the current policy to {path} (mode 0600). Checks passed; "
-                                           "calling kms:PutKeyPolicy with the lockout safety check on …"))
-                except FixRefused as exc:
-                    self.say(f"Refused: nothing was written to the key. {str(exc).removeprefix('refused: ')}",
-                             "bold red")
-                    for c in exc.checks:
-                        mark = "keeps" if c.allowed else "would LOSE"
-                        self.say(f"  {c.role} {c.principal} {mark} kms:PutKeyPolicy: {c.detail}")
-                    if exc.backup_path:
-                        self.say(f"The current policy is saved in {exc.backup_path}.")
-                    return report.exit_code
-        except ApplyError as exc:
-            self.say(f"Not applied: {exc}", "bold red")
-            if exc.hint:
-                self.say(exc.hint)
-            return 1
-        self.applied = result
-        self.say("Applied." if result.verified else "Applied, but NOT verified:", "bold green" if result.verified
-                 else "bold yellow")
-        for note in result.verification:
-            self.say(f"  {note}")
-        self.say(f"Backup: {result.backup_path}")
-        self.say("To undo it, put the backup back:", "bold")
-        self.say(f"  {result.restore_command}", "cyan")
-        if pressed:
-            raise KeyboardInterrupt
-        return 0 if result.verified else 1
+        assert self.investigation is not None
+        outcome = run_fix(plan, self.investigation, applier, region=report.key.region or "",
+                          timeout=self.settings.timeout, backup_dir=self.settings.backup_dir or os.getcwd(),
+                          environ=self.settings.environ,
+                          before_write=lambda path: self.say(
+                              f"Backed up the current policy to {path} (mode 0600). Checks passed; calling "
+                              "kms:PutKeyPolicy with the lockout safety check on …"))
+        self.applied = outcome.result
+        self.outcome = outcome
+        self.say_lines(outcome_lines(outcome))
+        if outcome.signals:
+            raise SignalExit(outcome.signals[0])
+        if outcome.refused is not None:
+            return report.exit_code
+        if outcome.result is not None:
+            return 0 if outcome.result.verified else 1
+        return 1
 
     # -- recoverable --------------------------------------------------------------------------------------------
 
+    def say_failed_assumes(self, report: Report) -> None:
+        """AWS's own reason for each role that could not be assumed (the probe recorded it; the table only says the
+        credentials did not work)."""
+        assert self.investigation is not None
+        for probe in self.investigation.identities:
+            if probe.spec.source != "assume_role":
+                continue
+            failed = [c for c in probe.calls if c.error_code and "AssumeRole" in (c.operation or "")]
+            for call in failed[-1:]:
+                self.say(f"{probe.spec.name}: sts:AssumeRole of {probe.spec.role_arn} failed: {call.error_code}: "
+                         f"{call.message}", "yellow")
+
+    def _assume_bases(self, report: Report) -> list[IdentitySpec]:
+        """Identities a role can be assumed from: connected, not themselves assumed, and never the root user (AWS
+        does not let the root user assume a role: IAM User Guide, "Methods to assume a role")."""
+        out = []
+        for sp in self.specs:
+            ident = report.identity(sp.name)
+            if sp.source == "assume_role" or ident is None or ident.status != "ok":
+                continue
+            if ident.arn and ident.arn.endswith(":root"):
+                continue
+            out.append(sp)
+        return out
+
     def recoverable(self, report: Report) -> IdentitySpec | None:
         """Show the next steps; return an identity to add for another run (or None to stop)."""
+        import shlex
+
         from kms_rescue.aws.results import IdentitySpec
-        from kms_rescue.aws.sessions import role_name
+        from kms_rescue.aws.sessions import SESSION_NAME_RE, role_name
 
         self.heading("What to do next")
         for n, step in enumerate(report.next_steps, 1):
             self.say(f"{n}. {step.detail}")
             if step.command:
-                self.say(f"   $ {step.command}", "cyan")
+                self.say_lines([(f"   $ {step.command}", "cyan")])
             if step.policy is not None:
                 self.say("   " + json.dumps(step.policy, indent=2).replace("\n", "\n   "), "cyan")
-        roles = list(dict.fromkeys(
-            s.principal for s in report.next_steps
-            if s.action == "assume_role" and s.principal and ":role/" in s.principal and "*" not in s.principal
-        ))
-        tried = {sp.role_arn for sp in self.specs if sp.source == "assume_role"}
-        roles = [r for r in roles if r not in tried]
-        bases = [sp for sp in self.specs if sp.source != "assume_role"
-                 and (ident := report.identity(sp.name)) is not None and ident.status == "ok"]
+        # The role each step names, and the session name the policy requires (in the step's command).
+        named: dict[str, str | None] = {}
+        for step in report.next_steps:
+            if step.action != "assume_role" or not step.principal or ":role/" not in step.principal \
+                    or "*" in step.principal:
+                continue
+            words = shlex.split(step.command or "")
+            session = words[words.index("--role-session-name") + 1] if "--role-session-name" in words[:-1] else None
+            named.setdefault(step.principal, session)
+        tried = {(sp.role_arn, sp.session_name) for sp in self.specs if sp.source == "assume_role"}
+        roles = [r for r, sess in named.items() if (r, sess or self.settings.role_session_name) not in tried]
+        bases = self._assume_bases(report)
         if not roles or not bases:
             self.say("When you have credentials for one of these, run the session again with them "
-                     "(e.g. kms-rescue KEY --role-arn ROLE, or with the profile).")
+                     "(e.g. kms-rescue KEY --role-arn ROLE --role-session-name NAME, or with the profile).")
             return None
-        choices = [Choice(f"assume {r}", r) for r in roles] + [Choice("no, stop here", "")]
+        choices = [Choice(f"assume {r}" + (f" as session {named[r]}" if named[r] else ""), r) for r in roles]
+        choices.append(Choice("no, stop here", ""))
         role = self.prompter.select("Run again, assuming the role that can manage the key?", choices,
                                     default=roles[0])
         if not role:
@@ -579,8 +679,16 @@ class RescueSession:
             name = self.prompter.select(f"Assume {role_name(role)} from which identity?",
                                         [Choice(b.name, b.name) for b in bases], default=bases[0].name)
             base = next(b for b in bases if b.name == name)
+        session_name = named[role] or self.settings.role_session_name
+        if named[role]:
+            session_name = self.prompter.text(
+                f"Session name for {role_name(role)}? (the policy exempts only the session {named[role]})",
+                default=named[role] or "",
+                validate=lambda v: None if SESSION_NAME_RE.match(v.strip()) else
+                "2 to 64 of letters, digits and =,.@_-").strip()
+        self.tried_a_path = True
         return IdentitySpec(name=f"{role_name(role)}@{base.name}", source="assume_role", profile=base.profile,
-                            role_arn=role, base=base.name, kind="assume_role")
+                            role_arn=role, base=base.name, kind="assume_role", session_name=session_name)
 
     # -- undetermined: history ------------------------------------------------------------------------------------
 
@@ -605,7 +713,7 @@ class RescueSession:
     # -- locked out / undetermined: escalate ------------------------------------------------------------------------
 
     def escalate(self, report: Report) -> int:
-        from kms_rescue.cli.ticket import escalation_address, save_draft, write_ticket
+        from kms_rescue.cli.ticket import escalation_address, save_draft, with_aliases, write_ticket
         from kms_rescue.render.ticket import TicketFormat, build_ticket, default_filename, render, valid_address
 
         self.heading("Escalate")
@@ -614,6 +722,9 @@ class RescueSession:
                  "a call to the account's phone number, works with the root user, and may ask for a recovery IAM "
                  "user to exist.")
         address = escalation_address(self.settings.to, self.environ)
+        if self.investigation is not None:
+            report = with_aliases(report, self.investigation, timeout=self.settings.timeout,
+                                  environ=self.settings.environ)
         ticket = build_ticket(report, to=address)
         folder = Path(self.settings.ticket_dir or os.getcwd())
         draft_path = folder / default_filename(ticket, TicketFormat.markdown)
@@ -696,6 +807,7 @@ def run_rescue(
         return run_report(key, timeout=settings.timeout, deadline=settings.deadline,
                           profiles=list(settings.profiles),
                           role_arns=list(settings.role_arns), base_profile=settings.base_profile,
+                          role_session_name=settings.role_session_name,
                           region=settings.region, trail_bucket=settings.trail_bucket, history=settings.history)
     if prompter is None:
         from kms_rescue.cli.prompter import QuestionaryPrompter
@@ -710,6 +822,10 @@ def run_rescue(
     except KeyboardInterrupt:
         err.print("kms-rescue: interrupted: nothing was half-applied")
         return EXIT_INTERRUPTED
+    except SignalExit as exc:
+        err.print(f"kms-rescue: signal {exc.signum} arrived during the write: the write finished and was read "
+                  "back (above); exiting")
+        return exc.exit_code
     except KmsRescueError:
         raise
 
@@ -727,6 +843,8 @@ def register(app: typer.Typer) -> None:
         role_arn: list[str] = typer.Option([], "--role-arn", help="Also try this role (repeatable)."),
         base_profile: str | None = typer.Option(None, "--base-profile", autocompletion=complete_profile,
                                                 help="Assume --role-arn roles from this profile only."),
+        role_session_name: str | None = typer.Option(
+            None, "--role-session-name", help="The session name for roles assumed (a policy may exempt only one)."),
         timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed for credentials and each AWS call."),
         deadline: float = typer.Option(DEFAULT_DEADLINE, "--deadline", help=DEADLINE_HELP),
         backup_dir: str | None = typer.Option(None, "--backup-dir",
@@ -745,9 +863,9 @@ def register(app: typer.Typer) -> None:
         check_deadline(deadline)
         settings = SessionSettings(region=region, profiles=profile, role_arns=role_arn, base_profile=base_profile,
                                    timeout=timeout, deadline=deadline, trail_bucket=trail_bucket, backup_dir=backup_dir,
-                                   ticket_dir=ticket_dir, to=to)
+                                   ticket_dir=ticket_dir, to=to, role_session_name=role_session_name)
         raise typer.Exit(run_rescue(key, settings, interactive=is_interactive(no_input)))
 
 
 __all__ = ["RescueSession", "SessionSettings", "calls_table", "explain_verdict", "is_interactive", "register",
-           "run_rescue", "sigint_held"]
+           "run_rescue", "sigint_held", "signals_held"]

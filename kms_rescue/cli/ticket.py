@@ -155,6 +155,23 @@ def open_support_case(report: Report, investigation: Investigation, ticket: Tick
 # --- the command -----------------------------------------------------------------------------------------------
 
 
+def with_aliases(report: Any, investigation: Any, *, timeout: float = 10.0, environ: Any = None) -> Any:
+    """The report with the key's aliases listed (kms:ListAliases by KeyId, by an identity of the key's account)
+    when the probes did not see them (DescribeKey of a key ARN does not name its aliases)."""
+    import dataclasses
+
+    from kms_rescue.aws.aliases import key_aliases
+
+    key = report.key
+    if key.aliases or not key.arn:
+        return report
+    ok = [p.spec for p in investigation.identities if p.arn and (not key.account or f":{key.account}:" in p.arn)]
+    found = key_aliases(ok, key.arn, account=key.account, region=key.region, timeout=timeout, environ=environ)
+    if not found:
+        return report
+    return dataclasses.replace(report, key=dataclasses.replace(key, aliases=found))
+
+
 def run_ticket(
     key: str,
     *,
@@ -193,7 +210,7 @@ def run_ticket(
     _say.note(f"kms-rescue: investigating {ref.raw} …")
     with collector_paused():
         investigation = investigate(ref, options, identities=specs)
-    report = build_report(investigation)
+    report = with_aliases(build_report(investigation), investigation, timeout=timeout)
     ticket = build_ticket(report, to=address)
     if open_case:
         case = open_support_case(report, investigation, ticket, say=lambda m: _say.note(f"kms-rescue: {m}"))

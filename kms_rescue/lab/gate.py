@@ -40,6 +40,8 @@ class GateOptions:
     fault: str = "throttle"
     seed: int | None = None
     hang_seconds: float = 900.0  # far beyond botocore's 60 s read timeout; ends early when the lab stops
+    #: Extra delay for some operations, after the lab has done the work (a slow PutKeyPolicy that still lands).
+    op_latency_ms: tuple[tuple[str, float], ...] = ()
 
 
 class Faults:
@@ -147,11 +149,12 @@ class Gate:
         except BadRequest as exc:
             return protocol.json_error(400, exc.code, exc.message, "lab")
         self.count("requests")
-        if self.options.latency_ms <= 0:
+        latency = self.options.latency_ms + dict(self.options.op_latency_ms).get(req.operation or "", 0.0)
+        if latency <= 0:
             return self._answer(req)
         # The answer leaves ``latency_ms`` after the request arrived, with the lab's own work counted in it, as a
         # service's is: requests arriving together are answered together, not one processing time apart.
-        answer_at = time.monotonic() + self.options.latency_ms / 1000.0
+        answer_at = time.monotonic() + latency / 1000.0
         response = self._answer(req)
         self.stop.wait(max(0.0, answer_at - time.monotonic()))
         return response

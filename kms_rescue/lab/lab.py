@@ -199,9 +199,11 @@ class Lab:
     ``scenario``: a built-in name, a JSON file path, a dict, or a :class:`Scenario`. ``port`` 0 picks a free port.
     ``latency_ms`` delays every request; ``fault_rate`` of requests fail with ``fault`` (``throttle``: 400
     ThrottlingException, ``5xx``: 500 KMSInternalException, ``hang``: no answer until ``hang_seconds`` pass or the
-    lab stops), reproducibly for a given ``seed``. ``config_path``: where to write the AWS config (default: a
-    private temporary file, removed on stop). ``clock``: the lab's time (default: the current UTC time), which
-    every request's ``aws:CurrentTime`` and ``aws:EpochTime`` carry, so date conditions are enforced for that date.
+    lab stops), reproducibly for a given ``seed``. ``op_latency_ms`` delays the answers of the operations it names
+    (``{"PutKeyPolicy": 3000}``: the write lands, the answer comes late). ``config_path``: where to write the AWS
+    config (default: a private temporary file, removed on stop). ``clock``: the lab's time (default: the current
+    UTC time), which every request's ``aws:CurrentTime`` and ``aws:EpochTime`` carry, so date conditions are
+    enforced for that date.
     """
 
     def __init__(
@@ -216,6 +218,7 @@ class Lab:
         config_path: str | os.PathLike[str] | None = None,
         hang_seconds: float = 900.0,
         clock: Callable[[], datetime] | None = None,
+        op_latency_ms: Mapping[str, float] | None = None,
     ) -> None:
         from kms_rescue.lab.gate import FAULT_KINDS
 
@@ -235,6 +238,7 @@ class Lab:
         self._seed = seed
         self._hang_seconds = hang_seconds
         self._clock = clock
+        self._op_latency = tuple(sorted((op_latency_ms or {}).items()))
         self._config_arg = Path(config_path) if config_path is not None else None
         self._tmpdir: str | None = None
         self._config_id: tuple[int, int] | None = None  # (device, inode) of the config written
@@ -284,7 +288,7 @@ class Lab:
             runtime,
             GateOptions(
                 latency_ms=self._latency_ms, fault_rate=self._fault_rate, fault=self._fault, seed=self._seed,
-                hang_seconds=self._hang_seconds,
+                hang_seconds=self._hang_seconds, op_latency_ms=self._op_latency,
             ),
             self._stop,
         )

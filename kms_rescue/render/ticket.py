@@ -25,7 +25,7 @@ from email.message import EmailMessage
 from enum import Enum
 from typing import Any
 
-from kms_rescue.plan import DELEGATION_SID, delegation_statement, propose_fix
+from kms_rescue.plan import DELEGATION_SID, delegation_statement, deleted_principals, propose_fix
 from kms_rescue.policy import PolicyInputError
 from kms_rescue.policy.evaluate import key_arn_parts
 from kms_rescue.policy.partitions import DEFAULT_PARTITION
@@ -42,6 +42,9 @@ AWS_WILL_ASK = (
     "AWS may ask for a recovery IAM user to exist in the account, to give access to; create one if asked "
     "(no access keys needed).",
     "The key ARN and key ID above, and the policy you want in place (\"The policy to restore\").",
+    "It can take days, not hours: AWS verifies who is asking before it changes a key policy. Prepare now: access "
+    "to the root user's email address and its MFA device, someone to answer the account's phone, and the name of "
+    "the recovery IAM user. If the key is scheduled for deletion, cancel the deletion first or say so in the case.",
 )
 
 
@@ -105,15 +108,29 @@ def restore_policy_for(report: Report) -> tuple[dict[str, Any] | None, str]:
             account, partition=partition)]}, (
             "AWS's default key policy (no earlier policy is known)")
     try:
-        plan = propose_fix(base, key_arn=key_arn)
+        plan = propose_fix(base, key_arn=key_arn, deleted_principals=deleted_principals(report.principals))
     except (PolicyInputError, ValueError):
         return {"Version": "2012-10-17", "Id": "key-default-1", "Statement": [delegation_statement(
             account, partition=partition)]}, (
             "AWS's default key policy (the known policy could not be read)")
     if not plan.changed:
         return plan.proposed, f"{origin}, unchanged: it already has the \"{DELEGATION_SID}\" statement"
-    return plan.proposed, (f"{origin}, every statement kept, with AWS's default \"{DELEGATION_SID}\" statement added "
+    kept = ("every statement kept" if not plan.removals else
+            "every statement kept but the deleted principals KMS would refuse (listed below)")
+    return plan.proposed, (f"{origin}, {kept}, with AWS's default \"{DELEGATION_SID}\" statement added "
                            "so the account's IAM administrators and its root user can manage the key again")
+
+
+def _removed_principals(report: Report) -> list[str]:
+    """What the policy to restore leaves out, and why (KMS would refuse it with those principals)."""
+    base = report.policy.document
+    if base is None or not report.key.arn:
+        return []
+    try:
+        plan = propose_fix(base, key_arn=report.key.arn, deleted_principals=deleted_principals(report.principals))
+    except (PolicyInputError, ValueError):
+        return []
+    return [f"Left out of statement {r.statement}: {r.value} ({r.reason})." for r in plan.removals]
 
 
 def subject_for(report: Report) -> str:
@@ -248,10 +265,8 @@ def build_ticket(report: Report, *, to: str | None = None, case: CaseInfo | None
         else:
             lines += [f"Proposed: {origin}.", ""]
             lines += _json_block(restore)
-            dead = sorted({p.statement for p in report.management_paths if p.kind == "orphaned_unique_id"})
-            if dead:
-                lines += ["", f"Statement(s) {', '.join(dead)} name deleted principals (unique ids); they can be "
-                              "removed once access is restored."]
+            for change in _removed_principals(report):
+                lines += ["", change]
         lines.append("")
 
     if report.verdict in ("locked_out", "undetermined") and not report.intentional_lock:
@@ -296,9 +311,47 @@ def render_markdown(ticket: Ticket) -> str:
     return ticket.body
 
 
+def plain_text(markdown: str) -> str:
+    """The ticket's Markdown as plain text for an email body: headings underlined, ``**bold**`` and backticks
+    dropped, each table row as ``field: value`` (or its cells separated by "; "), code blocks indented."""
+    out: list[str] = []
+    in_code = False
+    header: list[str] | None = None
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+            continue
+        if in_code:
+            out.append("    " + line)
+            continue
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if all(set(c) <= set("-: ") for c in cells):
+                continue
+            if header is None:
+                header = cells
+                continue
+            if len(cells) == 2:
+                out.append(f"{cells[0]}: {cells[1]}")
+            else:
+                out.append("; ".join(f"{h}: {c}" for h, c in zip(header, cells, strict=False) if c and c != "—"))
+            continue
+        header = None
+        text = re.sub(r"\*\*(.+?)\*\*", r"\1", line).replace("`", "")
+        text = re.sub(r"^_(.+)_$", r"\1", text)
+        heading = re.match(r"^(#+) (.*)$", text)
+        if heading:
+            title = heading.group(2)
+            out += [title, ("=" if len(heading.group(1)) == 1 else "-") * len(title)]
+            continue
+        out.append(text)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
 def render_email(ticket: Ticket) -> str:
-    """Plain text with ``To:`` and ``Subject:`` headers, then a blank line and the body."""
-    return f"To: {ticket.to or ''}\nSubject: {ticket.subject}\n\n{ticket.body}"
+    """Plain text with ``To:`` and ``Subject:`` headers, then a blank line and the body as plain text (no
+    Markdown tables: mail clients show them as pipes)."""
+    return f"To: {ticket.to or ''}\nSubject: {ticket.subject}\n\n{plain_text(ticket.body)}"
 
 
 def _date_header(generated_at: str) -> str | None:
@@ -323,7 +376,7 @@ def render_eml(ticket: Ticket) -> bytes:
     if date:
         msg["Date"] = date
     msg["X-Unsent"] = "1"  # mail clients open it as a draft to send
-    msg.set_content(ticket.body)
+    msg.set_content(plain_text(ticket.body), cte="quoted-printable")
     if ticket.restore_policy is not None:
         msg.add_attachment(json.dumps(ticket.restore_policy, indent=2).encode("utf-8") + b"\n",
                            maintype="application", subtype="json", filename="policy-to-restore.json")
@@ -360,6 +413,7 @@ __all__: Sequence[str] = [
     "TicketFormat",
     "build_ticket",
     "default_filename",
+    "plain_text",
     "render",
     "render_email",
     "render_eml",

@@ -1,0 +1,33 @@
+"""The aliases of a key, for the ticket: kms:ListAliases with ``KeyId`` (KMS API Reference, ListAliases: "KeyId:
+lists only aliases that are associated with the specified KMS key"; it lists the caller's own account only)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def key_aliases(specs: Sequence[Any], key_arn: str, *, account: str | None, region: str, timeout: float = 10.0,
+                environ: Mapping[str, str] | None = None) -> tuple[str, ...] | None:
+    """The alias names of ``key_arn``, asked as the first of ``specs`` (identities of the key's account) that
+    can list them; None when none could."""
+    from kms_rescue.aws.apply import ApplyError, kms_client_for
+
+    for spec in specs:
+        try:
+            kms, arn = kms_client_for(spec, region, timeout=timeout, environ=environ)
+        except ApplyError:
+            continue
+        if account and arn and arn.split(":")[4] != account:
+            continue  # ListAliases lists the caller's own account only
+        try:
+            names: list[str] = []
+            for page in kms.get_paginator("list_aliases").paginate(KeyId=key_arn):
+                names += [a["AliasName"] for a in page.get("Aliases", []) if a.get("AliasName")]
+        except Exception:  # denied or throttled: the next identity may be allowed
+            continue
+        return tuple(sorted(names))
+    return None
+
+
+__all__ = ["key_aliases"]
