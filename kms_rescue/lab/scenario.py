@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kms_rescue.errors import UsageError
+from kms_rescue.lab.organization import Organization, OrgProblem, build_organization, policy_documents
 
 PrincipalKind = Literal["role", "user", "root"]
 VERDICTS = ("manageable", "recoverable", "locked_out", "undetermined")
@@ -48,6 +49,7 @@ class PrincipalSpec:
     groups: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     trust: Mapping[str, Any] | None = None
+    permissions_boundary: str | None = None  # a managed policy: a name from managed_policies, or its ARN
     where: str = "$"  # JSON path, for messages
 
     @property
@@ -162,6 +164,7 @@ class Scenario:
     managed_policies: tuple[ManagedPolicySpec, ...] = ()
     deleted: tuple[PrincipalSpec, ...] = ()
     history: tuple[HistorySpec, ...] = ()
+    organization: Organization | None = None
     source: str = "<scenario>"
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -356,6 +359,7 @@ def _principal(kind: PrincipalKind, d: Mapping[str, Any], where: str, account: s
         groups=tuple(d.get("groups", ())),
         tags=dict(d.get("tags", {})),
         trust=trust,
+        permissions_boundary=d.get("permissions_boundary"),
         where=where,
     )
 
@@ -383,7 +387,8 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
             raise _Problem(f"{where}.profile: {d['profile']!r} is used by another identity")
         profiles.add(d["profile"])
         if kind == "root":
-            for bad in ("policies", "attach", "groups", "path", "tags", "trust", "session_name"):
+            for bad in ("policies", "attach", "groups", "path", "tags", "trust", "session_name",
+                        "permissions_boundary"):
                 if bad in d:
                     raise _Problem(f"{where}.{bad}: the root user has no {bad.replace('_', ' ')}")
         if kind != "role":
@@ -412,7 +417,8 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
     for ident in identities:
         p = ident.principal
         other = defined.get((p.account, p.kind, p.name))
-        if other is not None and (p.policies or p.attach or p.tags or p.trust or p.groups or p.path != "/"):
+        if other is not None and (p.policies or p.attach or p.tags or p.trust or p.groups or p.path != "/"
+                                  or p.permissions_boundary):
             raise _Problem(
                 f"{p.where}: {p.kind} {p.name} is defined in {other.where}; give its policies there, not here"
             )
@@ -445,6 +451,10 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
         for j, att in enumerate(p.attach):
             if not (att.startswith("arn:") and att in managed_arns) and (p.account, att) not in managed_names:
                 raise _Problem(f"{p.where}.attach[{j}]: no managed policy {att!r} in $.managed_policies")
+        pb = p.permissions_boundary
+        known = pb is None or (pb.startswith("arn:") and pb in managed_arns) or (p.account, pb) in managed_names
+        if not known:
+            raise _Problem(f"{p.where}.permissions_boundary: no managed policy {pb!r} in $.managed_policies")
         for j, group_name in enumerate(p.groups):
             if (p.account, group_name) not in group_names:
                 raise _Problem(f"{p.where}.groups[{j}]: no group {group_name!r} in $.groups")
@@ -533,6 +543,18 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
             )
         )
 
+    try:
+        organization = build_organization(doc.get("organization"), account)
+    except OrgProblem as exc:
+        raise _Problem(str(exc)) from None
+    if organization is not None:
+        from kms_rescue.policy import PolicyInputError, parse_policy
+
+        for where, document in policy_documents(organization):
+            try:
+                parse_policy(document)
+            except PolicyInputError as exc:
+                raise _Problem(f"{where}: {exc}") from None
     scenario = Scenario(
         name=doc.get("name", default_name),
         account=account,
@@ -547,6 +569,7 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
         managed_policies=tuple(managed),
         deleted=tuple(deleted),
         history=tuple(history),
+        organization=organization,
         source=source,
         raw=doc,
     )
