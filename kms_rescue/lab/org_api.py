@@ -69,17 +69,17 @@ def handle(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
         if parent is None:
             return json_error(400, "ChildNotFoundException", "We can't find a child with the ChildId that you "
                               "specified.", req.request_id)
-        kind = "ROOT" if parent == org.root_id else "ORGANIZATIONAL_UNIT"
-        return json_response({"Parents": [{"Id": parent, "Type": kind}]}, req.request_id)
+        parent_type = "ROOT" if parent == org.root_id else "ORGANIZATIONAL_UNIT"
+        return json_response({"Parents": [{"Id": parent, "Type": parent_type}]}, req.request_id)
     if op == "ListPoliciesForTarget":
-        target, kind = str(params.get("TargetId", "")), params.get("Filter")
-        if kind not in _FILTERS:
+        target, wanted = str(params.get("TargetId", "")), params.get("Filter")
+        if wanted not in _FILTERS:  # SERVICE_CONTROL_POLICY or RESOURCE_CONTROL_POLICY: the lab models only these
             return json_error(400, "InvalidInputException", "You provided a value that does not match the "
                               "required pattern (Filter).", req.request_id)
         if not org.target_exists(target):
             return json_error(400, "TargetNotFoundException", "We can't find a root, OU, account, or policy with "
                               "the TargetId that you specified.", req.request_id)
-        policies = [_summary(org, pol) for pol in org.attached(kind, target)]
+        policies = [_summary(org, pol) for pol in org.attached(SCP if wanted == SCP else RCP, target)]
         return json_response({"Policies": policies}, req.request_id)
     if op == "DescribePolicy":
         pol = org.policy(str(params.get("PolicyId", "")))
