@@ -9,12 +9,14 @@ the principals the policy names exist. Returns plain data (:class:`~kms_rescue.a
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from kms_rescue.aws import guardrails as guardrail_reads
 from kms_rescue.aws import iam as iam_reads
 from kms_rescue.aws.history import LOOKUP_RATE, TokenBucket, lookup_key_events
 from kms_rescue.aws.keyref import KeyRef, parse_key_ref
@@ -26,6 +28,7 @@ from kms_rescue.aws.results import (
     IdentitySpec,
     Investigation,
     KeyFacts,
+    OrganizationGuardrails,
     PrincipalCheck,
     Progress,
     ProgressEvent,
@@ -48,6 +51,7 @@ class InvestigateOptions:
     timeout: float = 10.0
     max_attempts: int = 4
     history: bool = True
+    organization: bool = True  # read the SCPs and RCPs of the key's account (docs/report.md)
     trail_bucket: str | None = None
     lookup_rate: float = LOOKUP_RATE
     max_workers: int = 16
@@ -156,7 +160,8 @@ def investigate(
                                    result.error_code, result.message, requests, result.truncated)
         return result
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kms-rescue-history") as pool:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kms-rescue-history") as pool, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="kms-rescue-org") as pool_org:
         early_result = pool.submit(early_history) if settings.on_connected else None
         try:
             probes, resolved, runs = probe_identities(specs, ref, settings)
@@ -165,6 +170,9 @@ def investigate(
                 probes_done.set()
                 changed.notify_all()
         facts = key_facts(resolved, runs)
+        # The organization's SCPs and RCPs, beside the IAM fill and the history (one call when there is none).
+        organization = pool_org.submit(read_organization_guardrails, runs, facts.account) if opts.organization \
+            else None
         warnings: list[str] = []
         if facts.arn is None:
             warnings.append(f"no identity could resolve {ref.raw} to a key ARN in {ref.region}")
@@ -185,6 +193,7 @@ def investigate(
                     later.message or history.message, later.requests + history.requests, later.truncated,
                 )
         filled.result()
+        org_guardrails = organization.result() if organization is not None else None
     progress(ProgressEvent("step", message="history", outcome=history.outcome))
     fill_role_arns(runs, facts, _documents(probes, history), opts.max_workers)
 
@@ -192,8 +201,39 @@ def investigate(
     progress(ProgressEvent("step", message="principals"))
     return Investigation(
         key=facts, identities=probes, history=history, principal_checks=checks, started_at=started,
-        finished_at=utc_now(), warnings=warnings, trail_bucket=opts.trail_bucket,
+        finished_at=utc_now(), warnings=warnings, trail_bucket=opts.trail_bucket, organization=org_guardrails,
     )
+
+
+def read_organization_guardrails(runs: Sequence[IdentityRun], key_account: str | None) -> OrganizationGuardrails:
+    """The SCPs and RCPs of the key's account, asked by the usable identities (those of the key's account first
+    for DescribeOrganization; those of the management account for the rest)."""
+    usable = [r for r in runs if r.probe.usable and r.session is not None]
+    ranked = sorted(((_org_rank(r), i, r) for i, r in enumerate(usable)), key=lambda t: (t[0], t[1]))
+    askers = [(r.spec.name, r.probe.account, functools.partial(r.client, "organizations"), r.call)
+              for rank, _, r in ranked if rank < _DENIED]
+    return guardrail_reads.read_organization(askers, key_account)
+
+
+_DENIED = 3
+
+
+def _org_rank(run: IdentityRun) -> int:
+    """Who asks Organizations first: the root user (needs no identity policy), then identities whose policies
+    allow organizations:DescribeOrganization, then those whose policies are unknown; never one whose policies were
+    read and do not allow it (the call would only be refused)."""
+    arn = run.probe.arn or ""
+    if arn.endswith(":root"):
+        return 0
+    pols = run.probe.identity_policies
+    if pols is None or pols.status == "unknown":
+        return 2
+    try:
+        ev = evaluate(principal=arn, action="organizations:DescribeOrganization", resource="*",
+                      identity_policies=[d.document for d in pols.documents])
+    except PolicyInputError:
+        return 2
+    return 1 if ev.allowed else _DENIED
 
 
 def key_facts(ref: KeyRef, runs: Sequence[IdentityRun]) -> KeyFacts:
