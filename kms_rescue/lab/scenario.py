@@ -311,6 +311,8 @@ def _schema_error(doc: Any, source: str) -> str | None:
         return f"{json_path(where)}: {json.dumps(err.instance)} is not one of {allowed_values}"
     if err.validator == "const":
         return f"{json_path(where)}: must be {json.dumps(err.validator_value)}"
+    if err.validator == "not" and "ous" in where:
+        return f"{json_path(where)}: \"root\" names the organization's root; an OU needs another name"
     if err.validator == "not":
         return f"{json_path(where)}: {json.dumps(err.instance)} is not allowed here (reserved for AWS)"
     return f"{json_path(where)}: {err.message}"
