@@ -8,7 +8,9 @@ control policies in AWS KMS".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -250,3 +252,14 @@ def test_default_is_unchanged_for_every_case() -> None:
                      key_policy=case.key_policy if case.action.startswith("kms:") else None,
                      identity_policies=case.identity, guardrails=Guardrails())
         assert (a.decision, a.assumed, a.guardrail) == (b.decision, (), None), case.id
+
+
+def test_the_engine_docs_guardrails_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/engine.md's guardrails example runs and prints what its comments say."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "engine.md").read_text()
+    section = text.split("## Guardrails", 1)[1]
+    (code,) = re.findall(r"```python\n(.*?)```", section.split("\n## ", 1)[0], flags=re.S)
+    exec(compile(code, "docs/engine.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    expected = [line.split("# ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
+    assert out == expected
