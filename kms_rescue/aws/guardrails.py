@@ -129,7 +129,8 @@ def describe_organization(
                                           reason=f"{name}: the account is not a member of an organization"), None, name
         failures.append(f"{name}: {rec.outcome}")
     reason = "organizations:DescribeOrganization failed for every identity (" + "; ".join(failures[:3]) + ")" \
-        if failures else "no identity of the key's account to ask organizations:DescribeOrganization"
+        if failures else ("no identity of the key's account that may call organizations:DescribeOrganization "
+                          "(none connected, or their identity policies do not allow it)")
     return OrganizationGuardrails("unknown", reason=reason), None, None
 
 
@@ -185,20 +186,35 @@ def read_levels(client: Any, call: Recorder, account: str, *, read_by: str, org_
     return OrganizationGuardrails("read", org_id, management_account, read_by, None, scps_on, rcps_on, levels)
 
 
-def read_organization(
-    askers: Sequence[tuple[str, str | None, Callable[[], Any], Recorder]], key_account: str | None,
-) -> OrganizationGuardrails:
-    """The organization's guardrails for ``key_account``. ``askers`` are the usable identities as
-    ``(name, account, organizations client factory, recorder)``, those of the key's account first."""
+#: A usable identity, as ``(name, account, organizations client factory, recorder)``.
+Asker = tuple[str, str | None, Callable[[], Any], Recorder]
+
+
+def ask_organization(askers: Sequence[Asker], key_account: str | None) -> OrganizationGuardrails | dict[str, Any]:
+    """DescribeOrganization by the first asker of the key's account: the settled result, or the organization.
+    One identity asks: the answer is the same for every principal of the account, so an account in no organization
+    costs one call."""
     if key_account is None:
         return OrganizationGuardrails("unknown", reason="the key's account is not known")
-    # One identity asks: DescribeOrganization answers the same for every principal of the account, so an account
-    # in no organization costs one call.
     own = [(n, make(), rec) for n, acct, make, rec in askers if acct == key_account][:1]
     settled, org, _by = describe_organization(own)
     if settled is not None:
         return settled
     assert org is not None
+    return org
+
+
+def read_organization(askers: Sequence[Asker], key_account: str | None,
+                      described: OrganizationGuardrails | dict[str, Any] | None = None) -> OrganizationGuardrails:
+    """The organization's guardrails for ``key_account``. ``askers`` are the usable identities, those most likely
+    allowed to call DescribeOrganization first; ``described`` is :func:`ask_organization`'s answer when it was
+    asked already."""
+    if described is None:
+        described = ask_organization(askers, key_account)
+    if isinstance(described, OrganizationGuardrails):
+        return described
+    assert key_account is not None
+    org = described
     mgmt = str(org.get("MasterAccountId") or "")
     org_id = org.get("Id")
     if mgmt == key_account:

@@ -102,7 +102,7 @@ def investigate(
     settled: set[int] = set()
     changed = threading.Condition()
     probes_done = threading.Event()
-    if opts.history and ref.key_arn:
+    if (opts.history or opts.organization) and ref.key_arn:
         def on_connected(run: IdentityRun) -> None:
             if run.probe.account == ref.account:
                 with changed:
@@ -160,9 +160,28 @@ def investigate(
                                    result.error_code, result.message, requests, result.truncated)
         return result
 
+    def early_organization() -> OrganizationGuardrails | dict[str, Any] | None:
+        """DescribeOrganization as soon as the identity to ask is known (see :func:`_org_rank`): the root user or
+        one whose policies allow it, as soon as one of the key's account has connected; otherwise the best of those
+        connected once every identity has settled (a single one too: a call its policies refuse is not spent),
+        ``HISTORY_PATIENCE`` has passed, or the probes are over."""
+        with changed:
+            def ready() -> bool:
+                if probes_done.is_set():
+                    return True
+                return bool(connected) and (len(settled) >= len(specs) or any(_org_rank(r) <= 1 for r in connected))
+
+            changed.wait_for(lambda: bool(connected) or probes_done.is_set())
+            changed.wait_for(ready, timeout=HISTORY_PATIENCE)
+            candidates = list(connected)
+        if not candidates:
+            return None  # nobody of the key's account connected: asked again (and settled) after the probes
+        return guardrail_reads.ask_organization(_org_askers(candidates), ref.account)
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kms-rescue-history") as pool, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="kms-rescue-org") as pool_org:
-        early_result = pool.submit(early_history) if settings.on_connected else None
+        early_result = pool.submit(early_history) if settings.on_connected and opts.history else None
+        early_org = pool_org.submit(early_organization) if settings.on_connected and opts.organization else None
         try:
             probes, resolved, runs = probe_identities(specs, ref, settings)
         finally:
@@ -170,9 +189,11 @@ def investigate(
                 probes_done.set()
                 changed.notify_all()
         facts = key_facts(resolved, runs)
-        # The organization's SCPs and RCPs, beside the IAM fill and the history (one call when there is none).
-        organization = pool_org.submit(read_organization_guardrails, runs, facts.account) if opts.organization \
-            else None
+        # The organization's SCPs and RCPs, beside the IAM fill and the history (one call when there is none, made
+        # during the probes when the key's account was known from its ARN).
+        organization = pool_org.submit(
+            lambda: read_organization_guardrails(runs, facts.account, early_org.result() if early_org else None)
+        ) if opts.organization else None
         warnings: list[str] = []
         if facts.arn is None:
             warnings.append(f"no identity could resolve {ref.raw} to a key ARN in {ref.region}")
@@ -205,14 +226,22 @@ def investigate(
     )
 
 
-def read_organization_guardrails(runs: Sequence[IdentityRun], key_account: str | None) -> OrganizationGuardrails:
-    """The SCPs and RCPs of the key's account, asked by the usable identities (those of the key's account first
-    for DescribeOrganization; those of the management account for the rest)."""
+def read_organization_guardrails(
+    runs: Sequence[IdentityRun], key_account: str | None,
+    described: OrganizationGuardrails | dict[str, Any] | None = None,
+) -> OrganizationGuardrails:
+    """The SCPs and RCPs of the key's account, asked by the usable identities (one of the key's account for
+    DescribeOrganization, unless ``described`` has its answer already; those of the management account for the
+    rest)."""
+    return guardrail_reads.read_organization(_org_askers(runs), key_account, described)
+
+
+def _org_askers(runs: Sequence[IdentityRun]) -> list[guardrail_reads.Asker]:
+    """The usable identities, those most likely allowed to call Organizations first; none known to be denied."""
     usable = [r for r in runs if r.probe.usable and r.session is not None]
     ranked = sorted(((_org_rank(r), i, r) for i, r in enumerate(usable)), key=lambda t: (t[0], t[1]))
-    askers = [(r.spec.name, r.probe.account, functools.partial(r.client, "organizations"), r.call)
-              for rank, _, r in ranked if rank < _DENIED]
-    return guardrail_reads.read_organization(askers, key_account)
+    return [(r.spec.name, r.probe.account, functools.partial(r.client, "organizations"), r.call)
+            for rank, _, r in ranked if rank < _DENIED]
 
 
 _DENIED = 3
