@@ -321,15 +321,19 @@ def test_session_of_a_role_with_a_path_is_judged_by_the_roles_arn(isolated: Path
                            Policy=kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
 
 
-def test_unknown_role_path_makes_a_principalarn_decision_unknown(isolated: Path,  # noqa: F811
-                                                                  monkeypatch: pytest.MonkeyPatch):
-    """Without any identity that may call iam:GetRole, the role's path cannot be learnt: a decision that rests on
-    aws:PrincipalArn is "unknown", never a guess."""
+def test_unknown_role_path_is_narrowed_by_what_the_probes_observed(isolated: Path,  # noqa: F811
+                                                                      monkeypatch: pytest.MonkeyPatch):
+    """Without any identity that may call iam:GetRole, the role's path cannot be read. The admin's own
+    kms:GetKeyPolicy succeeded, and only the statement matching role/admins/* lets it read the policy: of the
+    candidate paths (/, /admins/, a path no policy names) only /admins/ is consistent with that, so the admin can
+    manage the key, with the observation as evidence, not a guess."""
     with Lab(_principalarn_variant({"admin", "app"})) as lab:
         doc = _report(lab, monkeypatch)
         admin = next(i for i in doc["identities"] if i["name"] == "admin")
-        assert admin["can_manage"] is None
-        assert "aws:PrincipalArn" in admin["why"] and "iam:GetRole" in admin["why"]
+        assert admin["can_manage"] is True
+        assert (admin["worlds"], admin["worlds_left"]) == (3, 1)
+        assert any(o.startswith("kms:GetKeyPolicy by admin succeeded") for o in admin["observations"])
+        assert doc["verdict"] == "manageable"
 
 
 def test_no_role_lookup_when_no_policy_tests_principalarn(isolated: Path,  # noqa: F811

@@ -59,6 +59,8 @@ DEFAULT = policy(stmt("Enable IAM User Permissions", {"AWS": ROOT}))
 NAMED_ADMIN = policy(stmt("KeyAdministrators", {"AWS": ADMIN_ROLE}),
                      stmt("Use", {"AWS": f"arn:aws:iam::{ACCOUNT}:role/App"}, ["kms:Decrypt", "kms:GetKeyPolicy"]))
 KMS_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
+READ_POLICY = {"Version": "2012-10-17",
+               "Statement": [{"Effect": "Allow", "Action": "kms:GetKeyPolicy", "Resource": "*"}]}
 S3_ONLY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
 
 
@@ -97,7 +99,7 @@ def probe(
 
 def investigation(
     *probes: IdentityProbe,
-    state: str = "Enabled",
+    state: str | None = "Enabled",
     history: list[HistoryEvent] | None = None,
     checks: dict[str, PrincipalCheck] | None = None,
     key_arn: str | None = KEY_ARN,
@@ -132,6 +134,11 @@ def make_report(verdict: str) -> Report:
     elif verdict == "locked_out":
         orphaned = policy(stmt("Admin", {"AWS": "AROAEXAMPLEID12345678"}))
         inv = investigation(probe("app", session("App"), key_policy=orphaned, identity_docs=[]))
+    elif verdict == "not_found":
+        missing = probe("app", session("App"), identity_docs=[])
+        missing.calls[-1] = CallResult("kms:GetKeyPolicy", "not_found", "NotFoundException",
+                                       f"Key '{KEY_ARN}' does not exist", target=KEY_ARN)
+        inv = investigation(missing, state=None)
     else:
         inv = investigation(probe("app", session("App"), identity_docs=[]))
     return checked(build_report(inv))
@@ -162,7 +169,7 @@ def test_delegation_with_identity_policy_is_manageable():
 def test_delegation_without_identity_policy_is_recoverable_through_an_iam_admin():
     """Delegation alone grants nobody (§1.2): an IAM administrator must attach an identity policy; root can too."""
     r = checked(build_report(investigation(probe("intern", session("Intern"), key_policy=DEFAULT,
-                                                 identity_docs=[S3_ONLY]))))
+                                                 identity_docs=[S3_ONLY, READ_POLICY]))))
     assert (r.verdict, r.exit_code) == ("recoverable", 3)
     assert r.identity("intern").can_manage is False  # type: ignore[union-attr]
     actions = [s.action for s in r.next_steps]
@@ -340,7 +347,7 @@ def test_unknown_verdict_has_no_exit_code():
 # --- renderers ---------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt", list(ReportFormat))
-@pytest.mark.parametrize("verdict", ["manageable", "recoverable", "locked_out", "undetermined"])
+@pytest.mark.parametrize("verdict", ["manageable", "recoverable", "locked_out", "undetermined", "not_found"])
 def test_every_format_shows_the_verdict_and_the_next_step(fmt, verdict):
     report = make_report(verdict)
     out = render(report, fmt, width=100)
@@ -365,3 +372,13 @@ def test_markdown_has_the_sections_a_ticket_needs():
                     "## Older history (Athena)"):
         assert heading in out
     assert f"`{KEY_ARN}`" in out
+
+
+def test_a_key_in_an_account_none_of_the_identities_belongs_to_is_said_so():
+    """Only principals of the key's account can read or change its policy (KMS API reference, GetKeyPolicy and
+    PutKeyPolicy: "Cross-account use: No"): the report says none of the identities belongs to it."""
+    r = checked(build_report(investigation(probe("other", session("App", account=OTHER), identity_docs=[]))))
+    assert r.verdict == "undetermined"
+    assert f"belongs to the key's account {ACCOUNT}" in r.summary
+    assert r.next_steps[0].action == "read_policy" and f"a profile or role of {ACCOUNT}" in r.next_steps[0].detail
+    assert any(f"belongs to account {ACCOUNT}" in w for w in r.warnings)

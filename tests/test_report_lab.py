@@ -125,7 +125,8 @@ def test_scenario_reaches_its_documented_verdict(name: str, tmp_path: Path, isol
         assert proc.stdout, proc.stderr
         report = json.loads(proc.stdout)
         assert report["verdict"] == expected, report["summary"]
-        assert proc.returncode == {"manageable": 0, "recoverable": 3, "locked_out": 4, "undetermined": 5}[expected]
+        assert proc.returncode == {"manageable": 0, "recoverable": 3, "locked_out": 4, "undetermined": 5,
+                                   "not_found": 6}[expected]
         check_classified(report)
         outputs = [proc.stdout, proc.stderr]
         # The other formats, in process (same lab): the same verdict, and no secrets either. (The busy account's
@@ -311,3 +312,42 @@ def test_one_hanging_credential_process_times_out_alone(tmp_path: Path):
     others = [i for i in report["identities"] if i["name"] != "stuck"]
     assert all(i["status"] == "ok" for i in others)
     assert_no_secrets([proc.stdout, proc.stderr], secrets)
+
+
+# --- verdicts from evidence (docs/engine.md, "Deciding under uncertainty") -----------------------------------------
+
+def test_runbook_policy_is_manageable_from_the_observed_read(tmp_path: Path, isolated: Path):
+    """The runbook's own policy, an admin role with no identity policies (so no iam:GetRole): its GetKeyPolicy
+    succeeded through the aws:PrincipalArn statement, which leaves only the path /. The report quotes that
+    observation, never claims the policy delegates to IAM, and never invents a session ARN."""
+    with Lab("runbook-policy") as lab:
+        key = lab.key_arn(scenario_doc("runbook-policy")["keys"][0]["id"])
+        proc = run_cli(["report", key, "--format", "json"], clean_env(tmp_path, lab.config_path or ""))
+    report = json.loads(proc.stdout)
+    assert (report["verdict"], proc.returncode) == ("manageable", 0)
+    admin = next(i for i in report["identities"] if i["name"] == "admin")
+    assert admin["can_manage"] is True and admin["worlds_left"] == 1 < admin["worlds"]
+    assert any(o.startswith("kms:GetKeyPolicy by admin succeeded") for o in admin["observations"])
+    text = json.dumps(report)
+    assert "assumed-role/shib-admin/session" not in text
+    assert "delegates to IAM" not in text
+    assert {p["principal"] for p in report["management_paths"]} >= {"arn:aws:iam::111122223333:role/shib-admin"}
+
+
+@pytest.mark.parametrize("ref", ["11111111-2222-3333-4444-555555555555", "alias/no-such-alias"])
+def test_a_mistyped_key_is_not_found_not_a_support_case(ref: str, tmp_path: Path, isolated: Path):
+    """Every identity gets NotFoundException: verdict not_found (exit 6), the other Regions searched, and no
+    advice to contact AWS Support."""
+    with Lab("healthy-default") as lab:
+        env = clean_env(tmp_path, lab.config_path or "")
+        proc = run_cli(["report", ref, "--region", "us-east-1", "--format", "json"], env)
+        text_proc = run_cli(["report", ref, "--region", "us-east-1"], env)
+    report = json.loads(proc.stdout)
+    check_classified(report)
+    assert (report["verdict"], proc.returncode, report["exit_code"]) == ("not_found", 6, 6)
+    assert [s["action"] for s in report["next_steps"]] == ["check_key_reference"]
+    assert report["location"]["searched"] and not report["location"]["found"]
+    for out in (proc.stdout, text_proc.stdout):
+        assert "contact_support" not in out and "AWS Support with the key" not in out
+        assert "CloudTrail was not searched: no identity" not in out
+    assert "NOT FOUND" in text_proc.stdout and text_proc.returncode == 6

@@ -30,7 +30,7 @@ def validate_report(document: dict[str, Any]) -> None:
 
 
 def test_the_schema_is_a_valid_json_schema():
-    assert _validator().schema["properties"]["schema_version"]["const"] == "1.0"
+    assert _validator().schema["properties"]["schema_version"]["const"] == "1.1"
 
 
 def test_schema_outcomes_match_the_code():

@@ -561,3 +561,23 @@ def test_mfa_profiles_are_asked_once_in_the_main_thread(clean_env: Path, monkeyp
                         IdentitySpec(name="app", source="profile", profile="app", kind="static")])
     assert seen == [("admin", True, "123456")]
     assert prompter.asked[0].answer == "***"  # the code is never recorded
+
+
+# --- the key's state and a key that is not found (docs/report.md, "The key's state comes first") -----------------
+
+
+def test_pending_deletion_is_said_before_anything_else(lab_for: Any, clean_env: Path) -> None:
+    lab = lab_for("pending-deletion")
+    key = lab.key_arn(lab.scenario.keys[0].id)
+    run = run_session(key, [*START, ("confirm", "Plan a fix", False)])
+    first = run.out.index("URGENT: The key is scheduled for deletion")
+    assert first < run.out.index("Verdict:") and first < run.out.index("DescribeKey")
+    assert "admin can cancel it now (kms:CancelKeyDeletion)" in " ".join(run.out.split())
+
+
+def test_a_key_that_does_not_exist_is_not_escalated(lab_for: Any, clean_env: Path) -> None:
+    lab_for("healthy-default")
+    run = run_session("11111111-2222-3333-4444-555555555555", [("text", "Region", "us-east-1"), *START])
+    assert run.code == 6
+    assert "Verdict: NOT FOUND" in run.out and "check the key id" in run.out
+    assert not [a for a in run.prompter.asked if "ticket" in a.message.lower()]

@@ -20,6 +20,7 @@ from kms_rescue.aws import guardrails as guardrail_reads
 from kms_rescue.aws import iam as iam_reads
 from kms_rescue.aws.history import LOOKUP_RATE, TokenBucket, lookup_key_events
 from kms_rescue.aws.keyref import KeyRef, parse_key_ref
+from kms_rescue.aws.locate import locate_elsewhere, not_found_everywhere
 from kms_rescue.aws.probe import IdentityRun, ProbeSettings, probe_identities, utc_now
 from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import (
@@ -37,6 +38,7 @@ from kms_rescue.aws.results import (
 from kms_rescue.aws.sessions import SessionOptions, discover_identities
 from kms_rescue.policy import evaluate
 from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.named import policy_principals
 
 
 @dataclass
@@ -195,7 +197,11 @@ def investigate(
             lambda: read_organization_guardrails(runs, facts.account, early_org.result() if early_org else None)
         ) if opts.organization else None
         warnings: list[str] = []
-        if facts.arn is None:
+        location = None
+        if not_found_everywhere(resolved, runs):
+            # Not found is not denied: look for it in the account's other Regions before anything else.
+            location = locate_elsewhere(resolved, runs)
+        elif facts.arn is None:
             warnings.append(f"no identity could resolve {ref.raw} to a key ARN in {ref.region}")
 
         # The IAM reads left for identities that could not read their own policies, side by side with the rest of
@@ -222,7 +228,8 @@ def investigate(
     progress(ProgressEvent("step", message="principals"))
     return Investigation(
         key=facts, identities=probes, history=history, principal_checks=checks, started_at=started,
-        finished_at=utc_now(), warnings=warnings, trail_bucket=opts.trail_bucket, organization=org_guardrails,
+        finished_at=utc_now(), warnings=warnings, trail_bucket=opts.trail_bucket, location=location,
+        organization=org_guardrails,
     )
 
 
@@ -294,6 +301,8 @@ def key_facts(ref: KeyRef, runs: Sequence[IdentityRun]) -> KeyFacts:
     for run in runs:
         aliases.extend(run.probe.aliases)
     meta = meta or {}
+    mrc = meta.get("MultiRegionConfiguration") or {}
+    window = meta.get("PendingDeletionWindowInDays")
     return KeyFacts(
         input=ref.raw,
         arn=arn,
@@ -308,6 +317,11 @@ def key_facts(ref: KeyRef, runs: Sequence[IdentityRun]) -> KeyFacts:
         creation_date=meta.get("CreationDate"),
         deletion_date=meta.get("DeletionDate"),
         resolved_by=resolved_by,
+        multi_region_type=mrc.get("MultiRegionKeyType"),
+        primary_arn=(mrc.get("PrimaryKey") or {}).get("Arn"),
+        origin=meta.get("Origin"),
+        custom_key_store_id=meta.get("CustomKeyStoreId"),
+        pending_window_days=window if isinstance(window, int) else None,
     )
 
 
@@ -428,7 +442,6 @@ def check_principals(facts: KeyFacts, runs: Sequence[IdentityRun], history: Hist
     """Existence of the users and roles the policy names where the policy alone cannot tell: a policy from
     CloudTrail, or ARNs in ``aws:PrincipalArn`` conditions. A live GetKeyPolicy's principal ARNs need no check
     (KMS shows deleted principals as unique ids)."""
-    from kms_rescue.report import policy_principals  # pure
 
     live = next((r.probe.key_policy for r in runs if r.probe.key_policy is not None), None)
     document = live

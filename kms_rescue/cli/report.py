@@ -1,6 +1,6 @@
 """``kms-rescue report``: probe every identity, decide who can still manage the key, print the evidence.
 
-Exit codes: 0 manageable, 3 recoverable, 4 locked_out, 5 undetermined, 2 usage error, 1 internal error.
+Exit codes: 0 manageable, 3 recoverable, 4 locked_out, 5 undetermined, 6 not found, 2 usage error, 1 internal error.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
         epilog=(
             "Example: kms-rescue report arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab "
             "--format json --output report.json   "
-            "Exit codes: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined, 2 usage error."
+            "Exit codes: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined, 6 not found, 2 usage error."
         ),
     )
     def report(

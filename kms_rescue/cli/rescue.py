@@ -52,7 +52,7 @@ EPILOG = (
     "Examples: kms-rescue arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab · "
     "kms-rescue rescue alias/payments --region us-east-1 --role-arn arn:aws:iam::111122223333:role/KeyAdmin · "
     "kms-rescue demo (try it on a local lab first). Without a terminal (or with --no-input) it prints the report "
-    "and exits with its code: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined."
+    "and exits with its code: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined, 6 not found."
 )
 
 
@@ -155,6 +155,13 @@ def explain_verdict(report: Report) -> list[str]:
     if report.verdict == "manageable":
         for m in managers:
             lines.append(f"{m.name} ({m.arn}) can call kms:PutKeyPolicy: {m.why}.")
+    elif report.verdict == "not_found":
+        loc = report.location
+        if loc is not None and loc.searched:
+            lines.append(f"Also searched {len(loc.searched)} other Regions with {loc.searched_by}"
+                         + (f"; found in {', '.join(f.region for f in loc.found)}." if loc.found else
+                            "; not found there either."))
+        return lines
     elif report.verdict in ("recoverable", "locked_out"):
         for ident in report.identities:
             if ident.can_manage is False and ident.why:
@@ -355,6 +362,13 @@ class RescueSession:
         return self.report
 
     def show(self, report: Report) -> None:
+        from kms_rescue.render.report_view import state_lines  # deferred with the other renderers: start-up time
+        from kms_rescue.render.text import URGENCY_STYLES
+
+        for notice, line in zip(report.key_state, state_lines(report), strict=True):
+            self.say(line, URGENCY_STYLES[notice.urgency])  # the key's state comes before anything else
+        if report.key_state:
+            self.say()
         self.out.print(calls_table(report))
         for ident in report.identities:
             if ident.hint:
@@ -377,6 +391,12 @@ class RescueSession:
             if report.intentional_lock:
                 self.say("Nothing to fix: the key is locked to Nitro Enclaves attestation on purpose. If it must "
                          "change, its owners decide (and only AWS Support can help).", "bold")
+                return report.exit_code
+            if report.verdict == "not_found":
+                for step in report.next_steps:
+                    self.say(step.detail, "bold")
+                    if step.command:
+                        self.say(f"  $ {step.command}")
                 return report.exit_code
             if report.verdict == "manageable":
                 return self.offer_fix(report)

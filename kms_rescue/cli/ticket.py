@@ -1,6 +1,7 @@
 """``kms-rescue ticket``: investigate the key, then draft the escalation for the cloud team or AWS Support.
 
-Exit codes follow the report's verdict: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined; 2 bad input.
+Exit codes follow the report's verdict: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined, 6 not found;
+2 bad input.
 """
 
 from __future__ import annotations
@@ -200,7 +201,8 @@ def register(app: typer.Typer) -> None:
         epilog=(
             "Example: kms-rescue ticket arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab "
             "--format eml --to cloud-team@example.com --output ticket.eml   "
-            "Exit codes follow the verdict: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined, 2 usage."
+            "Exit codes follow the verdict: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined, 6 not found, "
+            "2 usage."
         ),
     )
     def ticket(

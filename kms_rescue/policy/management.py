@@ -326,7 +326,8 @@ def analyze_management(
                     if value is not None and value.kind in ("user", "role") and value.account == key_account:
                         caller = parse_caller(pattern)
                         cand = _named_candidate(role_caller(pattern) if caller.kind == "role" else caller)
-                        candidates.append((cand, "wildcard"))
+                        # Shown as the role (or user) the condition names, never as an invented session.
+                        candidates.append((_Candidate(cand.caller, cand.ctx, pattern), "wildcard"))
                         continue
                     pattern_account = pattern.split(":")[4] if pattern.count(":") >= 5 else None
                     if pattern_account and ACCOUNT_RE.match(pattern_account) and pattern_account != key_account:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import json
 
-from kms_rescue.render.report_view import VERDICT_TITLES, exists_label, grid, key_lines, policy_line
+from kms_rescue.render.report_view import (
+    VERDICT_TITLES,
+    exists_label,
+    grid,
+    key_lines,
+    policy_line,
+    state_lines,
+)
 from kms_rescue.report import Report
 
 
@@ -20,7 +27,9 @@ def _table(headings: tuple[str, ...] | list[str], rows: list[list[str]]) -> list
 
 
 def render_markdown(report: Report) -> str:
-    out: list[str] = [f"# KMS key report: {VERDICT_TITLES[report.verdict]}", "", report.summary, ""]
+    out: list[str] = [f"# KMS key report: {VERDICT_TITLES[report.verdict]}", ""]
+    out += [f"> **{line.split(': ', 1)[0]}:** {line.split(': ', 1)[1]}" for line in state_lines(report)]
+    out += ["", report.summary, ""] if report.key_state else [report.summary, ""]
     out += [f"- **{label}:** `{value}`" if label in ("Key ARN", "Key id") else f"- **{label}:** {value}"
             for label, value in key_lines(report)]
     out += [f"- **Policy:** {policy_line(report)}", f"- **Generated:** {report.generated_at} "

@@ -20,7 +20,15 @@ VERDICT_TITLES = {
     "recoverable": "RECOVERABLE",
     "locked_out": "LOCKED OUT",
     "undetermined": "UNDETERMINED",
+    "not_found": "NOT FOUND",
 }
+
+URGENCY_LABELS = {"critical": "URGENT", "high": "IMPORTANT", "notice": "NOTE"}
+
+
+def state_lines(report: Report) -> list[str]:
+    """The key-state notices, most urgent first, one line each (``URGENT: ...``): shown before anything else."""
+    return [f"{URGENCY_LABELS[n.urgency]}: {n.message}" for n in report.key_state]
 
 
 def _matches(operation: str, prefixes: tuple[str, ...]) -> bool:

@@ -16,6 +16,7 @@ from kms_rescue.render.report_view import (
     grid,
     key_lines,
     policy_line,
+    state_lines,
 )
 from kms_rescue.report import Report
 
@@ -24,7 +25,9 @@ VERDICT_STYLES = {
     "recoverable": "bold yellow",
     "locked_out": "bold red",
     "undetermined": "bold magenta",
+    "not_found": "bold cyan",
 }
+URGENCY_STYLES = {"critical": "bold red", "high": "bold yellow", "notice": "cyan"}
 OUTCOME_STYLES = {
     "ok": "green",
     "yes": "bold green",
@@ -61,6 +64,8 @@ def render_text(report: Report, *, width: int = 100, color: bool = False, show_p
     console = Console(file=out, width=width, color_system="standard" if color else None, force_terminal=color,
                       highlight=False, emoji=False, legacy_windows=False, no_color=not color)
     v = report.verdict
+    for notice, line in zip(report.key_state, state_lines(report), strict=True):
+        console.print(Text(line, style=URGENCY_STYLES[notice.urgency]))
     console.print(Panel(
         Group(Text(f"Verdict: {VERDICT_TITLES[v]}", style=VERDICT_STYLES[v]), Text(report.summary)),
         title="kms-rescue report", expand=True,

@@ -27,6 +27,7 @@ from typing import Any
 
 from kms_rescue.plan import DELEGATION_SID, delegation_statement, propose_fix
 from kms_rescue.policy import PolicyInputError
+from kms_rescue.render.report_view import state_lines
 from kms_rescue.report import Report
 
 TICKET_KINDS = ("markdown", "email", "eml")
@@ -121,6 +122,7 @@ def subject_for(report: Report) -> str:
         "undetermined": f"KMS key policy unreadable, access unknown: {ident} ({where})",
         "recoverable": f"KMS key needs its policy repaired inside the account: {ident} ({where})",
         "manageable": f"KMS key manageable, for the record: {ident} ({where})",
+        "not_found": f"KMS key not found, no escalation needed: {ident} ({where})",
     }[report.verdict]
 
 
@@ -138,6 +140,9 @@ def _request_line(report: Report) -> str:
                        "(see *Next steps*). Please do that step, or grant us the access to do it.",
         "manageable": "**For the record:** an identity we tried can still manage this key; no escalation is "
                       "needed.",
+        "not_found": "**No escalation:** the key or alias does not exist where it was asked (see *Next steps* "
+                     "for where it is, or check the key id and Region). A key that does not exist is not a case "
+                     "for AWS Support.",
     }[report.verdict]
 
 
@@ -147,7 +152,10 @@ def _request_line(report: Report) -> str:
 def build_ticket(report: Report, *, to: str | None = None, case: CaseInfo | None = None) -> Ticket:
     """The ticket for ``report`` (``to``: the escalation address; ``case``: the result of ``--open-case``)."""
     key = report.key
-    lines: list[str] = [f"# {subject_for(report)}", "", _request_line(report), "", report.summary, ""]
+    lines: list[str] = [f"# {subject_for(report)}", ""]
+    lines += [f"**{line.split(': ', 1)[0]}:** {line.split(': ', 1)[1]}" for line in state_lines(report)]
+    lines += (["", _request_line(report), "", report.summary, ""] if report.key_state else
+              [_request_line(report), "", report.summary, ""])
 
     lines += ["## The key", "", "| Field | Value |", "|---|---|"]
     rows = [
