@@ -307,7 +307,7 @@ class OrgPolicyDoc:
 
 
 @dataclass(frozen=True)
-class OrgLevel:
+class OrganizationLevel:
     """One level on the path from the organization's root to the key's account, with its SCPs and RCPs."""
 
     target: str  # r-…, ou-…, or the account id
@@ -333,7 +333,7 @@ class OrganizationGuardrails:
     reason: str | None = None
     scps_enabled: bool | None = None
     rcps_enabled: bool | None = None
-    levels: tuple[OrgLevel, ...] = ()
+    levels: tuple[OrganizationLevel, ...] = ()
 
 
 @dataclass

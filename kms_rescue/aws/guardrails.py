@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from kms_rescue.aws.iam import Recorder, policy_document
-from kms_rescue.aws.results import OrganizationGuardrails, OrgLevel, OrgPolicyDoc, PermissionsBoundary
+from kms_rescue.aws.results import OrganizationGuardrails, OrganizationLevel, OrgPolicyDoc, PermissionsBoundary
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.principals import parse_caller
 
@@ -178,7 +178,8 @@ def read_levels(client: Any, call: Recorder, account: str, *, read_by: str, org_
             return tuple(out)
 
         levels = tuple(
-            OrgLevel(target, kind, policies(target, SCP) if scps_on else (), policies(target, RCP) if rcps_on else ())
+            OrganizationLevel(target, kind, policies(target, SCP) if scps_on else (),
+                              policies(target, RCP) if rcps_on else ())
             for target, kind in path
         )
     except _Failed as exc:
