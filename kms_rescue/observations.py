@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from kms_rescue.policy.guardrails import UNREAD, Guardrails, Unread
+from kms_rescue.policy.guardrails import UNREAD, Guardrails, OrgMembership, Unread
 from kms_rescue.policy.guardrails import OrgLevel as EngineLevel
 
 #: How one AWS call (or credential resolution) ended.
@@ -412,5 +412,11 @@ def guardrails_from(
         # SCPs were read for the key's account: a caller of another account is not covered by them.
         scps = (levels("scp") if org.scps_enabled else None) if caller_account == key_account else UNREAD
         rcps = levels("rcp") if org.rcps_enabled else None
+    member: OrgMembership | None = None
+    if org is not None and org.organization_id:  # DescribeOrganization answered, whatever was read after it
+        ids = [lv.target for lv in org.levels[:-1]]  # the root and the OUs above the account
+        member = OrgMembership(org.organization_id,
+                               org.organization_id + "/" + "".join(f"{t}/" for t in ids) if ids else None)
     return Guardrails(permissions_boundary=pb, scps=scps, rcps=rcps,
-                      management_account=org.management_account if org is not None else None)
+                      management_account=org.management_account if org is not None else None,
+                      principal_org=member if caller_account == key_account else None, resource_org=member)

@@ -75,6 +75,11 @@ def test_scps_are_read_from_the_management_account(run: Any) -> None:
     assert [c for c in calls if c[1] == "organizations:DescribeOrganization"] == [
         ("root", "organizations:DescribeOrganization", "ok")]
     assert {c[0] for c in calls if c[1] != "organizations:DescribeOrganization"} == {"org-reader"}
+    # The organization's condition keys come with the guardrails (aws:PrincipalOrgID, aws:PrincipalOrgPaths).
+    g = inv.guardrails_for("admin")
+    assert g.principal_org is not None and g.principal_org == g.resource_org
+    assert g.principal_org.org_id == org.organization_id
+    assert g.principal_org.path == f"{org.organization_id}/{org.levels[0].target}/{org.levels[1].target}/"
     # What the lab enforces, the engine now decides from the reads: the SCP denies admin and the root user.
     for identity in ("admin", "root"):
         ev = put_key_policy(inv, identity)

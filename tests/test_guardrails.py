@@ -23,6 +23,7 @@ from kms_rescue.policy.guardrails import (
     UNREAD,
     Guardrails,
     OrgLevel,
+    OrgMembership,
 )
 
 ACCOUNT = "111122223333"
@@ -263,3 +264,36 @@ def test_the_engine_docs_guardrails_example_runs(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out.splitlines()
     expected = [line.split("# ", 1)[1].strip() for line in code.splitlines() if line.startswith("print(")]
     assert out == expected
+
+
+RCP_ORG_PERIMETER = policy(stmt(  # KMS Developer Guide, "Resource control policies in AWS KMS": the example RCP
+    "Deny", "kms:*", Principal="*",
+    Condition={"StringNotEqualsIfExists": {"aws:PrincipalOrgID": "o-exampleorg"},
+               "Bool": {"aws:PrincipalIsAWSService": "false"}}))
+
+
+@pytest.mark.parametrize("member, expected", [
+    (OrgMembership("o-exampleorg", "o-exampleorg/r-ab12/"), ALLOW),
+    (OrgMembership("o-otherorg1"), EXPLICIT),
+    (None, EXPLICIT),
+])
+def test_the_organization_feeds_its_condition_keys(member: OrgMembership | None, expected: Decision) -> None:
+    """IAM User Guide, AWS global condition context keys: aws:PrincipalOrgID is the caller's organization, so the
+    KMS guide's perimeter RCP denies only callers outside it (absent: the IfExists condition holds)."""
+    ev = evaluate(principal=ADMIN_SESSION, action="kms:PutKeyPolicy", resource=KEY, key_policy=NAMES_ROLE,
+                  context={"aws:PrincipalIsAWSService": "false"},
+                  guardrails=Guardrails(rcps=levels((RCP_FULL_ACCESS, RCP_ORG_PERIMETER),), principal_org=member))
+    assert ev.decision is expected, ev.rule
+
+
+def test_org_paths_are_multivalued_keys() -> None:
+    member = OrgMembership("o-exampleorg", "o-exampleorg/r-ab12/ou-ab12-11111111/")
+    key_policy = policy(stmt(action="kms:*", Principal="*", Condition={
+        "ForAnyValue:StringLike": {"aws:PrincipalOrgPaths": "o-exampleorg/r-ab12/ou-ab12-11111111/*"}}))
+    ev = evaluate(principal=ALICE, action="kms:PutKeyPolicy", resource=KEY, key_policy=key_policy,
+                  guardrails=Guardrails(principal_org=member, resource_org=member))
+    assert ev.decision is ALLOW, ev.rule
+    given = evaluate(principal=ALICE, action="kms:PutKeyPolicy", resource=KEY, key_policy=key_policy,
+                     context={"aws:PrincipalOrgPaths": ["o-exampleorg/r-ab12/"]},
+                     guardrails=Guardrails(principal_org=member))
+    assert given.decision is IMPLICIT  # a context the caller gives wins

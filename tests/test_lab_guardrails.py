@@ -27,6 +27,7 @@ REGION = "us-east-1"
 KEY = "aaaaaaaa-0000-4000-8000-00000000000a"
 V = "2012-10-17"
 NO_RETRY = Config(retries={"total_max_attempts": 1})
+ORG_ID = "o-exampleorg"
 
 
 def allow(*actions: str) -> dict[str, Any]:
@@ -55,9 +56,11 @@ SCENARIO: dict[str, Any] = {
         {"profile": "org-reader", "user": "org-reader", "account": MGMT,
          "policies": [allow("organizations:Describe*", "organizations:List*")]},
         {"profile": "org-nobody", "user": "org-nobody", "account": MGMT},
-        {"profile": "outsider", "role": "Outsider", "account": OUTSIDER, "policies": [allow("organizations:*")]},
+        {"profile": "outsider", "role": "Outsider", "account": OUTSIDER,
+         "policies": [allow("organizations:*", "kms:Encrypt")]},
     ],
     "organization": {
+        "id": ORG_ID,
         "management_account": MGMT,
         "ous": [{"name": "Workloads"}, {"name": "Prod", "parent": "Workloads"}],
         "accounts": {ACCOUNT: "Prod"},
@@ -72,6 +75,10 @@ SCENARIO: dict[str, Any] = {
         "rcps": [
             {"name": "NoDisabling", "targets": ["Workloads"], "document": {"Version": V, "Statement": [
                 {"Effect": "Deny", "Principal": "*", "Action": "kms:DisableKey", "Resource": "*"}]}},
+            {"name": "OrgPerimeter", "targets": ["root"], "document": {"Version": V, "Statement": [
+                {"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
+                 "Condition": {"StringNotEqualsIfExists": {"aws:PrincipalOrgID": ORG_ID},
+                               "Bool": {"aws:PrincipalIsAWSService": "false"}}}]}},
         ],
     },
     "keys": [{"id": KEY, "policy": {"Version": V, "Statement": [
@@ -79,6 +86,8 @@ SCENARIO: dict[str, Any] = {
          "Action": "kms:*", "Resource": "*"},
         {"Sid": "Alice", "Effect": "Allow", "Principal": {"AWS": ALICE}, "Action": "kms:PutKeyPolicy",
          "Resource": "*"},
+        {"Sid": "OutsiderUse", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OUTSIDER}:root"},
+         "Action": "kms:Encrypt", "Resource": "*"},
     ]}}],
 }
 
@@ -147,6 +156,17 @@ def test_every_scp_level_must_allow(lab: Lab) -> None:
 def test_an_rcp_deny_applies_to_the_key(lab: Lab) -> None:
     with pytest.raises(ClientError) as exc:
         lab.client("admin", "kms", config=NO_RETRY).disable_key(KeyId=KEY)
+    assert exc.value.response["Error"]["Message"].endswith("with an explicit deny in a resource control policy")
+
+
+def test_an_rcp_perimeter_keeps_callers_outside_the_organization_out(lab: Lab) -> None:
+    """KMS Developer Guide, Resource control policies in AWS KMS (the perimeter example): aws:PrincipalOrgID is
+    the caller's organization, so the member account's admin may encrypt and the outside account may not, though
+    the key policy and its own identity policy allow it."""
+    assert lab.client("admin", "kms").encrypt(KeyId=KEY, Plaintext=b"x")["KeyId"]
+    with pytest.raises(ClientError) as exc:
+        lab.client("outsider", "kms", config=NO_RETRY).encrypt(KeyId=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{KEY}",
+                                                               Plaintext=b"x")
     assert exc.value.response["Error"]["Message"].endswith("with an explicit deny in a resource control policy")
 
 
@@ -286,4 +306,5 @@ def test_the_scenarios_organization_is_what_it_says() -> None:
     assert path[0] == o.root_id and path[-1] == ACCOUNT and len(path) == 4
     assert [p.name for p in o.attached("SERVICE_CONTROL_POLICY", path[2])] == ["ProdAllowsAllButDeletion"]
     assert [p.name for p in o.attached("RESOURCE_CONTROL_POLICY", ACCOUNT)] == ["RCPFullAWSAccess"]
+    assert o.id == ORG_ID
     assert load_scenario(SCENARIO).organization == o  # ids are derived, the same every time

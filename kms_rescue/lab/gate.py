@@ -37,6 +37,7 @@ from kms_rescue.policy.guardrails import (
     SERVICE_CONTROL_POLICIES,
     Guardrails,
     OrgLevel,
+    OrgMembership,
 )
 from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
 
@@ -237,7 +238,16 @@ class Gate:
             scps=self._levels(SCP, p.account),
             rcps=self._levels(RCP, resource_account),
             management_account=org.management_account if org is not None else None,
+            principal_org=self._membership(p.account),
+            resource_org=self._membership(resource_account),
         )
+
+    def _membership(self, account: str | None) -> OrgMembership | None:
+        """The account's place in the scenario's organization (aws:PrincipalOrgID, aws:PrincipalOrgPaths, ...)."""
+        org = self.rt.scenario.organization
+        if org is None or account is None or not (org.is_member(account) or account == org.management_account):
+            return None
+        return OrgMembership(org.id, org.id + "/" + "".join(f"{t}/" for t in org.path(account)[:-1]))
 
     def evaluate(
         self,

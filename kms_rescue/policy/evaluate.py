@@ -33,6 +33,7 @@ from kms_rescue.policy.guardrails import (
     check,
     names_caller_itself,
     not_principal_ignored,
+    org_context,
 )
 from kms_rescue.policy.model import Policy, Statement, parse_policy
 from kms_rescue.policy.principals import Caller, MatchKind, exempt_by_not_principal, match_spec, parse_caller
@@ -345,6 +346,8 @@ def evaluate(
     action = canonical_action(action)
     if not resource or not isinstance(resource, str):
         raise PolicyInputError("the resource must be an ARN (for KMS decisions, the key ARN)")
+    if guardrails is not None and (guardrails.principal_org or guardrails.resource_org):
+        context = {**org_context(guardrails), **(context or {})}  # what the caller gave wins
     ctx = build_context(caller, context)
     key_parts = key_arn_parts(resource)
     is_key = key_policy is not None or (key_parts is not None and action.lower().startswith("kms:"))

@@ -72,6 +72,16 @@ class OrgLevel:
 
 
 @dataclass(frozen=True)
+class OrgMembership:
+    """An account's place in its organization, for the organization's global condition keys (IAM User Guide,
+    "AWS global condition context keys": ``aws:PrincipalOrgID``, ``aws:PrincipalOrgPaths``, ``aws:ResourceOrgID``,
+    ``aws:ResourceOrgPaths``). ``path`` is ``o-…/r-…/ou-…/`` down to the account's parent, None when not known."""
+
+    org_id: str
+    path: str | None = None
+
+
+@dataclass(frozen=True)
 class Guardrails:
     """The guardrails that apply to one request, for :func:`kms_rescue.policy.evaluate`.
 
@@ -88,6 +98,22 @@ class Guardrails:
     management_account: str | None = None
     service_linked_role: bool = False
     aws_managed_key: bool = False
+    #: The organization of the caller's account and of the resource's account (None: not in one, or not known).
+    principal_org: OrgMembership | None = None
+    resource_org: OrgMembership | None = None
+
+
+def org_context(guardrails: Guardrails) -> dict[str, str | list[str]]:
+    """The organization's global condition keys the guardrails know: an RCP's usual ``aws:PrincipalOrgID``
+    condition needs them (KMS Developer Guide, "Resource control policies in AWS KMS")."""
+    out: dict[str, str | list[str]] = {}
+    for prefix, member in (("aws:Principal", guardrails.principal_org), ("aws:Resource", guardrails.resource_org)):
+        if member is None:
+            continue
+        out[f"{prefix}OrgID"] = member.org_id
+        if member.path:
+            out[f"{prefix}OrgPaths"] = [member.path]
+    return out
 
 
 #: The statements of one parsed policy that apply to the request: (policy, its name, resource-based?) ->
@@ -237,7 +263,9 @@ __all__ = [
     "GuardrailOutcome",
     "Guardrails",
     "OrgLevel",
+    "OrgMembership",
     "Unread",
     "check",
     "names_caller_itself",
+    "org_context",
 ]
