@@ -4,6 +4,7 @@ ListRoots, ListParents, ListPoliciesForTarget, DescribePolicy), turned into the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from kms_rescue.aws.investigate import InvestigateOptions, investigate
 from kms_rescue.aws.results import Investigation, OrganizationGuardrails, PermissionsBoundary
 from kms_rescue.lab import Lab, load_scenario
+from kms_rescue.lab.scenario import builtin_text
 from kms_rescue.policy import Decision, evaluate
 from kms_rescue.policy.guardrails import (
     PERMISSIONS_BOUNDARY,
@@ -29,7 +31,7 @@ pytest.importorskip("moto")
 def run(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:  # noqa: F811
     labs: list[Lab] = []
 
-    def go(name: str, profiles: list[str] | None = None) -> tuple[Lab, Investigation]:
+    def go(name: str | dict[str, Any], profiles: list[str] | None = None) -> tuple[Lab, Investigation]:
         lab = Lab(load_scenario(name))
         lab.__enter__()
         labs.append(lab)
@@ -159,3 +161,18 @@ def test_organization_reads_can_be_turned_off(isolated: Path, monkeypatch: pytes
                           InvestigateOptions(profiles=["admin"], history=False, organization=False))
     assert inv.organization is None
     assert inv.guardrails_for("admin").scps is UNREAD
+
+
+def test_a_refused_organizations_read_leaves_the_guardrails_unknown_with_the_reason(run: Any) -> None:
+    doc = json.loads(builtin_text("scp-break-glass-only"))
+    reader = next(i for i in doc["identities"] if i["profile"] == "org-reader")
+    reader["policies"] = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
+        "organizations:DescribeOrganization", "organizations:ListRoots", "organizations:ListParents"]}]}]
+    _lab, inv = run(doc)
+    org = inv.organization
+    assert org is not None and org.status == "unknown" and org.levels == ()
+    assert org.reason == ("org-reader: organizations:ListPoliciesForTarget r-426c SERVICE_CONTROL_POLICY: "
+                          "access_denied (AccessDeniedException)")
+    assert inv.guardrails_for("admin").scps is UNREAD
+    ev = put_key_policy(inv, "admin")
+    assert ev.decision is Decision.ALLOW and SERVICE_CONTROL_POLICIES in ev.assumed  # assumed, and said so
