@@ -109,9 +109,11 @@ def test_a_boundary_is_read_with_the_get_role_that_gives_the_path(run: Any) -> N
     assert [c.operation for c in admin.calls].count("iam:GetRole") == 1
     ev = put_key_policy(inv, "admin")
     assert (ev.decision, ev.guardrail) == (Decision.IMPLICIT_DENY, PERMISSIONS_BOUNDARY)
-    # Nobody here can ask Organizations (admin's policies do not allow it): assumed, and said so.
+    # Nobody here can ask Organizations (admin's policies do not allow it): unread, but a denial rests on nothing
+    # unread (guardrails only take permissions away), so nothing is assumed.
     assert inv.organization is not None and inv.organization.status == "unknown"
-    assert ev.assumed == (RESOURCE_CONTROL_POLICIES, SERVICE_CONTROL_POLICIES)
+    g = inv.guardrails_for("admin")
+    assert g.scps is UNREAD and g.rcps is UNREAD and ev.assumed == ()
     assert org_calls(inv) == []  # its policies were read and do not allow the call: not spent
 
 
@@ -137,21 +139,58 @@ def test_an_account_in_no_organization_costs_one_call(run: Any) -> None:
     assert put_key_policy(inv, "admin").assumed == ()
 
 
-def test_users_boundaries_and_the_root_user(run: Any) -> None:
+def test_each_identity_reads_its_own_boundary(run: Any) -> None:
     _lab, inv = run("healthy-default")
     by_name = {p.name: p.permissions_boundary for p in inv.identities}
     root = by_name["root"]
     assert root is not None and root.status == "none" and root.reason == "the root user has no permissions boundary"
-    auditor = by_name["auditor"]  # a user (iam:GetUser) with iam:Get*: no boundary
-    assert auditor is not None and (auditor.status, auditor.read_by) == ("none", "auditor")
-    assert by_name["admin"] is not None and by_name["admin"].status == "none"
-    intern = by_name["intern"]  # a role without any policy: GetRole is refused
+    for name in ("admin", "auditor"):  # a role (iam:GetRole) and a user (iam:GetUser) that may read IAM: none
+        got = by_name[name]
+        assert got is not None and (got.status, got.read_by) == ("none", name), name
+    intern = by_name["intern"]  # a role without any policy: GetRole is refused, and its boundary cannot matter
     assert intern is not None and intern.status == "unknown" and intern.reason == "iam:GetRole: access_denied"
-    for probe in inv.identities:
-        assert probe.permissions_boundary is not None, probe.name
-        if probe.permissions_boundary.status == "unknown":
-            assert probe.permissions_boundary.reason, probe.name
-            assert PERMISSIONS_BOUNDARY in put_key_policy(inv, probe.name).assumed
+    assert put_key_policy(inv, "intern").assumed == ()  # denied: nothing unread changes that
+    for probe in inv.identities:  # one GetRole/GetUser each at most: the path comes from the same answer
+        assert sum(c.operation in ("iam:GetRole", "iam:GetUser") for c in probe.calls) <= 1, probe.name
+
+
+def _admin_without_iam(keep: tuple[str, ...]) -> dict[str, Any]:
+    doc = json.loads(builtin_text("healthy-default"))
+    admin = next(i for i in doc["identities"] if i["profile"] == "admin")
+    admin["policies"] = [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*",
+                                                                  "Resource": "*"}]}]
+    doc["identities"] = [i for i in doc["identities"] if i["profile"] in ("admin", *keep)]
+    return doc
+
+
+def _put_in_the_allowing_world(inv: Investigation) -> Any:
+    probe = inv.identities[0]
+    assert probe.name == "admin" and probe.arn is not None and inv.key.arn is not None
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}
+    return evaluate(principal=probe.arn, action="kms:PutKeyPolicy", resource=inv.key.arn,
+                    key_policy=probe.key_policy, identity_policies=[allow], guardrails=inv.guardrails_for("admin"))
+
+
+def test_a_boundary_that_matters_is_read_by_another_identity(run: Any) -> None:
+    """admin may not read IAM (not even its own role): the key policy and its identity policies (which the auditor
+    reads for it) let it call PutKeyPolicy, so its boundary decides, and the auditor reads that too."""
+    _lab, inv = run(_admin_without_iam(("auditor",)))
+    pb = inv.identities[0].permissions_boundary
+    assert pb is not None and (pb.status, pb.read_by) == ("none", "auditor")
+    ev = _put_in_the_allowing_world(inv)
+    assert ev.decision is Decision.ALLOW and PERMISSIONS_BOUNDARY not in ev.assumed
+
+
+def test_a_boundary_nobody_may_read_is_assumed(run: Any) -> None:
+    """Nobody may read admin's IAM: in the world where its unread identity policies allow, the unread boundary is
+    assumed, and said so."""
+    _lab, inv = run(_admin_without_iam(("intern",)))
+    pols = inv.identities[0].identity_policies
+    assert pols is not None and pols.status == "unknown"
+    pb = inv.identities[0].permissions_boundary
+    assert pb is not None and pb.status == "unknown" and pb.reason == "iam:GetRole: access_denied"
+    ev = _put_in_the_allowing_world(inv)
+    assert ev.decision is Decision.ALLOW and PERMISSIONS_BOUNDARY in ev.assumed
 
 
 def test_organization_reads_can_be_turned_off(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811

@@ -30,6 +30,7 @@ from kms_rescue.aws.results import (
     Investigation,
     KeyFacts,
     OrganizationGuardrails,
+    PermissionsBoundary,
     PrincipalCheck,
     Progress,
     ProgressEvent,
@@ -206,7 +207,14 @@ def investigate(
 
         # The IAM reads left for identities that could not read their own policies, side by side with the rest of
         # the history lookup (paced at CloudTrail's rate).
-        filled = pool.submit(fill_identity_policies, runs, facts, opts.max_workers)
+        live_policy = next((r.probe.key_policy for r in runs if r.probe.key_policy is not None), None)
+
+        def fill() -> None:
+            fill_identity_policies(runs, facts, opts.max_workers)
+            if live_policy is not None:  # then the boundaries that matter, still beside the history lookup
+                fill_boundaries(runs, facts, live_policy, opts.max_workers)
+
+        filled = pool.submit(fill)
         history = (early_result.result() if early_result else None) or HistoryLookup(False, ref.region)
         if opts.history and facts.arn and history.outcome != "ok":
             tried = {id(r) for r in early}
@@ -222,6 +230,11 @@ def investigate(
         filled.result()
         org_guardrails = organization.result() if organization is not None else None
     progress(ProgressEvent("step", message="history", outcome=history.outcome))
+    if live_policy is None:
+        recorded = next((e.policy for e in reversed(history.events) if e.succeeded and e.policy is not None
+                         and e.name in ("CreateKey", "PutKeyPolicy")), None)
+        if recorded is not None:
+            fill_boundaries(runs, facts, recorded, opts.max_workers)
     fill_role_arns(runs, facts, _documents(probes, history), opts.max_workers)
 
     checks = check_principals(facts, runs, history)
@@ -408,6 +421,62 @@ def _documents(probes: Sequence[IdentityProbe], history: HistoryLookup) -> list[
         if p.identity_policies is not None:
             docs += [d.document for d in p.identity_policies.documents]
     return docs
+
+
+def fill_boundaries(runs: Sequence[IdentityRun], facts: KeyFacts, key_policy: dict[str, Any],
+                    max_workers: int = 16) -> None:
+    """Each identity read its own permissions boundary during its probe (beside its identity policies). Where that
+    failed, or was not tried, and the boundary can matter, another identity of its account known to read IAM reads
+    it: the boundary matters to an identity the key policy and its identity policies (when not read: in the world
+    where they allow it) would let call PutKeyPolicy (a boundary only takes permissions away, so it cannot change a
+    denial), or to any role session when the policy tests aws:PrincipalArn (the same GetRole gives the role's
+    path). The root user has none."""
+    for run in runs:
+        if run.probe.usable and run.probe.permissions_boundary is None and (run.probe.arn or "").endswith(":root"):
+            run.probe.permissions_boundary = PermissionsBoundary(
+                "none", read_by=run.spec.name, reason="the root user has no permissions boundary")
+    tests_arn = iam_reads.mentions_principal_arn([key_policy])
+    pending = [r for r in runs if r.session is not None and r.probe.usable
+               and (r.probe.permissions_boundary is None or r.probe.permissions_boundary.status == "unknown")
+               and (facts.account is None or r.probe.account == facts.account)
+               and _boundary_matters(r, facts, key_policy, tests_arn)]
+    if not pending:
+        return
+    readers = [r for r in runs if r.reads_iam()]
+
+    def fill(run: IdentityRun) -> None:
+        assert run.probe.arn is not None
+        tried_itself = run.probe.permissions_boundary is not None
+        candidates = [r for r in readers if r is not run and r.probe.account == run.probe.account]
+        for reader in candidates if tried_itself else [run, *candidates]:
+            got, role_arn = guardrail_reads.read_boundary(reader.client("iam"), run.probe.arn, reader.call,
+                                                          read_by=reader.spec.name)
+            if role_arn and run.probe.role_arn is None:
+                run.probe.role_arn = role_arn
+            if run.probe.permissions_boundary is None or got.status != "unknown":
+                run.probe.permissions_boundary = got
+            if got.status != "unknown":
+                return
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(pending))),
+                            thread_name_prefix="kms-rescue-iam") as pool:
+        list(pool.map(fill, pending))
+
+
+def _boundary_matters(run: IdentityRun, facts: KeyFacts, key_policy: dict[str, Any], tests_arn: bool) -> bool:
+    arn = run.probe.arn or ""
+    if tests_arn and iam_reads.is_role_session(arn):
+        return True
+    pols = run.probe.identity_policies
+    # Identity policies not read: the world where they allow it (the boundary then decides).
+    docs = [d.document for d in pols.documents] if pols is not None and pols.status != "unknown" else [
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:PutKeyPolicy", "Resource": "*"}]}]
+    context = {"aws:PrincipalArn": run.probe.role_arn} if run.probe.role_arn else None
+    try:
+        return evaluate(principal=arn, action="kms:PutKeyPolicy", resource=facts.arn or "*", key_policy=key_policy,
+                        identity_policies=docs, context=context).allowed
+    except PolicyInputError:
+        return False
 
 
 def fill_role_arns(runs: Sequence[IdentityRun], facts: KeyFacts, documents: Sequence[dict[str, Any]],

@@ -90,7 +90,7 @@ class Evaluation:
     cross_account: bool = False
     rule: str = ""  # the rule that decided, in words
     # Guardrails (permissions boundary, SCPs, RCPs) that were not read and were assumed to allow; see
-    # kms_rescue.policy.guardrails. Empty when none were given or all were read.
+    # kms_rescue.policy.guardrails. Empty when none were given, all were read, or the decision is a denial.
     assumed: tuple[str, ...] = ()
     # The guardrail whose Deny (or missing Allow) decided a denial, e.g. "service control policies"; None otherwise.
     guardrail: str | None = None
@@ -408,7 +408,8 @@ def evaluate(
             identity_unknown=identity_unknown,
             cross_account=cross_account,
             rule=detail,
-            assumed=g.assumed if g is not None else (),
+            # Guardrails only take permissions away: one not read cannot have changed a denial.
+            assumed=g.assumed if g is not None and decision is Decision.ALLOW else (),
             guardrail=guardrail,
             matches=tuple(matches),
             caller=caller,
