@@ -12,6 +12,7 @@ from typing import Any
 
 from kms_rescue.contract import IdentityReport, KeySection, LocationSection, NextStep, PathEntry, PolicySection
 from kms_rescue.policy import PolicyInputError, parse_policy
+from kms_rescue.policy.partitions import account_root_arn
 from kms_rescue.policy.principals import classify_aws_value, parse_caller
 
 
@@ -146,7 +147,8 @@ def recoverable_steps(
             principal=ident.arn,
         ))
     seen: set[tuple[str, str]] = set()
-    for p in sorted((p for p in paths if p.can_manage), key=lambda p: _PATH_ORDER.get(p.kind, 9)):
+    ways = [p for p in paths if p.can_manage] or [p for p in paths if p.opens_at]  # now, else from a date
+    for p in sorted(ways, key=lambda p: (p.opens_at or "", _PATH_ORDER.get(p.kind, 9))):
         if (p.kind, p.principal) in seen:
             continue
         seen.add((p.kind, p.principal))
@@ -193,12 +195,11 @@ def _path_step(p: PathEntry, key: KeySection, key_arn: str, base: str, document:
             principal=p.principal, policy=delegation_identity_policy(key_arn),
         )]
     if p.kind == "root_user":
-        partition = key_arn.split(":")[1] if key_arn.startswith("arn:") else "aws"
         return [NextStep(
             "sign_in_root",
             f"Sign in as the root user of {key.account}{opens}: the key policy lets root in (statement "
             f"{p.statement}{cond}), and root needs no identity policy",
-            principal=f"arn:{partition}:iam::{key.account}:root",
+            principal=account_root_arn(key.account or "", key_arn.split(":")[1]),
         )]
     return []
 
@@ -224,8 +225,11 @@ def summary(
     if verdict == "recoverable":
         who = [p.principal for p in paths if p.can_manage]
         who += [i.name for i in identities if i.can_manage is None and i.decision is not None]
-        when = f" from {opens_at}" if opens_at and not any(p.can_manage for p in paths) else ""
-        return (f"{key_ref} is recoverable{when}: none of the probed identities can manage it for certain now, but "
+        if not who and opens_at:
+            later = [p.principal for p in paths if p.opens_at == opens_at]
+            return (f"{key_ref} is recoverable on {opens_at}: nobody can manage it now, and a date condition opens "
+                    f"the way in for {', '.join(dict.fromkeys(later))} then ({base}).")
+        return (f"{key_ref} is recoverable: none of the probed identities can manage it for certain now, but "
                 f"{', '.join(dict.fromkeys(who)) or 'a principal of its account'} can or may ({base}).")
     if verdict == "locked_out":
         if intentional:

@@ -6,6 +6,8 @@ with CloudTrail event history"); older events are in the trail's S3 bucket, whic
 
 from __future__ import annotations
 
+from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, partition_for_region
+
 #: The key-management events the report reads.
 KEY_EVENTS = ("CreateKey", "PutKeyPolicy", "ScheduleKeyDeletion", "DisableKey")
 
@@ -19,7 +21,8 @@ def athena_query(
     bucket = trail_bucket or "TRAIL_BUCKET"
     acct = account or "ACCOUNT_ID"
     kid = key_id or "KEY_ID"
-    arn = key_arn or f"arn:aws:kms:{region}:{acct}:key/{kid}"
+    partition = partition_for_region(region).id if is_region_code(region) else DEFAULT_PARTITION
+    arn = key_arn or f"arn:{partition}:kms:{region}:{acct}:key/{kid}"
     names = ", ".join(f"'{n}'" for n in KEY_EVENTS)
     return (
         f"-- 1. A table over the trail's logs (once; see \"Querying AWS CloudTrail logs\" in the Athena guide).\n"

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kms_rescue.observations import CallResult, FoundElsewhere, HistoryEvent
+from kms_rescue.observations import CallResult, HistoryEvent, KeyLocation
 from kms_rescue.verdict.key_state import KeyStateNotice
 
 SCHEMA_VERSION = "1.1"
@@ -178,7 +178,8 @@ class PathEntry:
     blocked_by: tuple[str, ...] = ()
     may_be_blocked_by: tuple[str, ...] = ()
     why: str = ""
-    opens_at: str | None = None  # a way in that a date condition opens later (ISO 8601 UTC)
+    opens_at: str | None = None  # a way in that only a date keeps shut: when it opens (ISO 8601 UTC)
+    closes_at: str | None = None  # a way in that works now until a date shuts it
 
 
 @dataclass(frozen=True)
@@ -243,15 +244,9 @@ class Evidence:
     detail: str | None = None
 
 
-@dataclass(frozen=True)
-class LocationSection:
-    """Where a key that was not found was looked for (``not_found`` verdict), and where it is."""
-
-    searched: tuple[str, ...] = ()
-    found: tuple[FoundElsewhere, ...] = ()
-    searched_by: str | None = None
-    regions_from: str | None = None
-    note: str | None = None
+#: Where a key that was not found was looked for (``not_found`` verdict), and where it is: the investigation's
+#: own record of the search.
+LocationSection = KeyLocation
 
 
 @dataclass(frozen=True)

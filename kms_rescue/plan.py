@@ -28,6 +28,7 @@ from kms_rescue.policy import analyze_management, evaluate, parse_policy
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.evaluate import PolicyDocument, key_arn_parts
 from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
+from kms_rescue.policy.partitions import DEFAULT_PARTITION, account_root_arn
 from kms_rescue.policy.principals import parse_caller, role_caller
 
 #: The Sid AWS's default key policy gives its account-principal statement.
@@ -119,12 +120,13 @@ def policy_text(policy: Mapping[str, Any]) -> str:
 # --- the statements ------------------------------------------------------------------------------------------
 
 
-def delegation_statement(account: str, sid: str = DELEGATION_SID) -> dict[str, Any]:
-    """The account-principal statement of AWS's default key policy."""
+def delegation_statement(account: str, sid: str = DELEGATION_SID, partition: str = DEFAULT_PARTITION) -> dict[str, Any]:
+    """The account-principal statement of AWS's default key policy, in the key's partition (``arn:aws-cn:…`` for a
+    key in a China Region: AWS General Reference, "Amazon Resource Names (ARNs)")."""
     return {
         "Sid": sid,
         "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Principal": {"AWS": account_root_arn(account, partition)},
         "Action": "kms:*",
         "Resource": "*",
     }
@@ -141,12 +143,12 @@ def admin_statement(role_arn: str, sid: str = ADMIN_SID) -> dict[str, Any]:
     }
 
 
-def _delegation_reasons(account: str) -> tuple[tuple[str, str], ...]:
+def _delegation_reasons(account: str, partition: str = DEFAULT_PARTITION) -> tuple[tuple[str, str], ...]:
     return (
         (f'"Sid": "{DELEGATION_SID}"', "the name AWS's default key policy gives this statement"),
         ('"Effect": "Allow"', "it grants; it cannot override any Deny already in the policy"),
         ('"Principal": {', "who: the key's own account"),
-        (f'"AWS": "arn:aws:iam::{account}:root"',
+        (f'"AWS": "{account_root_arn(account, partition)}"',
          f"the account principal: IAM policies in {account} can grant access to the key again, and the root "
          "user is covered without one"),
         ("}", "end of Principal"),
@@ -202,14 +204,14 @@ def _unique_sid(wanted: str, taken: set[str]) -> str:
     return f"{wanted} {n}"
 
 
-def _has_full_delegation(policy: Mapping[str, Any], account: str) -> bool:
+def _has_full_delegation(policy: Mapping[str, Any], account: str, partition: str = DEFAULT_PARTITION) -> bool:
     """Whether an existing statement already is the default one: Allow, the account principal, kms:*, "*", no
     condition."""
     parsed = parse_policy(dict(policy), source="key policy", max_bytes=KEY_POLICY_MAX_BYTES)
     for st in parsed.statements:
         if st.effect != "Allow" or st.conditions or st.principal is None or st.not_principal is not None:
             continue
-        names_account = any(v in (account, f"arn:aws:iam::{account}:root") for v in st.principal.aws)
+        names_account = any(v in (account, account_root_arn(account, partition)) for v in st.principal.aws)
         if not names_account:
             continue
         if st.actions is not None and any(a.lower() in ("kms:*", "*") for a in st.actions) and (
@@ -219,15 +221,19 @@ def _has_full_delegation(policy: Mapping[str, Any], account: str) -> bool:
     return False
 
 
-def validate_admin_role(role_arn: str, key_account: str) -> str:
-    """A role ARN of the key's account, or :class:`UsageError`."""
+def validate_admin_role(role_arn: str, key_account: str, partition: str = DEFAULT_PARTITION) -> str:
+    """A role ARN of the key's account (and partition), or :class:`UsageError`."""
     text = (role_arn or "").strip()
+    expected = f"expected arn:{partition}:iam::{key_account}:role/NAME"
     try:
         caller = parse_caller(text)
     except PolicyInputError:
-        raise UsageError(f"not a role ARN: {text!r} (expected arn:aws:iam::{key_account}:role/NAME)") from None
+        raise UsageError(f"not a role ARN: {text!r} ({expected})") from None
     if caller.kind != "role":
-        raise UsageError(f"not a role ARN: {text!r} (expected arn:aws:iam::{key_account}:role/NAME)")
+        raise UsageError(f"not a role ARN: {text!r} ({expected})")
+    if caller.partition != partition:
+        raise UsageError(f"the administrator role is in partition {caller.partition}, the key in {partition} "
+                         f"({expected})")
     if caller.account != key_account:
         raise UsageError(
             f"the administrator role must be in the key's account {key_account}: only principals of that account "
@@ -253,6 +259,7 @@ def propose_fix(
     if parts is None:
         raise UsageError(f"not a KMS key ARN: {key_arn!r}")
     account = parts["account"]
+    partition = parts["partition"]
     parse_policy(dict(current), source="current key policy", max_bytes=KEY_POLICY_MAX_BYTES)
     proposed = copy.deepcopy(dict(current))
     statements = proposed.get("Statement")
@@ -268,14 +275,14 @@ def propose_fix(
     notes: list[str] = []
 
     if add_delegation:
-        if _has_full_delegation(current, account):
+        if _has_full_delegation(current, account, partition):
             notes.append(f"the policy already has the default statement for the account {account}; it is kept")
         else:
             sid = _unique_sid(DELEGATION_SID, taken)
             taken.add(sid)
-            st = delegation_statement(account, sid)
+            st = delegation_statement(account, sid, partition)
             statements.append(st)
-            reasons = _delegation_reasons(account)
+            reasons = _delegation_reasons(account, partition)
             if sid != DELEGATION_SID:
                 reasons = ((f'"Sid": "{sid}"', "a new name: the policy already uses the default one"), *reasons[1:])
             additions.append(Addition(
@@ -285,7 +292,7 @@ def propose_fix(
                 reasons,
             ))
     if admin_role_arn:
-        role = validate_admin_role(admin_role_arn, account)
+        role = validate_admin_role(admin_role_arn, account, partition)
         sid = _unique_sid(ADMIN_SID, taken)
         taken.add(sid)
         st = admin_statement(role, sid)

@@ -45,6 +45,7 @@ from kms_rescue.observations import HistoryEvent, IdentityProbe, Investigation, 
 from kms_rescue.policy import PolicyInputError, analyze_management, parse_policy
 from kms_rescue.policy.management import ManagementAnalysis
 from kms_rescue.policy.named import NamedPrincipal, policy_principals
+from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, partition_for_region
 from kms_rescue.policy.principals import parse_caller
 from kms_rescue.verdict.identity import IdentityDecision, decide_identity, key_context, request_time_context
 from kms_rescue.verdict.key_state import state_notices
@@ -55,6 +56,11 @@ __all__ = [
     "PathEntry", "Report", "StepAction", "Verdict", "build_report", "delegation_identity_policy", "exempt_session",
     "exit_code_for", "policy_principals",
 ]
+
+
+def _partition(region: str) -> str:
+    """The Region's partition from botocore's partition data (the commercial one for a Region it does not know)."""
+    return partition_for_region(region).id if is_region_code(region) else DEFAULT_PARTITION
 
 
 def _now() -> str:
@@ -187,7 +193,7 @@ def _path_entries(analysis: Any) -> list[PathEntry]:
             satisfiable=p.satisfiable, can_manage=p.can_manage, needs_identity_policy=p.needs_identity_policy,
             exists=getattr(p, "exists", None), blocked_by=tuple(p.blocked_by),
             may_be_blocked_by=tuple(getattr(p, "may_be_blocked_by", ())), why=p.why,
-            opens_at=getattr(p, "opens_at", None),
+            opens_at=p.opens_at, closes_at=p.closes_at,
         ))
     return out
 
@@ -246,10 +252,7 @@ def _history_section(inv: Investigation) -> HistorySection:
 
 
 def _location(inv: Investigation) -> LocationSection | None:
-    loc = inv.location
-    if loc is None:
-        return None
-    return LocationSection(loc.searched, loc.found, loc.searched_by, loc.regions_from, loc.note)
+    return inv.location
 
 
 def _identity_evidence(identities: Iterable[IdentityReport], statements: Mapping[str, str | None]
@@ -306,8 +309,8 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
     analysis: ManagementAnalysis | None = None
     intentional = False
     notices = state_notices(inv.key)
-    key_arn = key.arn or (f"arn:aws:kms:{key.region}:{key.account}:key/{key.id}" if key.account and key.id
-                          else None)
+    key_arn = key.arn or (f"arn:{_partition(key.region)}:kms:{key.region}:{key.account}:key/{key.id}"
+                          if key.account and key.id else None)
 
     if key_not_found(inv):
         verdict: Verdict = "not_found"
@@ -327,7 +330,7 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
         if document is not None and key.account is not None and key_arn is not None:
             try:
                 analysis = analyze_management(document, key_account=key.account, key_arn=key_arn,
-                                              existing=_existing_map(principals))
+                                              existing=_existing_map(principals), now=now)
             except PolicyInputError as exc:
                 warnings.append(f"the key policy could not be analysed: {exc}")
             if analysis is not None:
@@ -378,7 +381,7 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
             "CloudTrail event history covers 90 days; query the trail with Athena for older policy changes "
             "(the query is in history.athena_query; set the trail's bucket with --trail-bucket)",
         ))
-    opens_at = getattr(analysis, "opens_at", None) if analysis is not None else None
+    opens_at = analysis.opens_at if analysis is not None else None
     foreign = key.account if _no_identity_of(key.account, identities) else None
     summary = advice.summary(verdict, key_ref, identities, paths, intentional, policy_section, location, opens_at,
                              foreign)

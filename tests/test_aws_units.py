@@ -76,7 +76,7 @@ def test_alias_resolved_to_arn_keeps_the_alias():
         (f"arn:aws:kms::{ACCOUNT}:key/{KEY_ID}", None, "no valid region"),
         (f"arn:aws:s3:::bucket/{KEY_ID}", None, "is not a KMS ARN"),
         (f"arn:aws:kms:us-east-1:{ACCOUNT}:grant/x", None, "neither a key nor an alias"),
-        (KEY_ID, "useast1", "is not a region name"),
+        (KEY_ID, "useast1", "is not an AWS Region code"),
     ],
 )
 def test_bad_key_references_are_one_line_usage_errors(value, region, message):

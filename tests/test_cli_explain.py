@@ -94,7 +94,7 @@ def test_bad_policy_file_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], 
     [
         (["--principal", "alice"], "not a principal ARN"),
         (["--context", "novalue"], "KEY=VALUE"),
-        (["--policy", "/nonexistent/p.json"], "not found"),
+        (["--policy", "/nonexistent/p.json"], "no such file"),
     ],
 )
 def test_bad_options_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:

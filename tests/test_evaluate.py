@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -70,6 +71,19 @@ class Case:
     resource: str = KEY
     identity: list[dict[str, Any]] | None = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
+    now: datetime | None = None
+
+
+#: A fixed clock for the time cases (evaluate(now=)).
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+GLOBAL_KEYS = "IAM User Guide, AWS global condition context keys: aws:CurrentTime/aws:EpochTime are always present"
+REENCRYPT = "KMS API Reference, ReEncrypt: Cross-account use: Yes (authorized as ReEncryptFrom and ReEncryptTo)"
+CROSS_ACCOUNT_LOGIC = ("IAM User Guide, Cross-account policy evaluation logic: the resource's policy and the "
+                       "identity policy must both allow")
+ALIASES = "KMS Developer Guide, Create aliases: the alias/aws/ prefix is reserved for AWS managed keys"
+CALLER_IDENTITY = "STS API Reference, GetCallerIdentity: no permission needed, an explicit deny does not block it"
+OTHER_QUEUE = f"arn:aws:sqs:us-east-1:{OTHER}:jobs"
+OWN_QUEUE = f"arn:aws:sqs:us-east-1:{ACCOUNT}:jobs"
 
 
 CASES = [
@@ -223,6 +237,59 @@ CASES = [
          identity=[identity("s3:GetObject", "arn:aws:s3:::example-bucket/*")]),
     Case("identity-only-resource-deny", "IAM: no identity allow, implicit deny", ALICE, None, IMPLICIT,
          action="s3:GetObject", resource="arn:aws:s3:::example-bucket/report.csv"),
+    # Time: the request context always has aws:CurrentTime and aws:EpochTime (here from a fixed clock).
+    Case("time-window-closed", f"{GLOBAL_KEYS}: an Allow with DateLessThan 2020 no longer holds", ALICE,
+         policy(allow({"AWS": ALICE}, Condition={"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}})),
+         IMPLICIT, now=NOW),
+    Case("time-window-open", f"{GLOBAL_KEYS}: an Allow with DateGreaterThan 2020 holds", ALICE,
+         policy(allow({"AWS": ALICE}, Condition={"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}})),
+         ALLOW, now=NOW),
+    Case("time-epoch", f"{GLOBAL_KEYS}: aws:EpochTime is the same instant in seconds", ALICE,
+         policy(allow({"AWS": ALICE}, Condition={"NumericGreaterThan": {"aws:EpochTime": "1577836800"}})),
+         ALLOW, now=NOW),
+    Case("time-deny-until-date", f"{GLOBAL_KEYS}: a Deny with DateLessThan a future date blocks until then",
+         ALICE, policy(allow({"AWS": ALICE}),
+                       deny("*", Condition={"DateLessThan": {"aws:CurrentTime": "2027-03-01T00:00:00Z"}})),
+         EXPLICIT, now=NOW),
+    Case("time-deny-after-date", f"{GLOBAL_KEYS}: the same Deny no longer applies once the date has passed",
+         ALICE, policy(allow({"AWS": ALICE}),
+                       deny("*", Condition={"DateLessThan": {"aws:CurrentTime": "2027-03-01T00:00:00Z"}})),
+         ALLOW, now=datetime(2027, 3, 2, tzinfo=timezone.utc)),
+    Case("time-context-wins", f"{GLOBAL_KEYS}: an explicit context value wins over the clock", ALICE,
+         policy(allow({"AWS": ALICE}, Condition={"DateLessThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}})),
+         ALLOW, now=NOW, context={"aws:CurrentTime": "2019-06-01T00:00:00Z"}),
+    # Permission-only actions across accounts.
+    Case("cross-account-reencryptfrom", REENCRYPT, EXT_USER, policy(allow({"AWS": EXT_ROOT})), ALLOW,
+         action="kms:ReEncryptFrom", identity=[identity("kms:ReEncrypt*")]),
+    Case("cross-account-reencryptto", REENCRYPT, EXT_USER, policy(allow({"AWS": EXT_ROOT})), ALLOW,
+         action="kms:ReEncryptTo", identity=[identity("kms:ReEncrypt*")]),
+    Case("cross-account-reencrypt-needs-identity", f"{REENCRYPT}; the identity policy must allow too", EXT_USER,
+         policy(allow({"AWS": EXT_ROOT})), IMPLICIT, action="kms:ReEncryptFrom"),
+    Case("cross-account-synchronize-mrk-never", "KMS Developer Guide, Authorizing AWS KMS to synchronize "
+         "multi-Region keys: only the key account's service-linked role", EXT_USER, policy(allow({"AWS": EXT_ROOT})),
+         IMPLICIT, action="kms:SynchronizeMultiRegionKey", identity=[identity("kms:*")]),
+    # Identity-only requests across accounts.
+    Case("identity-only-other-account", f"{CROSS_ACCOUNT_LOGIC}: without a resource policy, an identity policy "
+         "alone is an implicit deny", ALICE, None, IMPLICIT, action="sqs:SendMessage", resource=OTHER_QUEUE,
+         identity=[identity("sqs:SendMessage")]),
+    Case("identity-only-same-account", f"{CROSS_ACCOUNT_LOGIC}: in the caller's own account the identity policy "
+         "suffices", ALICE, None, ALLOW, action="sqs:SendMessage", resource=OWN_QUEUE,
+         identity=[identity("sqs:SendMessage")]),
+    # Aliases reserved for AWS managed keys.
+    Case("alias-aws-create", ALIASES, ALICE, policy(allow({"AWS": ALICE})), IMPLICIT, action="kms:CreateAlias",
+         resource=f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/aws/ebs", identity=[identity("kms:*")]),
+    Case("alias-aws-update", ALIASES, ALICE, policy(allow({"AWS": ALICE})), IMPLICIT, action="kms:UpdateAlias",
+         resource=f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/aws/s3", identity=[identity("kms:*")]),
+    Case("alias-aws-delete-identity-only", ALIASES, ALICE, None, IMPLICIT, action="kms:DeleteAlias",
+         resource=f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/aws/rds", identity=[identity("kms:*")]),
+    Case("alias-customer-create", f"{ALIASES}; other alias names are the customer's", ALICE, None, ALLOW,
+         action="kms:CreateAlias", resource=f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/payments",
+         identity=[identity("kms:CreateAlias")]),
+    # sts:GetCallerIdentity needs no permission.
+    Case("getcalleridentity-no-policy", CALLER_IDENTITY, ALICE, None, ALLOW, action="sts:GetCallerIdentity",
+         resource="*"),
+    Case("getcalleridentity-explicit-deny", CALLER_IDENTITY, ALICE, None, ALLOW, action="sts:GetCallerIdentity",
+         resource="*", identity=[identity("sts:GetCallerIdentity", effect="Deny")]),
 ]
 
 
@@ -235,9 +302,23 @@ def test_decision(case: Case) -> None:
         key_policy=case.key_policy,
         identity_policies=case.identity,
         context=case.context,
+        now=case.now,
     )
     assert result.decision == case.expected, f"{case.fact}\n" + "\n".join(map(str, result.reasons))
     assert result.reasons, "every decision carries its reasons"
+
+
+def test_bad_clock_is_a_policy_input_error() -> None:
+    with pytest.raises(PolicyInputError, match="now must be a datetime"):
+        evaluate(principal=ALICE, action="kms:PutKeyPolicy", resource=KEY, key_policy=DEFAULT,
+                 now="2026-12-01")  # type: ignore[arg-type]
+
+
+def test_naive_clock_is_utc() -> None:
+    doc = policy(allow({"AWS": ALICE}, Condition={"DateLessThan": {"aws:CurrentTime": "2026-12-01T12:30:00Z"}}))
+    naive = evaluate(principal=ALICE, action="kms:PutKeyPolicy", resource=KEY, key_policy=doc,
+                     now=datetime(2026, 12, 1, 12, 0))
+    assert naive.decision == ALLOW
 
 
 def test_decision_values_are_the_documented_strings() -> None:

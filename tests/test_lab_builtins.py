@@ -3,13 +3,15 @@
 The verdicts (DESIGN.md §2) are checked against the lab's enforcement, not against kms-rescue's analysis:
 manageable = some profile can call PutKeyPolicy now; recoverable = none can, but an existing principal of the
 key's account (signed in without a profile, or reached with AssumeRole) can; locked_out = no principal of the
-key's account can.
+key's account can; not_found = in the profiles' Region every profile is told the key does not exist
+(NotFoundException), and the key is in another of the account's enabled Regions.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -19,7 +21,7 @@ from botocore.exceptions import ClientError
 from kms_rescue.lab import Lab, builtin_names, load_scenario
 
 NO_RETRY = Config(retries={"total_max_attempts": 1})
-VERDICTS = {"manageable", "recoverable", "locked_out", "undetermined"}
+VERDICTS = {"manageable", "recoverable", "locked_out", "undetermined", "not_found"}
 
 
 def can_put(client: Any, key: str, policy: str) -> bool:
@@ -48,6 +50,14 @@ def managers(lab: Lab, key: str) -> list[str]:
     return [p for p in lab.profiles if can_put(kms_client(lab, p), lab.key_arn(key), policy)]
 
 
+def error_code(call: Callable[..., Any], **kwargs: Any) -> str | None:
+    try:
+        call(**kwargs)
+    except ClientError as exc:
+        return str(exc.response["Error"]["Code"])
+    return None
+
+
 def signed_in_can_put(lab: Lab, ref: str, key: str, session_name: str = "console") -> bool:
     creds = lab.admin.sign_in(ref, session_name=session_name)
     client = lab.client_for(creds, "kms", config=NO_RETRY)
@@ -59,7 +69,8 @@ def test_there_are_enough_builtins() -> None:
     assert len(names) >= 9
     for required in ("healthy-default", "sole-admin-deleted", "rootless-admin-role", "principalarn-condition",
                      "explicit-deny-trap", "other-account-only", "policy-unreadable-history", "busy-account",
-                     "nitro-enclave", "scp-break-glass-only", "boundary-blocks-admin",
+                     "nitro-enclave", "date-deny-lockout", "admin-window-closed", "admin-window-opens",
+                     "principalarn-literal-star", "scp-break-glass-only", "boundary-blocks-admin",
                      "rcp-denies-key-policy-changes", "guardrails-unreadable"):
         assert required in names
 
@@ -134,7 +145,9 @@ def check_sole_admin_deleted(lab: Lab) -> None:
 def check_other_account(lab: Lab) -> None:
     key_arn = lab.key_arn(lab.scenario.keys[0].id)
     partner = lab.client("partner", "kms", config=NO_RETRY)
-    assert partner.encrypt(KeyId=key_arn, Plaintext=b"x")  # use across accounts: allowed
+    blob = partner.encrypt(KeyId=key_arn, Plaintext=b"x")["CiphertextBlob"]  # use across accounts: allowed
+    # KMS API Reference, ReEncrypt: "Cross-account use: Yes", authorized as kms:ReEncryptFrom and kms:ReEncryptTo.
+    assert partner.re_encrypt(CiphertextBlob=blob, DestinationKeyId=key_arn)["KeyId"] == key_arn
     with pytest.raises(ClientError):
         partner.get_key_policy(KeyId=key_arn)  # management across accounts: never
 
@@ -170,6 +183,61 @@ def check_busy(lab: Lab) -> None:
             assert signed_in_can_put(lab, "role/KeyAdmin", key.id) is (key.expected_verdict == "recoverable")
     events = lab.client("auditor-1", "cloudtrail").get_paginator("lookup_events").paginate()
     assert sum(len(page["Events"]) for page in events) > 50
+
+
+def check_not_found_here(lab: Lab) -> None:
+    """not_found: in the profiles' Region no profile finds the key (by id, ARN or alias); in the key's own Region,
+    which DescribeRegions lists as enabled, a permitted profile describes and manages it."""
+    spec = lab.scenario.keys[0]
+    assert spec.region != lab.region
+    refs = [spec.id, f"arn:aws:kms:{lab.region}:{lab.account}:key/{spec.id}", *spec.aliases]
+    for profile in lab.profiles:
+        kms = lab.client(profile, "kms", config=NO_RETRY)  # the profile's own Region
+        assert kms.meta.region_name == lab.region
+        for ref in refs:
+            assert error_code(kms.describe_key, KeyId=ref) == "NotFoundException", (profile, ref)
+    regions = lab.client("admin", "ec2").describe_regions()["Regions"]
+    assert spec.region in {r["RegionName"] for r in regions}
+    there = lab.client("admin", "kms", region_name=spec.region, config=NO_RETRY)
+    for ref in (spec.id, *spec.aliases):
+        assert there.describe_key(KeyId=ref)["KeyMetadata"]["Arn"] == lab.key_arn(spec.id)
+    assert can_put(there, spec.id, lab.admin.raw_key_policy(spec.id))
+    trail = lab.client("admin", "cloudtrail", region_name=spec.region).lookup_events()["Events"]
+    assert any(e["EventName"] == "CreateKey" for e in trail)  # the key's history is in its own Region's trail
+    assert lab.client("admin", "cloudtrail").lookup_events()["Events"] == []
+def at(when: datetime) -> Callable[[], datetime]:
+    return lambda: when
+
+
+def recover_when_the_window_opens(lab: Lab) -> None:
+    """The lab enforces aws:CurrentTime from its clock: on 2100-01-02 the admin profile can manage the key."""
+    key = lab.scenario.keys[0].id
+    with Lab(lab.scenario, clock=at(datetime(2100, 1, 2, tzinfo=timezone.utc))) as later:
+        assert managers(later, key) == ["admin"]
+
+
+def check_window_closed(lab: Lab) -> None:
+    """Before 2020 the admin profile could manage the key; the window is past, so nobody can now."""
+    key = lab.scenario.keys[0].id
+    with Lab(lab.scenario, clock=at(datetime(2019, 6, 1, tzinfo=timezone.utc))) as earlier:
+        assert managers(earlier, key) == ["admin"]
+    assert not signed_in_can_put(lab, "role/KeyAdmin", key)
+
+
+def check_date_deny(lab: Lab) -> None:
+    """Before 2020 the account principal let root and the IAM admin in; since then the Deny blocks both."""
+    key = lab.scenario.keys[0].id
+    with Lab(lab.scenario, clock=at(datetime(2019, 6, 1, tzinfo=timezone.utc))) as earlier:
+        assert managers(earlier, key) == ["admin", "root"]
+    with pytest.raises(ClientError) as exc:
+        lab.client("root", "kms", config=NO_RETRY).put_key_policy(KeyId=key, Policy=lab.admin.raw_key_policy(key))
+    assert exc.value.response["Error"]["Message"].endswith("with an explicit deny in a resource-based policy")
+
+
+def check_literal_star(lab: Lab) -> None:
+    """StringEquals is exact: the role named in the runbook's pattern cannot manage; signed in as it, neither."""
+    key = lab.scenario.keys[0].id
+    assert not signed_in_can_put(lab, "role/KeyAdmin", key)
 
 
 def denied_with(lab: Lab, profile: str, key: str, ending: str) -> None:
@@ -208,6 +276,10 @@ def check_guardrails_unreadable(lab: Lab) -> None:
 
 
 EXTRA: dict[str, Callable[[Lab], None]] = {
+    "admin-window-opens": recover_when_the_window_opens,
+    "admin-window-closed": check_window_closed,
+    "date-deny-lockout": check_date_deny,
+    "principalarn-literal-star": check_literal_star,
     "rootless-admin-role": recover_rootless,
     "explicit-deny-trap": recover_break_glass,
     "policy-unreadable-history": recover_from_history,
@@ -217,6 +289,7 @@ EXTRA: dict[str, Callable[[Lab], None]] = {
     "principalarn-condition": check_principal_arn_path,
     "pending-deletion": check_pending,
     "busy-account": check_busy,
+    "key-in-other-region": check_not_found_here,
     "scp-break-glass-only": recover_scp_break_glass,
     "boundary-blocks-admin": recover_boundary,
     "rcp-denies-key-policy-changes": recover_rcp,
@@ -229,6 +302,11 @@ def test_builtin_behaves_as_its_verdict_says(name: str) -> None:
     sc = load_scenario(name)
     with Lab(sc) as lab:
         key = sc.keys[0].id
+        if sc.expected_verdict == "not_found":
+            assert name in EXTRA, "show where the key is not, and where it is"
+            EXTRA[name](lab)
+            assert lab.admin.internal_errors == []
+            return
         can = managers(lab, key)
         if sc.expected_verdict == "manageable":
             assert can, "a manageable scenario needs a profile that can call PutKeyPolicy now"

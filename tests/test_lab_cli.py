@@ -98,7 +98,10 @@ def test_serve_then_stop_cleanly(tmp_path: Path, signum: int) -> None:
         out = _read_until_ready(proc)
         assert out[0] == f"export AWS_CONFIG_FILE={config}"
         assert "# app      arn:aws:sts::111122223333:assumed-role/App/app" in out
-        assert out[-1].startswith("# 0d5d6a3c-8d7e-4c1f-9b2a-6f1e2d3c4b5a  alias/payments  Enabled")
+        assert out[1:3] == ["# endpoint " + out[1].split()[-1], "# regions us-east-1 (profiles: us-east-1)"]
+        assert out[-2].split() == ["#", "KEY", "REGION", "ALIAS", "STATE"]
+        key_row = ["#", "0d5d6a3c-8d7e-4c1f-9b2a-6f1e2d3c4b5a", "us-east-1", "alias/payments", "Enabled"]
+        assert out[-1].split() == key_row
         assert stat.S_IMODE(config.stat().st_mode) == 0o600
         core = botocore.session.Session()
         core.set_config_variable("config_file", str(config))

@@ -47,6 +47,24 @@ def test_schema_link_points_at_package_data() -> None:
     assert links and all((DOC.parent / link).resolve().is_file() for link in links)
 
 
+def run_annotated(commands: list[str], cwd: Path) -> list[str]:
+    """Run each ``aws`` line as annotated (``# fails: Code`` must fail with that code); return the outputs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_CONFIG_FILE"] = "lab.ini"
+    env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    outputs = []
+    for line in commands:
+        command, _, comment = line.partition("#")
+        done = subprocess.run(shlex.split(command), cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+        expected = re.search(r"fails: (\w+)", comment)
+        if expected:
+            assert done.returncode != 0 and expected.group(1) in done.stderr, (line, done.stderr)
+        else:
+            assert done.returncode == 0, (line, done.stderr)
+        outputs.append(done.stdout)
+    return outputs
+
+
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 def test_cli_session_behaves_as_annotated(tmp_path: Path) -> None:
     session = next(b for b in blocks("shell") if "aws --profile" in b)
@@ -55,18 +73,21 @@ def test_cli_session_behaves_as_annotated(tmp_path: Path) -> None:
     (tmp_path / "policy.json").write_text(json.dumps({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*",
          "Resource": "*"}]}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     with Lab("sole-admin-deleted", config_path=tmp_path / "lab.ini"):
-        env["AWS_CONFIG_FILE"] = "lab.ini"
-        env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-        for line in commands:
-            command, _, comment = line.partition("#")
-            done = subprocess.run(shlex.split(command), cwd=tmp_path, env=env, capture_output=True, text=True,
-                                  timeout=60)
-            expected = re.search(r"fails: (\w+)", comment)
-            if expected:
-                assert done.returncode != 0 and expected.group(1) in done.stderr, (line, done.stderr)
-            else:
-                assert done.returncode == 0, (line, done.stderr)
-                if "AROA" in comment:
-                    assert '"AWS": "AROA' in done.stdout.replace("\\", "")
+        outputs = run_annotated(commands, tmp_path)
+    for line, out in zip(commands, outputs, strict=True):
+        if "AROA" in line.partition("#")[2]:
+            assert '"AWS": "AROA' in out.replace("\\", "")
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+def test_several_regions_session_behaves_as_annotated(tmp_path: Path) -> None:
+    session = next(b for b in blocks("shell") if "kms-rescue lab key-in-other-region" in b)
+    commands = [line for line in session.splitlines() if line.startswith("aws ")]
+    assert len(commands) == 4
+    with Lab("key-in-other-region", config_path=tmp_path / "lab.ini") as lab:
+        outputs = run_annotated(commands, tmp_path)
+        listed = re.findall(r"[a-z]{2}-[a-z]+-\d", commands[0].partition("#")[2])
+        assert json.loads(outputs[0]) == listed == list(lab.regions)
+        assert json.loads(outputs[2])["KeyMetadata"]["Arn"] == lab.key_arn("alias/payments")
+        assert ":eu-west-1:" in lab.key_arn("alias/payments")

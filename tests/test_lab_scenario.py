@@ -89,6 +89,14 @@ BAD = [
     ("keys[0].policy.Statement[0].Effect", "Maybe", "$.keys[0].policy: "),
     ("identities[0].attach", ["Missing"], "$.identities[0].attach[0]: no managed policy 'Missing' in "
                                           "$.managed_policies"),
+    # Regions: a name that is not an AWS Region (botocore's partition data, aws partition) is an error.
+    ("keys[0].region", "us-east-9", '$.keys[0].region: "us-east-9" is not an AWS Region (did you mean us-east-2?)'),
+    ("keys[0].region", "Ireland", '$.keys[0].region: "Ireland" does not match'),
+    ("region", "us-gov-west-1", '$.region: "us-gov-west-1" is not an AWS Region'),  # another partition
+    ("enabled_regions", ["eu-west-1"], "$.enabled_regions: must include us-east-1, the Region of $.region"),
+    ("enabled_regions", ["us-east-1", "eu-west-9"], '$.enabled_regions[1]: "eu-west-9" is not an AWS Region'),
+    ("enabled_regions", ["us-east-1", "us-east-1"], "$.enabled_regions: "),
+    ("enabled_regions", [], "$.enabled_regions: "),
 ]
 
 
@@ -121,3 +129,24 @@ def test_relative_and_absolute_history_times() -> None:
                                                                                tzinfo=timezone.utc)
     assert HistorySpec("CreateKey", "p", "2026-11-01T09:00:00Z").resolve_time(now) == datetime(
         2026, 11, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def test_key_regions_and_aliases_per_region() -> None:
+    doc = copy.deepcopy(BASE)
+    second = {"id": "00000002-1111-2222-3333-444455556666", "region": "eu-west-1", "alias": "alias/payments"}
+    doc["keys"].append(second)  # the same alias name in another Region: allowed (KMS API reference, CreateAlias)
+    sc = load_scenario(doc)
+    assert [(k.region, k.aliases) for k in sc.keys] == [("us-east-1", ("alias/payments",)),
+                                                        ("eu-west-1", ("alias/payments",))]
+    assert sc.regions == ("us-east-1", "eu-west-1")
+    doc["enabled_regions"] = ["eu-west-1", "ap-east-1", "us-east-1"]
+    assert load_scenario(doc).regions == ("us-east-1", "eu-west-1", "ap-east-1")
+    second["region"] = "us-east-1"  # the same alias name twice in one Region: refused
+    with pytest.raises(ScenarioError, match=r"\$\.keys\[1\]\.alias: alias/payments points to another key in "
+                                            r"us-east-1 already"):
+        load_scenario(doc)
+    second["region"] = "ap-east-1"
+    doc["enabled_regions"] = ["us-east-1", "eu-west-1"]
+    with pytest.raises(ScenarioError, match=r"must include ap-east-1, the Region of \$\.keys\[1\]\.region"):
+        load_scenario(doc)
+

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -37,6 +38,17 @@ class Case:
     root_can_manage: bool | None = None
     existing: dict[str, bool | None] = field(default_factory=dict)
     other_kinds: set[str] = field(default_factory=set)  # kinds that must also be listed (not managing)
+    opens_at: str | None = None  # the analysis' opens_at (the earliest date a path opens, none managing now)
+
+
+#: The fixed clock of the time cases (IAM User Guide, "AWS global condition context keys": aws:CurrentTime and
+#: aws:EpochTime are in every request; analyze_management(now=) injects them).
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+PAST = "2020-01-01T00:00:00Z"
+FUTURE = "2027-03-01T00:00:00Z"
+GLOBAL_KEYS = "IAM User Guide, AWS global condition context keys: aws:CurrentTime is always in the request"
+CONDITION_OPERATORS = "IAM User Guide, Condition operators: StringEquals is exact, StringLike has wildcards"
+ROLE_NAMES = "IAM API Reference, CreateRole: a role name holds only letters, digits and _+=,.@- (a path may hold *)"
 
 
 CASES = [
@@ -94,19 +106,108 @@ CASES = [
          policy(allow({"AWS": ADMIN_SESSION})), False, {"session"}, False),
     Case("service-principal", "a service principal never repairs the policy",
          policy(allow({"Service": "cloudtrail.amazonaws.com"})), True, set(), False, other_kinds={"service"}),
+    # Time: aws:CurrentTime / aws:EpochTime are in every request, judged at NOW and at every later boundary.
+    Case("time-deny-after-2020-beside-account", f"{GLOBAL_KEYS}: a Deny of PutKeyPolicy for * dated after 2020 "
+         "blocks every principal for good", policy(allow({"AWS": ROOT}),
+                                                  deny("*", Condition={"DateGreaterThan": {"aws:CurrentTime": PAST}})),
+         True, set(), False),
+    Case("time-admin-window-closed-2020", f"{GLOBAL_KEYS}: an Allow whose window closed in 2020 is no way in",
+         policy(allow({"AWS": ADMIN_ROLE}, Condition={"DateLessThan": {"aws:CurrentTime": PAST}})), True, set(),
+         False),
+    Case("time-admin-window-open", f"{GLOBAL_KEYS}: an Allow whose window is open now manages",
+         policy(allow({"AWS": ADMIN_ROLE}, Condition={"DateGreaterThan": {"aws:CurrentTime": PAST}})), False,
+         {"named_principal"}, False),
+    Case("time-admin-window-opens-later", f"{GLOBAL_KEYS}: an Allow that opens in 2027 does not manage now, but "
+         "the key is not locked out: it opens on that date",
+         policy(allow({"AWS": ADMIN_ROLE}, Condition={"DateGreaterThan": {"aws:CurrentTime": FUTURE}})), False,
+         set(), False, opens_at="2027-03-01T00:00:01Z"),
+    Case("time-deny-until-later", f"{GLOBAL_KEYS}: a Deny with DateLessThan a future date blocks until that date",
+         policy(allow({"AWS": ADMIN_ROLE}), deny("*", Condition={"DateLessThan": {"aws:CurrentTime": FUTURE}})),
+         False, set(), False, opens_at=FUTURE),
+    Case("time-epoch-numeric", f"{GLOBAL_KEYS}: aws:EpochTime with a numeric operator is the same clock",
+         policy(allow({"AWS": ADMIN_ROLE}, Condition={"NumericLessThan": {"aws:EpochTime": "1577836800"}})), True,
+         set(), False),
+    Case("time-window-closes-later-manages-now", f"{GLOBAL_KEYS}: a window open now and closing later manages now",
+         policy(allow({"AWS": ADMIN_ROLE}, Condition={"DateLessThan": {"aws:CurrentTime": FUTURE}})), False,
+         {"named_principal"}, False),
+    # Literals: exact operators compare literally; no principal ARN can hold * in a name.
+    Case("literal-stringequals-role-star", f"{CONDITION_OPERATORS}; {ROLE_NAMES}: role/* is no role",
+         policy(allow("*", Condition={"StringEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*"}})),
+         True, set(), False, other_kinds={"wildcard"}),
+    Case("literal-stringequalsignorecase-user-star", f"{CONDITION_OPERATORS}; {ROLE_NAMES}: user/* is no user",
+         policy(allow("*", Condition={"StringEqualsIgnoreCase": {
+             "aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:user/*"}})), True, set(), False),
+    Case("literal-stringlike-role-star", f"{CONDITION_OPERATORS}: StringLike role/* is any role",
+         policy(allow("*", Condition={"StringLike": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*"}})),
+         False, {"wildcard"}, False),
+    Case("literal-star-in-path", f"{ROLE_NAMES}: role/*/Admin is the role Admin under the path /*/",
+         policy(allow("*", Condition={"StringEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*/Admin"}})),
+         False, {"wildcard"}, False),
+    Case("literal-deny-except-impossible-role", f"{CONDITION_OPERATORS}; {ROLE_NAMES}: a Deny for everyone whose "
+         "ARN is not literally role/* exempts nobody", policy(allow({"AWS": ROOT}), deny("*", Condition={
+             "StringNotEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*"}})), True, set(), False),
+    Case("literal-deny-only-impossible-role", f"{CONDITION_OPERATORS}; {ROLE_NAMES}: a Deny only for the ARN "
+         "role/* denies nobody", policy(allow({"AWS": ROOT}), deny("*", Condition={
+             "StringEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*"}})), False,
+         {"root_user", "account_delegation"}, True),
+    Case("literal-arnequals-keeps-wildcards", "IAM User Guide, Condition operators: ArnEquals matches each ARN part "
+         "with * and ? wildcards, like ArnLike",
+         policy(allow("*", Condition={"ArnEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*"}})),
+         False, {"wildcard"}, False),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_management(case: Case) -> None:
-    result = analyze_management(case.key_policy, key_account=ACCOUNT, key_arn=KEY, existing=case.existing)
+    result = analyze_management(case.key_policy, key_account=ACCOUNT, key_arn=KEY, existing=case.existing, now=NOW)
     explanation = case.fact + "\n" + "\n".join(f"{p.kind} {p.principal} can={p.can_manage}: {p.why}"
                                                 for p in result.paths)
     assert result.locked_out is case.locked, explanation
+    assert result.opens_at == case.opens_at, explanation
+    assert result.manageable_now is bool(case.managing_kinds), explanation
     assert {p.kind for p in result.managing_paths} == case.managing_kinds, explanation
     if case.root_can_manage is not None:
         assert result.root_can_manage is case.root_can_manage, explanation
     assert case.other_kinds <= {p.kind for p in result.paths}, explanation
+
+
+def test_a_path_that_opens_later_says_when_and_does_not_manage_now() -> None:
+    doc = policy(allow({"AWS": ADMIN_ROLE}, Condition={"DateGreaterThan": {"aws:CurrentTime": FUTURE}}))
+    (path,) = analyze_management(doc, key_account=ACCOUNT, now=NOW).paths
+    assert not path.can_manage and path.satisfiable and path.opens_at == "2027-03-01T00:00:01Z"
+    assert path.to_dict()["opens_at"] == path.opens_at and "opens at 2027-03-01" in path.why
+    # The same policy analysed after the date: the path manages, with nothing left to open.
+    (later,) = analyze_management(doc, key_account=ACCOUNT, now=datetime(2027, 6, 1, tzinfo=timezone.utc)).paths
+    assert later.can_manage and later.opens_at is None
+
+
+def test_a_path_open_now_says_when_a_date_shuts_it() -> None:
+    """IAM User Guide, global condition keys: a Deny with DateGreaterThan a future date blocks from that date on."""
+    doc = policy(allow({"AWS": ADMIN_ROLE}), deny("*", Condition={"DateGreaterThan": {"aws:CurrentTime": FUTURE}}))
+    (path,) = analyze_management(doc, key_account=ACCOUNT, now=NOW).paths
+    assert path.can_manage and path.opens_at is None
+    assert path.closes_at == "2027-03-01T00:00:01Z" and "until 2027-03-01T00:00:01Z" in path.why
+    assert path.to_dict()["closes_at"] == path.closes_at
+
+
+def test_a_closed_window_says_it_never_opens_again() -> None:
+    doc = policy(allow({"AWS": ADMIN_ROLE}, Condition={"DateLessThan": {"aws:CurrentTime": PAST}}))
+    result = analyze_management(doc, key_account=ACCOUNT, now=NOW)
+    (path,) = result.paths
+    assert path.opens_at is None and not path.satisfiable and "never opens again" in path.why
+    assert result.to_dict()["opens_at"] is None and result.to_dict()["locked_out"] is True
+
+
+def test_the_clock_defaults_to_now() -> None:
+    # No now=: the analysis uses the current UTC time, so a window that closed in 2020 is closed today too.
+    doc = policy(allow({"AWS": ADMIN_ROLE}, Condition={"DateLessThan": {"aws:CurrentTime": PAST}}))
+    assert analyze_management(doc, key_account=ACCOUNT).locked_out
+
+
+def test_a_literal_no_principal_can_take_says_why() -> None:
+    doc = policy(allow("*", Condition={"StringEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/*"}}))
+    (path,) = analyze_management(doc, key_account=ACCOUNT, now=NOW).paths
+    assert not path.satisfiable and "no role name can be '*'" in path.why
 
 
 def test_conditions_a_path_depends_on_are_named() -> None:

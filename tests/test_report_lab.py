@@ -120,6 +120,8 @@ def test_scenario_reaches_its_documented_verdict(name: str, tmp_path: Path, isol
     with Lab(name) as lab:
         assert lab.config_path is not None
         key = lab.key_arn(doc["keys"][0]["id"])
+        if expected == "not_found":  # the key as the user gave it: its ARN in the profiles' Region, where it is not
+            key = f"arn:aws:kms:{lab.region}:{lab.account}:key/{doc['keys'][0]['id']}"
         secrets = lab_secrets(lab.config_path)
         proc = run_cli(["report", key, "--format", "json"], clean_env(tmp_path, lab.config_path))
         assert proc.stdout, proc.stderr
@@ -137,6 +139,39 @@ def test_scenario_reaches_its_documented_verdict(name: str, tmp_path: Path, isol
             assert expected.replace("_", " ").upper() in out
             outputs += [out, err]
         assert_no_secrets(outputs, secrets)
+
+
+@pytest.mark.parametrize(
+    ("name", "verdict", "opens_at", "why"),
+    [
+        ("date-deny-lockout", "locked_out", None, "never opens again"),
+        ("admin-window-closed", "locked_out", None, "never opens again"),
+        ("admin-window-opens", "recoverable", "2100-01-01T00:00:01Z", "opens at 2100-01-01T00:00:01Z"),
+        ("principalarn-literal-star", "locked_out", None, "no role name can be '*'"),
+    ],
+)
+def test_dates_and_literals_through_the_installed_cli(name: str, verdict: str, opens_at: str | None, why: str,
+                                                      tmp_path: Path) -> None:
+    """IAM User Guide, global condition keys: aws:CurrentTime is in every request (a past window never counts, a
+    future one opens on a date); Condition operators: StringEquals is exact (no role name holds *)."""
+    doc = scenario_doc(name)
+    with Lab(name) as lab:
+        assert lab.config_path is not None
+        proc = run_cli(["report", lab.key_arn(doc["keys"][0]["id"]), "--format", "json"],
+                       clean_env(tmp_path, lab.config_path))
+    report = json.loads(proc.stdout)
+    validate_report(report)
+    assert report["verdict"] == verdict, report["summary"]
+    assert proc.returncode == {"recoverable": 3, "locked_out": 4}[verdict]
+    paths = report["management_paths"]
+    assert paths and not any(p["can_manage"] for p in paths)
+    assert [p["opens_at"] for p in paths if p["opens_at"]] == ([opens_at] if opens_at else [])
+    assert any(why in p["why"] for p in paths), [p["why"] for p in paths]
+    if opens_at:  # the report says which date, and what to do then
+        assert f"recoverable on {opens_at}" in report["summary"]
+        assert report["next_steps"][0]["action"] == "assume_role" and opens_at in report["next_steps"][0]["detail"]
+    else:
+        assert report["next_steps"][0]["action"] == "contact_support"
 
 
 def test_sole_admin_deleted_evidence(tmp_path: Path, isolated: Path, capsys, monkeypatch):
@@ -255,7 +290,7 @@ class TestBusyAccount:
         for args, message in [
             ([key, "-p", "nobody"], "no profile named 'nobody'"),
             ([key, "--timeout", "0"], "--timeout must be a positive number"),
-            (["alias/x"], "needs --region"),
+            (["alias/x", "--region", "US-EAST-1"], "is not an AWS Region code"),  # the config's region would do
             ([key, "--region", "eu-west-1"], "the ARN is in"),
         ]:
             code, _, err = in_process(args, busy_lab.config_path or "", capsys, monkeypatch)
@@ -351,3 +386,26 @@ def test_a_mistyped_key_is_not_found_not_a_support_case(ref: str, tmp_path: Path
         assert "contact_support" not in out and "AWS Support with the key" not in out
         assert "CloudTrail was not searched: no identity" not in out
     assert "NOT FOUND" in text_proc.stdout and text_proc.returncode == 6
+
+
+def test_a_key_in_another_region_is_found_there(tmp_path: Path, isolated: Path):
+    """key-in-other-region: the key is in eu-west-1, the profiles' Region is us-east-1. Every identity is told
+    NotFoundException; the report searches the Regions DescribeRegions lists and says where the key is, with the
+    command for that Region, and never advises AWS Support."""
+    with Lab("key-in-other-region") as lab:
+        env = clean_env(tmp_path, lab.config_path or "")
+        key_id = scenario_doc("key-in-other-region")["keys"][0]["id"]
+        results = {ref: run_cli(["report", ref, "--region", "us-east-1", "--format", "json"], env)
+                   for ref in (key_id, "alias/payments")}
+    for ref, proc in results.items():
+        report = json.loads(proc.stdout)
+        assert (report["verdict"], proc.returncode) == ("not_found", 6), ref
+        loc = report["location"]
+        assert loc["regions_from"] == "ec2:DescribeRegions"
+        assert set(loc["searched"]) == {"us-west-2", "eu-west-1"}
+        assert [f["region"] for f in loc["found"]] == ["eu-west-1"]
+        assert loc["found"][0]["key_arn"].endswith(key_id)
+        step = report["next_steps"][0]
+        assert step["action"] == "use_region" and "eu-west-1" in step["command"]
+        assert "is in eu-west-1" in report["summary"] or "it is in eu-west-1" in report["summary"]
+        assert "Support" not in json.dumps(report["next_steps"])

@@ -10,6 +10,7 @@ import copy
 import io
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -388,8 +389,27 @@ def test_nitro_enclave_lock_is_reported_as_intentional(lab_for: Any) -> None:
 # --- the key and identities steps ---------------------------------------------------------------------------------
 
 
-def test_missing_key_is_asked_and_region_too(lab_for: Any) -> None:
+def _without_regions(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point AWS_CONFIG_FILE at a copy of the lab's config without any `region` (so no Region is found)."""
+    assert lab.config_path is not None
+    copy = lab.config_path.with_name("aws-config-no-region")
+    copy.write_text(re.sub(r"(?m)^region = .*\n", "", lab.config_path.read_text(encoding="utf-8")), encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(copy))
+
+
+def test_a_key_id_uses_the_profiles_region_without_asking(lab_for: Any) -> None:
+    # The AWS CLI's Region chain: no --region, no AWS_REGION, so the default profile's region (the lab's config).
     lab = lab_for("sole-admin-deleted")
+    key_id = lab.key_id("alias/payments")
+    run = run_session(None, [("text", "Which KMS key", key_id), ("confirm", f"in {lab.region}", True),
+                             ("checkbox", "default"), ("text", "Add a role", ""), ("confirm", "Draft", False)])
+    assert run.code == 4
+    assert lab.key_arn(key_id) in run.out
+
+
+def test_missing_key_is_asked_and_region_too(lab_for: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    lab = lab_for("sole-admin-deleted")
+    _without_regions(lab, monkeypatch)
     key_id = lab.key_id("alias/payments")
     run = run_session(None, [("text", "Which KMS key", key_id), ("text", "Region", "us-east-1"),
                              ("confirm", "Investigate", True), ("checkbox", "default"), ("text", "Add a role", ""),
@@ -398,8 +418,9 @@ def test_missing_key_is_asked_and_region_too(lab_for: Any) -> None:
     assert lab.key_arn(key_id) in run.out
 
 
-def test_declining_the_key_asks_for_another(lab_for: Any) -> None:
+def test_declining_the_key_asks_for_another(lab_for: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     lab = lab_for("sole-admin-deleted")
+    _without_regions(lab, monkeypatch)
     key = lab.key_arn("alias/payments")
     run = run_session("alias/payments", [("text", "Region", "us-east-1"), ("confirm", "Investigate", False),
                                          ("text", "Which KMS key", key), ("confirm", "Investigate", True),

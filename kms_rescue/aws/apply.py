@@ -104,7 +104,7 @@ def write_backup(text: str, *, key_id: str, directory: str | os.PathLike[str],
     for n in range(1, 100):
         path = folder / (f"{base}.json" if n == 1 else f"{base}-{n}.json")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, BACKUP_MODE)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), BACKUP_MODE)
         except FileExistsError:
             continue
         except OSError as exc:
@@ -242,7 +242,8 @@ def apply_fix(
         applier_principal_arn=applier.principal_arn,
     )
     try:
-        locked = analyze_management(plan.proposed, key_account=plan.key_account, key_arn=key_arn).locked_out
+        # Someone must manage the key now: a path that opens only on a later date does not count.
+        locked = not analyze_management(plan.proposed, key_account=plan.key_account, key_arn=key_arn).manageable_now
     except PolicyInputError as exc:
         raise FixRefused(f"refused: the proposed policy does not parse: {exc}", backup_path=backup) from None
     if locked or not all(c.allowed for c in checks):
@@ -287,9 +288,9 @@ def apply_fix(
     else:
         verified = False
         notes.append("re-evaluated: the identity that applied it can NOT call kms:PutKeyPolicy any more")
-    if analysis.locked_out:
+    if not analysis.manageable_now:
         verified = False
-        notes.append("re-evaluated: no principal of the account can manage the key")
+        notes.append("re-evaluated: no principal of the account can manage the key now")
     else:
         who = sorted({p.principal for p in analysis.managing_paths})
         notes.append("re-evaluated: manageable by " + ", ".join(who))

@@ -88,8 +88,8 @@ def classify_exception(
     scrub = redactor.scrub if redactor is not None else redact
 
     def msg(text: str) -> str | None:
-        flat = " ".join(str(text).split())
-        return scrub(flat if len(flat) <= 400 else flat[:400] + "…")
+        flat = scrub(" ".join(str(text).split())) or ""  # scrubbed whole: a cut must not leave half a secret
+        return flat if len(flat) <= 400 else flat[:400] + "…"
 
     if isinstance(exc, bexc.ClientError):
         error = exc.response.get("Error", {}) if isinstance(exc.response, dict) else {}

@@ -19,6 +19,7 @@ from typing import Any
 from kms_rescue.athena import KEY_EVENTS
 from kms_rescue.athena import athena_query as athena_query  # re-exported: the query text lives in athena.py
 from kms_rescue.aws.results import CallResult, HistoryEvent
+from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, partition_for_region
 
 #: The management events that shape who can manage a key.
 #: CloudTrail's LookupEvents limit: two requests per second per account per Region.
@@ -96,6 +97,13 @@ def default_key_policy(account: str, partition: str = "aws") -> dict[str, Any]:
     }
 
 
+def _partition_of(region: Any) -> str:
+    """The partition of a Region (botocore's partition data); the commercial one when the Region is unknown."""
+    if isinstance(region, str) and is_region_code(region):
+        return partition_for_region(region).id
+    return DEFAULT_PARTITION
+
+
 def _iso(value: Any) -> str:
     if isinstance(value, _dt.datetime):
         if value.tzinfo is None:
@@ -144,7 +152,7 @@ def parse_event(raw: dict[str, Any], *, key_account: str | None = None) -> Histo
     if name == "CreateKey" and policy is None and not error and "policy" not in params:
         account = key_account or body.get("recipientAccountId")
         if account:
-            policy = default_key_policy(str(account))
+            policy = default_key_policy(str(account), _partition_of(body.get("awsRegion")))
             note = "the default key policy: CreateKey had no Policy parameter"
     return HistoryEvent(
         event_id=str(raw.get("EventId") or body.get("eventID") or ""),

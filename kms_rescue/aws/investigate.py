@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,12 +19,15 @@ from typing import Any
 
 from kms_rescue.aws import guardrails as guardrail_reads
 from kms_rescue.aws import iam as iam_reads
+from kms_rescue.aws.credential_process import ProcessGroups
 from kms_rescue.aws.history import LOOKUP_RATE, TokenBucket, lookup_key_events
 from kms_rescue.aws.keyref import KeyRef, parse_key_ref
+from kms_rescue.aws.known_secrets import known_credentials
 from kms_rescue.aws.locate import locate_elsewhere, not_found_everywhere
-from kms_rescue.aws.probe import IdentityRun, ProbeSettings, probe_identities, utc_now
+from kms_rescue.aws.probe import DEADLINE_CODE, IdentityRun, ProbeSettings, probe_identities, utc_now
 from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import (
+    CallResult,
     HistoryLookup,
     IdentityProbe,
     IdentitySpec,
@@ -41,6 +45,8 @@ from kms_rescue.policy import evaluate
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.named import policy_principals
 
+#: The overall deadline of an investigation by default (seconds): ``report --deadline``.
+DEFAULT_DEADLINE = 60.0
 
 @dataclass
 class InvestigateOptions:
@@ -53,6 +59,8 @@ class InvestigateOptions:
     role_session_name: str | None = None
     timeout: float = 10.0
     max_attempts: int = 4
+    #: Seconds for the whole investigation (None: no overall deadline); see :func:`investigate`.
+    deadline: float | None = DEFAULT_DEADLINE
     history: bool = True
     organization: bool = True  # read the SCPs and RCPs of the key's account (docs/report.md)
     trail_bucket: str | None = None
@@ -69,6 +77,16 @@ class InvestigateOptions:
     redactor: Redactor = field(default_factory=Redactor)
 
 
+#: Set once an investigation of this process has returned at its deadline with calls still in flight.
+_ABANDONED = threading.Event()
+
+
+def work_abandoned() -> bool:
+    """Whether an investigation returned at its deadline leaving calls in flight on its threads (which end on their
+    own timeouts; the CLI does not wait for them at exit)."""
+    return _ABANDONED.is_set()
+
+
 def investigate(
     key: str | KeyRef,
     options: InvestigateOptions | None = None,
@@ -77,18 +95,27 @@ def investigate(
     progress: Progress = no_progress,
 ) -> Investigation:
     """Investigate ``key`` (an ARN, key id, alias name or alias ARN; see :mod:`kms_rescue.aws.keyref`) with every
-    identity (``identities``, or those discovered from the AWS config and environment)."""
+    identity (``identities``, or those discovered from the AWS config and environment).
+
+    Within ``options.deadline`` seconds: when it passes, the identities whose probe has not ended are classified
+    ``timeout`` (with what they saw so far), calls not yet made are not made, and the investigation returns what it
+    has. Every ``credential_process`` it started is killed, with its process group, before it returns."""
+    begun = time.monotonic()  # the deadline counts from here: discovery and warm-up are part of it
     opts = options or InvestigateOptions()
     ref = key if isinstance(key, KeyRef) else parse_key_ref(key, opts.region)
     specs = list(identities) if identities is not None else discover_identities(
         opts.profiles, opts.role_arns, opts.base_profile, role_session_name=opts.role_session_name,
         environ=opts.environ,
     )
+    # Every credential the configuration holds is scrubbed from every message, not only those resolved here.
+    opts.redactor.add(*known_credentials(opts.environ))
     started = utc_now()
     progress(ProgressEvent("plan", total=len(specs) + 2, message=f"probing {len(specs)} identities"))
+    groups = ProcessGroups()
     settings = ProbeSettings(
         options=SessionOptions(timeout=opts.timeout, max_attempts=opts.max_attempts,
-                               mfa_prompter=opts.mfa_prompter, write_cli_cache=opts.write_cli_cache),
+                               mfa_prompter=opts.mfa_prompter, write_cli_cache=opts.write_cli_cache,
+                               process_groups=groups),
         redactor=opts.redactor,
         progress=progress,
         environ=opts.environ,
@@ -97,6 +124,66 @@ def investigate(
         client_factory=opts.client_factory,
         parallel_calls=opts.parallel_calls,
     )
+    runs: list[IdentityRun] = []
+    settings.on_runs = runs.extend
+    partial: dict[str, Any] = {}
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["result"] = _investigate(ref, opts, specs, settings, progress, started, partial)
+        except BaseException as exc:  # handed to the caller below
+            box["exc"] = exc
+
+    try:
+        if opts.deadline is None:
+            work()
+        else:
+            worker = threading.Thread(target=work, name="kms-rescue-investigation", daemon=True)
+            worker.start()
+            worker.join(max(0.0, opts.deadline - (time.monotonic() - begun)))
+            if worker.is_alive():
+                settings.expired.set()
+                _ABANDONED.set()
+                return _expired(ref, opts, specs, runs, partial, started, opts.deadline)
+        if "exc" in box:
+            raise box["exc"]
+        result: Investigation = box["result"]
+        return result
+    finally:
+        groups.kill_all()
+
+
+def _expired(ref: KeyRef, opts: InvestigateOptions, specs: Sequence[IdentitySpec], runs: Sequence[IdentityRun],
+             partial: Mapping[str, Any], started: str, deadline: float) -> Investigation:
+    """The investigation as far as it got when the overall deadline passed."""
+    if runs:
+        probes = [run.snapshot(deadline) for run in runs]
+    else:  # not even started (discovery and warm-up took the time)
+        probes = [IdentityProbe(spec=spec, status="timeout",
+                                hint=f"the overall deadline ({deadline:g} s) passed before its probe began (see "
+                                     "--deadline)",
+                                calls=[CallResult("deadline", "timeout", DEADLINE_CODE,
+                                                  f"the overall deadline of {deadline:g} s passed", 0, utc_now())])
+                  for spec in specs]
+    facts = partial.get("facts") or key_facts(ref, runs)
+    history = partial.get("history")
+    if history is None:
+        history = (HistoryLookup(True, facts.region or ref.region, outcome="timeout", error_code=DEADLINE_CODE,
+                                 message=f"not finished when the overall deadline of {deadline:g} s passed")
+                   if opts.history else HistoryLookup(False, ref.region))
+    warnings = [f"the overall deadline of {deadline:g} s passed: identities still being probed are classified "
+                "timeout, and the verdict rests on what was seen until then (see --deadline)"]
+    if facts.arn is None:
+        warnings.append(f"no identity could resolve {ref.raw} to a key ARN in {ref.region}")
+    return Investigation(
+        key=facts, identities=probes, history=history, principal_checks=dict(partial.get("checks") or {}),
+        started_at=started, finished_at=utc_now(), warnings=warnings, trail_bucket=opts.trail_bucket,
+    )
+
+
+def _investigate(ref: KeyRef, opts: InvestigateOptions, specs: Sequence[IdentitySpec], settings: ProbeSettings,
+                 progress: Progress, started: str, partial: dict[str, Any]) -> Investigation:
     bucket = opts.bucket or TokenBucket(opts.lookup_rate, capacity=1.0)
     # With a key ARN the key's account is known before any call: the history lookup starts as soon as the first
     # identity of that account has working credentials, alongside the other probes.
@@ -192,6 +279,7 @@ def investigate(
                 probes_done.set()
                 changed.notify_all()
         facts = key_facts(resolved, runs)
+        partial["facts"] = facts
         # The organization's SCPs and RCPs, beside the IAM fill and the history (one call when there is none, made
         # during the probes when the key's account was known from its ARN).
         organization = pool_org.submit(
@@ -229,6 +317,7 @@ def investigate(
                 )
         filled.result()
         org_guardrails = organization.result() if organization is not None else None
+    partial["history"] = history
     progress(ProgressEvent("step", message="history", outcome=history.outcome))
     if live_policy is None:
         recorded = next((e.policy for e in reversed(history.events) if e.succeeded and e.policy is not None

@@ -3,7 +3,10 @@
 KMS accepts these four forms as ``KeyId`` (KMS API reference, DescribeKey: "To specify a KMS key, use its key ID,
 key ARN, alias name, or alias ARN"); GetKeyPolicy and ListGrants take only a key id or key ARN. A key id or alias
 name is resolved in the caller's own account, so without an ARN the account is learnt from the probes. The region
-comes from the ARN; a key id or alias name needs ``--region``. This module does no I/O.
+comes from the ARN; a key id or alias name needs a Region (``--region`` or the AWS CLI's Region chain, see
+:mod:`kms_rescue.aws.conventions`). Regions and partitions come from botocore's partition data
+(:mod:`kms_rescue.policy.partitions`): a Region must match its partition's pattern exactly, and a key ARN's
+partition must be its Region's. This module does no I/O.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kms_rescue.errors import UsageError
+from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.partitions import is_region_code, partition_for_region
 
 KeyRefKind = Literal["key_arn", "key_id", "alias_arn", "alias_name"]
 
@@ -21,7 +26,6 @@ _MRK = r"mrk-[0-9a-fA-F]{32}"
 KEY_ID_RE = re.compile(rf"^(?:{_UUID}|{_MRK})$")
 # Alias names: alias/ followed by letters, digits, slashes, underscores and dashes (KMS API reference, CreateAlias).
 ALIAS_NAME_RE = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
-REGION_RE = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d$")
 _KMS_ARN_RE = re.compile(
     r"^arn:(?P<partition>aws[a-zA-Z-]*):kms:(?P<region>[^:]*):(?P<account>[^:]*):(?P<resource>.*)$"
 )
@@ -76,8 +80,8 @@ def parse_key_ref(value: str, region: str | None = None) -> KeyRef:
 
     Raises :class:`UsageError` with one line naming what was expected."""
     text = (value or "").strip()
-    if region is not None and not REGION_RE.match(region):
-        raise UsageError(f"--region {region!r} is not a region name (e.g. us-east-1)")
+    if region is not None and not is_region_code(region):
+        raise UsageError(f"--region {region!r} is not an AWS Region code (e.g. us-east-1, cn-north-1)")
     if not text:
         raise UsageError(f"no key given: {EXPECTED}")
     if text.startswith("arn:"):
@@ -85,9 +89,13 @@ def parse_key_ref(value: str, region: str | None = None) -> KeyRef:
         if not m:
             raise UsageError(f"{text!r} is not a KMS ARN: {EXPECTED}")
         arn_region, account, resource = m["region"], m["account"], m["resource"]
-        if not REGION_RE.match(arn_region):
+        if not is_region_code(arn_region):
             raise UsageError(f"the ARN {text!r} has no valid region: {EXPECTED}")
-        if not re.fullmatch(r"\d{12}", account):
+        expected_partition = _partition(arn_region)
+        if m["partition"] != expected_partition:
+            raise UsageError(f"the ARN {text!r} says partition {m['partition']}, but {arn_region} is in "
+                             f"{expected_partition} (arn:{expected_partition}:kms:…)")
+        if not re.fullmatch(r"[0-9]{12}", account):
             raise UsageError(f"the ARN {text!r} has no 12-digit account id: {EXPECTED}")
         if region is not None and region != arn_region:
             raise UsageError(f"the ARN is in {arn_region} but --region says {region}: drop --region or fix it")
@@ -103,15 +111,24 @@ def parse_key_ref(value: str, region: str | None = None) -> KeyRef:
         raise UsageError(f"the ARN {text!r} names neither a key nor an alias: {EXPECTED}")
     if KEY_ID_RE.match(text):
         if region is None:
-            raise UsageError(f"the key id {text} needs --region (or give the key ARN)")
-        return KeyRef(text, "key_id", region, key_id=text.lower())
+            raise UsageError(f"the key id {text} needs --region (or AWS_REGION, AWS_DEFAULT_REGION, the profile's "
+                             "region; or give the key ARN)")
+        return KeyRef(text, "key_id", region, _partition(region), key_id=text.lower())
     if text.startswith("alias/"):
         if not ALIAS_NAME_RE.match(text):
             raise UsageError(f"{text!r} is not an alias name (letters, digits, / _ - after alias/)")
         if region is None:
-            raise UsageError(f"the alias {text} needs --region (or give the alias ARN)")
-        return KeyRef(text, "alias_name", region, alias=text)
+            raise UsageError(f"the alias {text} needs --region (or AWS_REGION, AWS_DEFAULT_REGION, the profile's "
+                             "region; or give the alias ARN)")
+        return KeyRef(text, "alias_name", region, _partition(region), alias=text)
     raise UsageError(f"cannot read the key {text!r}: {EXPECTED}")
+
+
+def _partition(region: str) -> str:
+    try:
+        return partition_for_region(region).id
+    except PolicyInputError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def key_arn_in_text(text: str | None) -> str | None:

@@ -10,6 +10,7 @@ the key's ARN is known, the remaining calls use the ARN.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
 import json
 import threading
@@ -44,6 +45,10 @@ from kms_rescue.aws.sessions import (
     warm_up,
 )
 from kms_rescue.errors import UsageError
+from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, partition_for_region
+
+#: The error code of calls cut short by the overall deadline.
+DEADLINE_CODE = "DeadlineExceeded"
 
 #: Upper bound on identities probed at once (each uses a few connections; the CLI is I/O bound).
 MAX_WORKERS = 16
@@ -92,6 +97,10 @@ class ProbeSettings:
     on_connected: Callable[[IdentityRun], None] | None = None  # called once an identity's caller is known
     #: Called when an identity's own policies have been read (or failed to be), and again when its probe ends.
     on_settled: Callable[[IdentityRun], None] | None = None
+    #: Called with every run before any starts (the overall deadline snapshots them).
+    on_runs: Callable[[list[IdentityRun]], None] | None = None
+    #: Set when the overall deadline has passed: calls not yet made are recorded as ``timeout`` without being made.
+    expired: threading.Event = field(default_factory=threading.Event)
 
 
 class ReaderBoard:
@@ -146,6 +155,8 @@ class IdentityRun:
         self.spec = spec
         self.settings = settings
         self.region = region
+        #: The Region's partition (botocore's partition data), for the ARNs this run builds.
+        self.partition = partition_for_region(region).id if is_region_code(region) else DEFAULT_PARTITION
         self.probe = IdentityProbe(spec=spec)
         self.session: Any = None
         self._clients: dict[str, Any] = {}
@@ -154,6 +165,7 @@ class IdentityRun:
         self._client_lock = threading.Lock()
         self.connected = False
         self.stopped = False
+        self.finished = False  # its probe has ended (the overall deadline classifies unfinished ones)
         self.board: ReaderBoard | None = None
         self._policy_thread: threading.Thread | None = None  # credentials unusable: make no further calls
 
@@ -219,6 +231,11 @@ class IdentityRun:
         """Run one AWS call; return (result or None, its record)."""
         at = utc_now()
         start = time.monotonic()
+        if self.settings.expired.is_set():
+            rec = CallResult(operation, "timeout", DEADLINE_CODE, "not made: the overall deadline had passed", 0, at,
+                             target)
+            self.record(rec)
+            return None, rec
         try:
             result = thunk()
         except Exception as exc:  # every failure is data, never an exception out of aws/
@@ -240,7 +257,7 @@ class IdentityRun:
         if self.settings.open_session is not None:
             return self.settings.open_session(spec)
         return open_session(spec, self.settings.options, environ=self.settings.environ,
-                            redactor=self.settings.redactor)
+                            redactor=self.settings.redactor, region=self.region)
 
     # -- steps ------------------------------------------------------------------------------------------------
 
@@ -268,7 +285,7 @@ class IdentityRun:
             c = got["Credentials"]
             self.settings.redactor.add(c["AccessKeyId"], c["SecretAccessKey"], c.get("SessionToken"))
             self.session = session_with_credentials(spec.profile, c["AccessKeyId"], c["SecretAccessKey"],
-                                                    c.get("SessionToken"))
+                                                    c.get("SessionToken"), region=self.region)
             self._clients.clear()
         def who_am_i() -> Any:
             sts = self.client("sts")
@@ -327,7 +344,7 @@ class IdentityRun:
             return
         target = next((a.get("TargetKeyId") for a in aliases if a.get("AliasName") == alias), None)
         if target and account:
-            self.probe.key_arn = f"arn:aws:kms:{self.region}:{account}:key/{target}"
+            self.probe.key_arn = f"arn:{self.partition}:kms:{self.region}:{account}:key/{target}"
             self.probe.aliases = sorted(
                 a["AliasName"] for a in aliases if a.get("TargetKeyId") == target and a.get("AliasName")
             )
@@ -364,7 +381,7 @@ class IdentityRun:
         if key_arn is None and self.probe.account:
             with self._lock:
                 if not self.probe.key_arn:
-                    self.probe.key_arn = f"arn:aws:kms:{self.region}:{self.probe.account}:key/{key_id}"
+                    self.probe.key_arn = f"arn:{self.partition}:kms:{self.region}:{self.probe.account}:key/{key_id}"
 
     def _list_grants(self, key_id: str) -> None:
         def grants() -> list[dict[str, Any]]:
@@ -439,6 +456,19 @@ class IdentityRun:
             if not readers or self.read_policies_through(readers, tried):
                 return
 
+    def snapshot(self, deadline: float) -> IdentityProbe:
+        """A copy of what this identity saw so far; one whose probe has not ended is classified ``timeout``."""
+        with self._lock:
+            probe = copy.copy(self.probe)
+            probe.calls = list(self.probe.calls)
+        if not self.finished:
+            probe.status = "timeout"
+            probe.hint = (f"its probe had not finished when the overall deadline ({deadline:g} s) passed "
+                          "(see --deadline)")
+            probe.calls.append(CallResult("deadline", "timeout", DEADLINE_CODE,
+                                          f"the overall deadline of {deadline:g} s passed", 0, utc_now()))
+        return probe
+
     def fail(self, exc: BaseException) -> None:
         """An unexpected error inside this identity's probe: record it, keep the others going."""
         c = classify_exception(exc, redactor=self.settings.redactor)
@@ -477,7 +507,11 @@ def probe_identities(
     for run in runs:
         run.board = board
 
+    if settings.on_runs is not None:
+        settings.on_runs(runs)
+
     def finish(run: IdentityRun) -> None:
+        run.finished = True
         if board is not None:
             board.done(run)
         if settings.on_settled is not None:

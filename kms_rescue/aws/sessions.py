@@ -17,8 +17,6 @@ import copy
 import functools
 import os
 import re
-import signal
-import subprocess
 import threading
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -36,17 +34,22 @@ from botocore.hooks import HierarchicalEmitter
 from botocore.utils import EVENT_ALIASES, JSONFileCache
 
 from kms_rescue import __version__
+from kms_rescue.aws import credential_process
 from kms_rescue.aws.classify import CredentialTimeout, NeedsMFA
 from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import IdentitySpec
 from kms_rescue.errors import UsageError
 
 ENV_IDENTITY = "env"
-ROLE_ARN_RE = re.compile(r"^arn:aws[a-zA-Z-]*:iam::\d{12}:role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]+)$")
+ROLE_ARN_RE = re.compile(
+    r"\Aarn:aws[a-zA-Z-]*:iam::[0-9]{12}:role/(?:[\w+=,.@-]+/)*(?P<name>[\w+=,.@-]+)\Z", re.ASCII
+)
 #: Where the AWS CLI caches assumed-role credentials (so an MFA code entered there is reused here).
 CLI_CACHE_DIR = os.path.join("~", ".aws", "cli", "cache")
 SESSION_NAME = "kms-rescue"
-SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
+SESSION_NAME_RE = re.compile(r"\A[\w+=,.@-]{2,64}\Z", re.ASCII)
+#: The environment variable naming the AWS CLI's profile (AWS CLI User Guide, "Configuring environment variables").
+PROFILE_ENV = "AWS_PROFILE"
 
 _SHARED_LOCK = threading.Lock()
 _SHARED_LOADER: botocore.loaders.Loader | None = None
@@ -74,6 +77,12 @@ def _shared_events() -> HierarchicalEmitter:
             _SHARED_EVENTS = events
     _install_client_class_cache()
     return _SHARED_EVENTS
+
+
+def shared_events() -> HierarchicalEmitter:
+    """The event emitter every kms-rescue session starts from: a handler registered on it (botocore's public
+    ``register``/``unregister``) reaches every client created afterwards, e.g. the ``--debug`` request log."""
+    return _shared_events()
 
 
 #: botocore builds each service's modeled exception classes once per session; from the one shared loader they are
@@ -257,6 +266,8 @@ def discover_identities(
     Default: every profile of the config and credentials files that has a credential source (static keys, SSO,
     a role, a credential process, web identity: a profile that only sets a region is not an identity), plus the
     environment's credentials as ``env``.
+    When ``AWS_PROFILE`` names a profile, it is probed first; an ``AWS_PROFILE`` that names no profile raises
+    :class:`UsageError`, as the AWS CLI refuses it (unless ``profiles`` is given, which overrides it).
     ``profiles`` narrows to those names (``env`` selects the environment's credentials). Each of ``role_arns``
     adds a role assumed from ``base_profile`` when given, else from each chosen identity. Raises
     :class:`UsageError` for an unknown profile or a malformed role ARN."""
@@ -286,6 +297,16 @@ def discover_identities(
     names = list(dict.fromkeys(profiles)) if profiles else sorted(
         n for n in known if _profile_kind(known[n]) != "unknown"
     )
+    named = (os.environ if environ is None else environ).get(PROFILE_ENV) or None
+    if named is not None and not profiles:
+        # The AWS CLI refuses an AWS_PROFILE that names no profile (a missing `default` is no error for it); the
+        # probe still tries every identity, AWS_PROFILE's first (--profile narrows, and overrides AWS_PROFILE).
+        if named not in known and named != "default":
+            shown = ", ".join(available) if available else "none"
+            raise UsageError(f"AWS_PROFILE={named!r} names no profile of the AWS config (available: {shown}): "
+                             "fix it, unset it, or pass --profile")
+        if named in names:
+            names = [named, *(n for n in names if n != named)]
     for name in names:
         chosen.append(spec_for(name))
     if not profiles and has_env and ENV_IDENTITY not in known:
@@ -351,47 +372,28 @@ def _refuse_mfa(prompt: str) -> str:
     raise NeedsMFA("the profile's role needs an MFA code and `report` never prompts")
 
 
-class _TimedPopen(subprocess.Popen):
-    """``subprocess.Popen`` for botocore's credential_process provider: its own process group, and
-    ``communicate()`` that kills the whole group after ``timeout`` seconds instead of waiting forever."""
-
-    timeout: float = 10.0
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("start_new_session", True)
-        kwargs.setdefault("stdin", subprocess.DEVNULL)
-        super().__init__(*args, **kwargs)
-
-    def communicate(self, input: Any = None, timeout: float | None = None) -> Any:
-        try:
-            return super().communicate(input, timeout=self.timeout if timeout is None else timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
-            with contextlib.suppress(Exception):
-                super().communicate(timeout=2)
-            raise CredentialTimeout(
-                f"credential_process did not finish within {self.timeout:g} s (killed)"
-            ) from None
-
-
 @dataclass(frozen=True)
 class SessionOptions:
     """How sessions are opened. ``timeout`` bounds credential resolution and each call's connect and read;
-    ``max_attempts`` is botocore's standard retry mode's total attempts. ``mfa_prompter`` None means "never
-    prompt" (needs_mfa); ``write_cli_cache`` lets assumed-role credentials be saved for the AWS CLI to reuse."""
+    ``max_attempts`` is the total number of attempts of each call (the first included) in botocore's standard retry
+    mode. ``mfa_prompter`` None means "never prompt" (needs_mfa); ``write_cli_cache`` lets assumed-role credentials
+    be saved for the AWS CLI to reuse."""
 
     timeout: float = 10.0
     max_attempts: int = 4
     mfa_prompter: Callable[[str], str] | None = None
     write_cli_cache: bool = False
     max_pool_connections: int = 10
+    #: Where the credential processes started for these sessions are tracked (killed by the investigation's end).
+    process_groups: credential_process.ProcessGroups | None = None
 
     def client_config(self) -> botocore.config.Config:
         return botocore.config.Config(
             connect_timeout=self.timeout,
             read_timeout=self.timeout,
-            retries={"mode": "standard", "max_attempts": self.max_attempts},
+            # ``total_max_attempts`` counts the first attempt (botocore's ``max_attempts`` counts only the retries:
+            # 4 there makes 5 attempts).
+            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
             max_pool_connections=self.max_pool_connections,
         )
 
@@ -415,13 +417,11 @@ def _tune(session: botocore.session.Session, options: SessionOptions) -> None:
             parse = getattr(provider, attribute, None)
             if callable(parse):
                 setattr(provider, attribute, functools.partial(_parsed_file, kind, parse))
-    with contextlib.suppress(bexc.UnknownCredentialError):
-        process = resolver.get_provider("custom-process")
-
-        class Popen(_TimedPopen):
-            timeout = options.timeout
-
-        process._popen = Popen
+    # credential_process: in a process group of its own, killed with it at the timeout (and at the end of the
+    # command at the latest).
+    profile = session.get_config_variable("profile") or "default"
+    credential_process.install(resolver, profile, lambda: session.full_config, options.timeout,
+                               options.process_groups or credential_process.GROUPS)
 
 
 def resolve_credentials(
@@ -459,9 +459,14 @@ def open_session(
     *,
     environ: Mapping[str, str] | None = None,
     redactor: Redactor | None = None,
+    region: str | None = None,
 ) -> botocore.session.Session:
     """A botocore session for ``spec`` with resolved credentials (assumed-role identities: the base identity's
-    session; :func:`assume_role` then makes the role's). The resolved credentials are handed to ``redactor``."""
+    session; :func:`assume_role` then makes the role's). The resolved credentials are handed to ``redactor``.
+
+    ``region`` (the key's Region: ``--region`` or the AWS CLI's Region chain) becomes the session's Region, as the
+    AWS CLI's ``--region`` does: every client botocore creates on its own, such as the STS client that assumes a
+    role profile's role (and each hop of a ``source_profile`` chain), uses it, even when the profile sets none."""
     if spec.source == "env":
         env_creds = env_credentials(environ)
         if env_creds is None:
@@ -472,6 +477,8 @@ def open_session(
     else:
         session = _base_session(spec.profile)
         _tune(session, options)
+    if region:
+        session.set_config_variable("region", region)
     creds = resolve_credentials(session, options.timeout)
     if redactor is not None:
         redactor.add(creds.access_key, creds.secret_key, creds.token)
@@ -479,11 +486,14 @@ def open_session(
 
 
 def session_with_credentials(
-    profile: str | None, access_key: str, secret_key: str, token: str | None
+    profile: str | None, access_key: str, secret_key: str, token: str | None, region: str | None = None
 ) -> botocore.session.Session:
-    """A session with explicit credentials that keeps ``profile``'s region and endpoint settings."""
+    """A session with explicit credentials that keeps ``profile``'s endpoint settings (and its Region unless
+    ``region`` is given)."""
     session = _base_session(profile)
     session.set_credentials(access_key, secret_key, token)
+    if region:
+        session.set_config_variable("region", region)
     return session
 
 
@@ -556,5 +566,6 @@ __all__ = [
     "resolve_credentials",
     "role_name",
     "session_with_credentials",
+    "shared_events",
     "warm_up",
 ]

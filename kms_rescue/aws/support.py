@@ -1,6 +1,9 @@
 """Open an AWS Support case for a locked-out key, or say why not and fall back to the drafted ticket.
 
-The AWS Support API is served from the us-east-1 endpoint. The service and category codes come from
+The AWS Support API is a global service with one endpoint per partition (AWS General Reference, "AWS Support
+endpoints and quotas": us-east-1 in the commercial partition); the Region that signs for it comes from botocore's
+endpoint data for the key's partition (:func:`kms_rescue.policy.partitions.global_endpoint_region`), not a constant.
+The service and category codes come from
 DescribeServices (and the severity from DescribeSeverityLevels), never from a guess. Calling the API needs a
 Business, Enterprise On-Ramp or Enterprise Support plan; without one AWS answers ``SubscriptionRequiredException``
 and we fall back to the draft plus the console link (AWS Support API reference, CreateCase).
@@ -14,7 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-#: The Support API endpoint's region.
+from kms_rescue.policy.partitions import DEFAULT_PARTITION, global_endpoint_region
+
+#: The Support API endpoint's Region in the commercial partition (see :func:`support_region` for the others).
 SUPPORT_REGION = "us-east-1"
 #: Where a case is opened by hand (the fallback).
 CONSOLE_CASE_URL = "https://support.console.aws.amazon.com/support/home#/case/create"
@@ -83,7 +88,7 @@ def open_case(
     cc: Sequence[str] = (),
     on_step: Callable[[str], None] | None = None,
 ) -> CaseResult:
-    """Open the case with a Support client (created for us-east-1, see :func:`support_client`)."""
+    """Open the case with a Support client (see :func:`support_client_for`)."""
     say = on_step or (lambda _msg: None)
     truncated = False
     if len(body) > MAX_BODY:
@@ -140,15 +145,25 @@ def _fallback(exc: BaseException, truncated: bool, service: str | None = None, c
                       fallback_reason=reason, error_code=code, truncated=truncated)
 
 
-def support_client_for(spec: Any, *, timeout: float = 10.0, environ: Any = None) -> tuple[Any | None, str | None]:
-    """A Support client on the us-east-1 endpoint for an identity (an
+def support_region(partition: str = DEFAULT_PARTITION) -> str | None:
+    """The Region of the AWS Support API's endpoint in ``partition`` (botocore's endpoint data), or None when
+    botocore lists no Support endpoint there."""
+    return global_endpoint_region("support", partition)
+
+
+def support_client_for(spec: Any, *, timeout: float = 10.0, environ: Any = None,
+                       partition: str = DEFAULT_PARTITION) -> tuple[Any | None, str | None]:
+    """A Support client on ``partition``'s Support endpoint for an identity (an
     :class:`~kms_rescue.aws.results.IdentitySpec`), or (None, why not)."""
     from kms_rescue.aws.probe import IdentityRun, ProbeSettings
     from kms_rescue.aws.sessions import SessionOptions
 
+    region = support_region(partition)
+    if region is None:
+        return None, f"botocore lists no AWS Support API endpoint in the {partition} partition"
     settings = ProbeSettings(options=SessionOptions(timeout=timeout, max_attempts=2), environ=environ,
                              read_identity_policies=False)
-    run = IdentityRun(spec, settings, SUPPORT_REGION)
+    run = IdentityRun(spec, settings, region)
     if not run.connect() or run.session is None:
         last = run.probe.calls[-1] if run.probe.calls else None
         return None, (f"the identity {spec.name} could not be used"
@@ -157,4 +172,4 @@ def support_client_for(spec: Any, *, timeout: float = 10.0, environ: Any = None)
 
 
 __all__ = ["CONSOLE_CASE_URL", "SUPPORT_REGION", "CaseResult", "choose_service", "choose_severity", "open_case",
-           "support_client_for"]
+           "support_client_for", "support_region"]

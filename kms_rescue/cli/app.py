@@ -6,23 +6,36 @@ nothing heavy at module level (no boto3, no moto): ``kms-rescue --help``, ``lint
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import importlib
 import inspect
+import re
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
 from kms_rescue import __version__
-from kms_rescue.errors import KmsRescueError
+from kms_rescue.aws.keyref import KEY_ID_RE
+from kms_rescue.aws.redact import redact
+from kms_rescue.cli import _say
+from kms_rescue.errors import KmsRescueError, UsageError
 
 # Modules under kms_rescue.cli that provide a ``register(app)`` function, in --help order.
 COMMAND_MODULES: tuple[str, ...] = ("explain", "lint", "report", "lab", "rescue", "ticket", "demo")
 
 EXIT_INTERRUPTED = 130
+
+#: Flags every command takes, anywhere on the line (as the AWS CLI takes --debug): the level of stderr output.
+LEVEL_FLAGS = {"--quiet": _say.QUIET, "-q": _say.QUIET, "--verbose": _say.VERBOSE, "-v": _say.VERBOSE,
+               "--debug": _say.DEBUG}
+#: A bare word that can only be a misspelt command: letters and dashes. No key reference looks like one (a key ARN
+#: starts with arn:, an alias with alias/, a key id is a UUID or mrk- and 32 hex digits: see docs/report.md).
+_WORD_RE = re.compile(r"[A-Za-z][A-Za-z-]{0,31}")
 
 
 class _RescueByDefault(TyperGroup):
@@ -30,9 +43,23 @@ class _RescueByDefault(TyperGroup):
     ``kms-rescue`` at a terminal means ``kms-rescue rescue``: see :func:`main`)."""
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        if args and "rescue" in self.commands and args[0] not in self.commands and not args[0].startswith("-"):
-            args = ["rescue", *args]
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            _refuse_misspelt_command(args[0], sorted(self.commands))
+            if "rescue" in self.commands:
+                args = ["rescue", *args]
         return super().resolve_command(ctx, args)
+
+
+def _refuse_misspelt_command(word: str, commands: Sequence[str]) -> None:
+    """A bare word that is no command and cannot be a key (see ``_WORD_RE``) is a usage error, with the closest
+    command when one is close ("did you mean lint?")."""
+    if not _WORD_RE.fullmatch(word) or KEY_ID_RE.match(word):
+        return
+    close = difflib.get_close_matches(word.lower(), commands, n=1, cutoff=0.6)
+    if close:
+        raise UsageError(f"no command {word!r}: did you mean {close[0]}?")
+    raise UsageError(f"no command {word!r} (commands: {', '.join(commands)}); a key is its ARN, an alias ARN, "
+                     "alias/NAME or a key id")
 
 
 app = typer.Typer(
@@ -40,7 +67,7 @@ app = typer.Typer(
     cls=_RescueByDefault,
     help="Get back into AWS KMS keys you are locked out of, and stop getting locked out again.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
@@ -57,10 +84,18 @@ def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors on stderr (anywhere on the line)."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also say where each setting came from (anywhere on the line)."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug",
+        help="Log each AWS request to stderr and show the traceback of an unexpected error (anywhere on the line).",
+    ),
 ) -> None:
     """Get back into AWS KMS keys you are locked out of, and stop getting locked out again.
 
-    Add --debug anywhere to see the traceback of an unexpected error.
+    --quiet, --verbose and --debug work anywhere on the line, as the AWS CLI's --debug does.
     """
 
 
@@ -90,19 +125,31 @@ def _on_a_terminal() -> bool:
 
 
 def _err(message: str) -> None:
-    typer.echo(message, err=True)
+    typer.echo(redact(message), err=True)  # exception text may quote what a config file or a process said
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        _say.set_level(_say.NORMAL)  # the level is this run's (tests and callers run main() many times)
+
+
+def _main(args: list[str]) -> int:
+    try:
+        level, args = _level(args)
+    except UsageError as exc:
+        _err(f"kms-rescue: error: {exc}")
+        return exc.exit_code
+    _say.set_level(level)
+    debug = level >= _say.DEBUG
     if not args and _on_a_terminal():
         args = ["rescue"]  # bare `kms-rescue` at a terminal: the session, which asks for the key
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=args, prog_name="kms-rescue", standalone_mode=False)
+        with _request_log(debug):
+            result = command.main(args=args, prog_name="kms-rescue", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):  # typer turns EOF at a prompt into Abort
         _err("kms-rescue: interrupted")
         return EXIT_INTERRUPTED
@@ -135,10 +182,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
+def _level(args: list[str]) -> tuple[int, list[str]]:
+    """The output level the flags ask for, and the arguments without them (up to a ``--``)."""
+    end = args.index("--") if "--" in args else len(args)
+    found = {LEVEL_FLAGS[a] for a in args[:end] if a in LEVEL_FLAGS}
+    if _say.QUIET in found and len(found) > 1:
+        raise UsageError("--quiet cannot be combined with --verbose or --debug")
+    rest = [a for a in args[:end] if a not in LEVEL_FLAGS] + args[end:]
+    return (max(found) if found else _say.NORMAL), rest
+
+
+@contextlib.contextmanager
+def _request_log(debug: bool) -> Iterator[None]:
+    """With --debug, one stderr line per AWS request (kms_rescue.aws.request_log)."""
+    if not debug:
+        yield
+        return
+    from kms_rescue.aws.request_log import log_requests  # deferred: imports botocore (only with --debug)
+
+    with log_requests(_say.debug_line):
+        yield
+
+
 def run() -> int:
-    """The console script: :func:`main`, then an exit that skips the interpreter's final sweep of the heap."""
+    """The console script: :func:`main`, then an exit that skips the interpreter's final sweep of the heap (and
+    does not wait for calls abandoned at the overall deadline)."""
     code = main()
+    from kms_rescue.cli._exit import exit_now_if_abandoned
     from kms_rescue.cli._gc import skip_final_collection
 
+    exit_now_if_abandoned(code)  # calls abandoned at the overall deadline are not waited for
     skip_final_collection()
     return code

@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from kms_rescue.errors import UsageError
+from kms_rescue.cli._extras import require_lab_extra
 
 DEMO_SCENARIO = "sole-admin-deleted"
 
@@ -47,13 +47,9 @@ def lab_environment(config_path: str, scratch: str) -> Iterator[None]:
 
 
 def _start_lab() -> Any:
-    try:
-        from kms_rescue.lab import Lab
-    except ImportError as exc:  # the lab extra is not installed
-        raise UsageError(
-            f"the demo needs the lab extra ({exc.name or 'moto'} is missing): pip install 'kms-rescue[lab]' "
-            "(make install does it)"
-        ) from None
+    require_lab_extra("demo")
+    from kms_rescue.lab import Lab
+
     return Lab(DEMO_SCENARIO)
 
 

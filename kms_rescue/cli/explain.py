@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from kms_rescue.cli import _say
 from kms_rescue.cli._io import read_text
 from kms_rescue.errors import UsageError
+from kms_rescue.policy.partitions import partition_by_id
 
 if TYPE_CHECKING:
     from kms_rescue.policy import Guardrails
@@ -101,14 +103,23 @@ def register(app: typer.Typer) -> None:
         from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
         from kms_rescue.policy.principals import parse_caller
 
-        key_doc = parse_policy(read_text(policy, "policy file"), source=policy, max_bytes=KEY_POLICY_MAX_BYTES)
-        identity_docs = [parse_policy(read_text(p, "identity policy"), source=p) for p in identity_policy]
+        kms_limit = "KMS accepts key policies of at most 32,768 bytes"
+        key_doc = parse_policy(
+            read_text(policy, "policy file", max_bytes=KEY_POLICY_MAX_BYTES, why=kms_limit),
+            source=policy, max_bytes=KEY_POLICY_MAX_BYTES,
+        )
+        identity_docs = [
+            parse_policy(read_text(p, "identity policy", max_bytes=KEY_POLICY_MAX_BYTES), source=p)
+            for p in identity_policy
+        ]
         if key_arn is None:
             caller = parse_caller(principal)
             if not caller.account:
                 raise UsageError("--key-arn is required when the principal has no account (a service or '*')")
-            key_arn = f"arn:aws:kms:us-east-1:{caller.account}:key/00000000-0000-0000-0000-000000000000"
-            typer.echo(f"note: no --key-arn; assuming a key in the principal's account ({caller.account})", err=True)
+            home = partition_by_id(caller.partition)  # a key of the principal's partition, in its default Region
+            key_arn = (f"arn:{home.id}:kms:{home.implicit_global_region or 'us-east-1'}:{caller.account}:key/"
+                       "00000000-0000-0000-0000-000000000000")
+            _say.note(f"note: no --key-arn; assuming a key in the principal's account ({caller.account})")
         result = evaluate(
             principal=principal,
             action=action,

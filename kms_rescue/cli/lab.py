@@ -11,7 +11,14 @@ from typing import Any
 
 import typer
 
+from kms_rescue.cli import _say
+from kms_rescue.cli._extras import require_lab_extra
+from kms_rescue.cli.options import bounded_number, fraction
+from kms_rescue.cli.options import port as check_port
 from kms_rescue.errors import UsageError
+
+#: The longest delay --latency-ms may add to each request (a minute: enough to rehearse any slow network).
+MAX_LATENCY_MS = 60_000.0
 
 
 class FaultKind(str, Enum):
@@ -41,17 +48,19 @@ def ready_text(lab: Any) -> str:
     """What stdout shows once the lab serves: a line to paste, then (as shell comments) profiles and keys."""
     import shlex
 
-    lines = [f"export AWS_CONFIG_FILE={shlex.quote(str(lab.config_path))}", f"# endpoint {lab.endpoint}"]
+    lines = [f"export AWS_CONFIG_FILE={shlex.quote(str(lab.config_path))}", f"# endpoint {lab.endpoint}",
+             f"# regions {', '.join(lab.regions)} (profiles: {lab.region})"]
     if lab.scenario.expected_verdict:
         lines.append(f"# scenario {lab.scenario.name}: expected verdict {lab.scenario.expected_verdict}")
     profiles = list(lab.identities.items())
     wp = max([len("PROFILE"), *(len(p) for p, _ in profiles)])
     lines += ["#", f"# {'PROFILE':<{wp}}  CALLER"]
     lines += [f"# {p:<{wp}}  {arn}" for p, arn in profiles]
-    keys = [(k.id, ", ".join(k.aliases) or "-", lab.admin.key(k.id).state) for k in lab.scenario.keys]
-    wa = max([len("ALIAS"), *(len(a) for _, a, _ in keys)])
-    lines += ["#", f"# {'KEY':<36}  {'ALIAS':<{wa}}  STATE"]
-    lines += [f"# {k:<36}  {a:<{wa}}  {s}" for k, a, s in keys]
+    keys = [(k.id, k.region, ", ".join(k.aliases) or "-", lab.admin.key(k.id).state) for k in lab.scenario.keys]
+    wr = max([len("REGION"), *(len(r) for _, r, _, _ in keys)])
+    wa = max([len("ALIAS"), *(len(a) for _, _, a, _ in keys)])
+    lines += ["#", f"# {'KEY':<36}  {'REGION':<{wr}}  {'ALIAS':<{wa}}  STATE"]
+    lines += [f"# {k:<36}  {r:<{wr}}  {a:<{wa}}  {s}" for k, r, a, s in keys]
     return "\n".join(lines) + "\n"
 
 
@@ -87,9 +96,13 @@ def register(app: typer.Typer) -> None:
 
         Writes an AWS config with one profile per scenario identity, prints the export line, and serves until Ctrl-C.
         """
+        require_lab_extra("lab")
         if list_builtins:
             typer.echo(list_text(), nl=False)
             return
+        bounded_number(latency_ms, "--latency-ms", low=0.0, high=MAX_LATENCY_MS, unit="ms")
+        fraction(fault_rate, "--fault-rate")
+        check_port(port, "--port")
         if scenario is None:
             raise UsageError("name a scenario (a built-in, see `kms-rescue lab --list`, or a JSON file)")
         if aws_config is None:
@@ -116,15 +129,12 @@ def register(app: typer.Typer) -> None:
             try:
                 typer.echo(ready_text(lab_), nl=False)
                 sys.stdout.flush()
-                typer.echo(
-                    f"kms-rescue lab: serving scenario {lab_.scenario.name} at {lab_.endpoint} "
-                    "(Ctrl-C to stop)", err=True,
-                )
+                _say.note(f"kms-rescue lab: serving scenario {lab_.scenario.name} at {lab_.endpoint} (Ctrl-C to stop)")
                 while not stop.wait(0.2):
                     pass
             finally:
                 lab_.stop()
-            typer.echo("kms-rescue lab: stopped", err=True)
+            _say.note("kms-rescue lab: stopped")
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from enum import Enum
 
 import typer
 
+from kms_rescue.cli.options import account_id
 from kms_rescue.errors import UsageError
+from kms_rescue.policy.partitions import is_region_code
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_LOCKED_OUT = 4
-
-_ACCOUNT = re.compile(r"^\d{12}$")
 
 
 class LintFormat(str, Enum):
@@ -57,14 +56,14 @@ def register(app: typer.Typer) -> None:
             FailOn.high, "--fail-on", help="Exit 1 when a finding is at least this severe."
         ),
         output: str | None = typer.Option(None, "--output", "-o", help="Write the report to FILE, not stdout."),
+        force: bool = typer.Option(False, "--force", help="Replace the --output file if it exists."),
     ) -> None:
         """Lint KMS key policies for lockouts and the mistakes that lead to them."""
         from kms_rescue.cli._io import write_payload
         from kms_rescue.policy.lint import lint_files, render_text, summary_line
 
-        if not _ACCOUNT.match(account):
-            raise UsageError(f"--account must be a 12-digit AWS account id, not {account!r}")
-        if not re.match(r"^[a-z]{2}(-[a-z]+)+-\d+$", region):
+        account_id(account, "--account")
+        if not is_region_code(region):  # botocore's partition data, matched whole (no trailing newline)
             raise UsageError(f"--region must be an AWS Region code such as us-east-1, not {region!r}")
         report = lint_files(files, account=account, region=region, stdin=sys.stdin)
         for path in report.files_without_policies():
@@ -78,7 +77,7 @@ def register(app: typer.Typer) -> None:
         else:
             payload = render_text(report)
         if payload or output:
-            write_payload(payload, output)
+            write_payload(payload, output, force=force)
         typer.echo(f"kms-rescue lint: {summary_line(report)}", err=True)
         if report.locked_out:
             raise typer.Exit(EXIT_LOCKED_OUT)

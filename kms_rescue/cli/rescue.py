@@ -34,9 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kms_rescue.cli._complete import complete_profile, complete_region
 from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._progress import ProbeProgress
+from kms_rescue.cli.options import positive_seconds
 from kms_rescue.cli.prompter import Choice, Prompter
+from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline
 from kms_rescue.errors import KmsRescueError, UsageError
 
 if TYPE_CHECKING:
@@ -65,6 +68,7 @@ class SessionSettings:
     role_arns: Sequence[str] = ()
     base_profile: str | None = None
     timeout: float = 10.0
+    deadline: float | None = DEFAULT_DEADLINE  # the probe stage's overall deadline (seconds)
     trail_bucket: str | None = None
     history: bool = True
     backup_dir: str | None = None  # default: the current directory
@@ -227,8 +231,10 @@ class RescueSession:
     # -- 1. the key ---------------------------------------------------------------------------------------------
 
     def _default_region(self) -> str | None:
-        env = self.environ
-        return self.settings.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+        """--region, else the AWS CLI's Region chain (AWS_REGION, AWS_DEFAULT_REGION, the profile's region)."""
+        from kms_rescue.aws.conventions import choose_region
+
+        return choose_region(self.settings.region, profiles=self.settings.profiles, environ=self.environ).region
 
     def _parse(self, value: str) -> KeyRef:
         from kms_rescue.aws.keyref import parse_key_ref
@@ -248,7 +254,8 @@ class RescueSession:
         return None
 
     def ask_key(self, given: str | None) -> KeyRef:
-        from kms_rescue.aws.keyref import REGION_RE, parse_key_ref
+        from kms_rescue.aws.keyref import parse_key_ref
+        from kms_rescue.policy.partitions import is_region_code
 
         value = given
         while True:
@@ -262,7 +269,7 @@ class RescueSession:
             if region is None and not value.startswith("arn:"):
                 region = self.prompter.text(
                     "In which Region is the key?",
-                    validate=lambda v: None if REGION_RE.match(v.strip()) else "a Region code such as us-east-1",
+                    validate=lambda v: None if is_region_code(v.strip()) else "a Region code such as us-east-1",
                 ).strip()
             ref = parse_key_ref(value, region)
             where = f" in {ref.region}" if not value.startswith("arn:") else ""
@@ -320,7 +327,7 @@ class RescueSession:
                                        profile=base.profile, role_arn=arn, base=base.name, kind="assume_role"))
         return chosen
 
-    def unlock_mfa(self, specs: Sequence[IdentitySpec]) -> None:
+    def unlock_mfa(self, specs: Sequence[IdentitySpec], region: str | None = None) -> None:
         """Role profiles that need an MFA code: ask once each, here (never from a probe thread), and let botocore
         cache the role's credentials where the AWS CLI keeps them, so the probes reuse them."""
         from kms_rescue.aws.sessions import SessionOptions, open_session
@@ -334,7 +341,7 @@ class RescueSession:
             options = SessionOptions(timeout=max(self.settings.timeout, 30.0), write_cli_cache=True,
                                      mfa_prompter=ask)
             try:
-                open_session(spec, options, environ=self.environ)
+                open_session(spec, options, environ=self.environ, region=region)
             except KeyboardInterrupt:
                 raise
             except Exception as exc:  # the probe records the outcome; say it here in one line
@@ -349,7 +356,7 @@ class RescueSession:
 
         s = self.settings
         options = InvestigateOptions(region=ref.region, timeout=s.timeout, history=s.history,
-                                     trail_bucket=s.trail_bucket, environ=s.environ)
+                                     trail_bucket=s.trail_bucket, environ=s.environ, deadline=s.deadline)
         with collector_paused():
             if self.progress_bar:
                 with ProbeProgress(self.err) as bar:
@@ -383,7 +390,7 @@ class RescueSession:
     def run(self, key: str | None) -> int:
         ref = self.ask_key(key)
         self.specs = self.choose_identities()
-        self.unlock_mfa(self.specs)
+        self.unlock_mfa(self.specs, ref.region)
         reruns = 0
         while True:
             report = self.investigate(ref, self.specs)
@@ -444,10 +451,11 @@ class RescueSession:
         if self.prompter.confirm("Also name a key administrator role (least-privilege admin actions)?",
                                  default=False):
             account = report.key.account
+            partition = key_arn.split(":")[1]
 
             def check(value: str) -> str | None:
                 try:
-                    validate_admin_role(value, account)
+                    validate_admin_role(value, account, partition)
                 except UsageError as exc:
                     return str(exc)
                 return None
@@ -597,7 +605,7 @@ class RescueSession:
     # -- locked out / undetermined: escalate ------------------------------------------------------------------------
 
     def escalate(self, report: Report) -> int:
-        from kms_rescue.cli.ticket import escalation_address, write_ticket
+        from kms_rescue.cli.ticket import escalation_address, save_draft, write_ticket
         from kms_rescue.render.ticket import TicketFormat, build_ticket, default_filename, render, valid_address
 
         self.heading("Escalate")
@@ -626,7 +634,7 @@ class RescueSession:
                 ticket = build_ticket(report, to=to or None)
             path = Path(self.prompter.text("Save the ticket to", default=str(folder / default_filename(ticket, fmt)))
                         .strip()).expanduser()
-            self.saved_ticket = write_ticket(self._scrub(render(ticket, fmt)), path)
+            self.saved_ticket = save_draft(self._scrub(render(ticket, fmt)), path)  # a taken name gets -2, -3, …
             self.say(f"Saved the ticket to {self.saved_ticket}", "bold green")
             if self.prompter.confirm("Open an AWS Support case through the Support API now? (needs a Business "
                                      "support plan or higher)", default=False):
@@ -640,9 +648,9 @@ class RescueSession:
                     self.say(f"No case was opened: {case.fallback_reason}. Open it in the console with the ticket: "
                              f"{case.console_url}", "yellow")
                 ticket = build_ticket(report, to=ticket.to, case=case)
-                write_ticket(self._scrub(render(ticket, fmt)), self.saved_ticket)
+                write_ticket(self._scrub(render(ticket, fmt)), self.saved_ticket, force=True)  # the file just saved
         except KeyboardInterrupt:
-            self.saved_ticket = write_ticket(self._scrub(ticket.body), draft_path)
+            self.saved_ticket = save_draft(self._scrub(ticket.body), draft_path)
             self.err.print(f"Interrupted: the ticket draft is saved in {self.saved_ticket}")
             raise
         return report.exit_code
@@ -685,7 +693,8 @@ def run_rescue(
             raise UsageError("no key given: pass KEY (without a terminal, or with --no-input, nothing is asked)")
         from kms_rescue.cli.report import run_report
 
-        return run_report(key, timeout=settings.timeout, profiles=list(settings.profiles),
+        return run_report(key, timeout=settings.timeout, deadline=settings.deadline,
+                          profiles=list(settings.profiles),
                           role_arns=list(settings.role_arns), base_profile=settings.base_profile,
                           region=settings.region, trail_bucket=settings.trail_bucket, history=settings.history)
     if prompter is None:
@@ -711,13 +720,15 @@ def register(app: typer.Typer) -> None:
         key: str | None = typer.Argument(
             None, metavar="[KEY]",
             help="The key: its ARN, an alias ARN, or a key id / alias/NAME with --region (asked when missing)."),
-        region: str | None = typer.Option(None, "--region", help="The key's Region (a key ARN carries its own)."),
-        profile: list[str] = typer.Option([], "--profile", "-p",
+        region: str | None = typer.Option(None, "--region", autocompletion=complete_region,
+                                          help="The key's Region (a key ARN carries its own)."),
+        profile: list[str] = typer.Option([], "--profile", "-p", autocompletion=complete_profile,
                                           help="Only this profile (repeatable; `env` = environment credentials)."),
         role_arn: list[str] = typer.Option([], "--role-arn", help="Also try this role (repeatable)."),
-        base_profile: str | None = typer.Option(None, "--base-profile",
+        base_profile: str | None = typer.Option(None, "--base-profile", autocompletion=complete_profile,
                                                 help="Assume --role-arn roles from this profile only."),
         timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed for credentials and each AWS call."),
+        deadline: float = typer.Option(DEFAULT_DEADLINE, "--deadline", help=DEADLINE_HELP),
         backup_dir: str | None = typer.Option(None, "--backup-dir",
                                               help="Where the policy backup goes (default: the current directory)."),
         ticket_dir: str | None = typer.Option(None, "--ticket-dir",
@@ -730,10 +741,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Walk the recovery runbook for a KMS key you are locked out of: find who can manage it, fix it safely,
         or draft the escalation."""
-        if not timeout or timeout <= 0:
-            raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+        positive_seconds(timeout, "--timeout")
+        check_deadline(deadline)
         settings = SessionSettings(region=region, profiles=profile, role_arns=role_arn, base_profile=base_profile,
-                                   timeout=timeout, trail_bucket=trail_bucket, backup_dir=backup_dir,
+                                   timeout=timeout, deadline=deadline, trail_bucket=trail_bucket, backup_dir=backup_dir,
                                    ticket_dir=ticket_dir, to=to)
         raise typer.Exit(run_rescue(key, settings, interactive=is_interactive(no_input)))
 

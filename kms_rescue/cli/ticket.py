@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
@@ -16,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kms_rescue import files
+from kms_rescue.cli import _say
+from kms_rescue.cli._complete import complete_profile, complete_region
 from kms_rescue.cli._gc import collector_paused
+from kms_rescue.cli._io import check_output, read_text, write_file
+from kms_rescue.cli._region import announce_aws_profile, chosen_identities, describe_key, key_region
+from kms_rescue.cli.options import positive_seconds
+from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline, investigation_deadline
 from kms_rescue.errors import UsageError
 
 if TYPE_CHECKING:
@@ -25,6 +33,8 @@ if TYPE_CHECKING:
     from kms_rescue.report import Report
 
 ESCALATION_ENV = "KMS_RESCUE_ESCALATION_EMAIL"
+#: kms-rescue's own config file is a few lines of TOML; a megabyte is far more than it ever needs.
+CONFIG_MAX_BYTES = 1024 * 1024
 
 
 class TicketFormatOption(str, Enum):
@@ -74,10 +84,7 @@ def escalation_address(explicit: str | None, environ: Mapping[str, str] | None =
     else:
         path = config_path(env)
         if path.is_file():
-            try:
-                text = path.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+            text = read_text(path, "config file", max_bytes=CONFIG_MAX_BYTES)
             value, origin = _toml_value(text, "escalation_email", path), str(path)
     if value is None:
         return None
@@ -90,23 +97,26 @@ def escalation_address(explicit: str | None, environ: Mapping[str, str] | None =
 # --- writing ---------------------------------------------------------------------------------------------------
 
 
-def write_ticket(payload: str | bytes, path: str | os.PathLike[str]) -> Path:
-    """Write the ticket (mode 0600: it names the account's principals) and return its path."""
-    target = Path(path).expanduser()
+def write_ticket(payload: str | bytes, path: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Create the ticket file (mode 0600: it names the account's principals; never over an existing file unless
+    ``force``; symlinks not followed) and return its path."""
+    return write_file(payload, path, force=force)
+
+
+def save_draft(payload: str | bytes, path: str | os.PathLike[str]) -> Path:
+    """Save a draft at ``path``, or beside it as ``NAME-2.EXT``, … when that name is taken (mode 0600)."""
     data = payload.encode("utf-8") if isinstance(payload, str) else payload
+    target = Path(path).expanduser()
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        return files.create_numbered(target, data)
     except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
-    return target
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
-def emit(payload: str | bytes, output: str | None) -> None:
+def emit(payload: str | bytes, output: str | None, *, force: bool = False) -> None:
     """The payload to ``--output FILE`` or stdout."""
     if output and output != "-":
-        write_ticket(payload, output)
+        write_ticket(payload, output, force=force)
         return
     if isinstance(payload, bytes):
         sys.stdout.flush()
@@ -123,7 +133,8 @@ def open_support_case(report: Report, investigation: Investigation, ticket: Tick
                       say: Any = None) -> CaseInfo:
     """Open an AWS Support case with the first identity of the key's account whose credentials work (falls back to
     the draft and the console link when it cannot)."""
-    from kms_rescue.aws.support import CONSOLE_CASE_URL, open_case, support_client_for
+    from kms_rescue.aws.support import CONSOLE_CASE_URL, open_case, support_client_for, support_region
+    from kms_rescue.policy.partitions import partition_for_region
     from kms_rescue.render.ticket import CaseInfo
 
     say = say or (lambda _m: None)
@@ -132,8 +143,9 @@ def open_support_case(report: Report, investigation: Investigation, ticket: Tick
         return CaseInfo(False, fallback_reason="no identity of the key's account has working credentials",
                         console_url=CONSOLE_CASE_URL)
     spec = usable[0].spec
-    say(f"opening an AWS Support case as {spec.name} (us-east-1 endpoint)")
-    client, why_not = support_client_for(spec)
+    partition = report.key.arn.split(":")[1] if report.key.arn else partition_for_region(report.key.region).id
+    say(f"opening an AWS Support case as {spec.name} ({support_region(partition) or 'no'} endpoint)")
+    client, why_not = support_client_for(spec, partition=partition)
     if client is None:
         return CaseInfo(False, fallback_reason=why_not, console_url=CONSOLE_CASE_URL)
     result = open_case(client, subject=ticket.subject, body=ticket.body, cc=[ticket.to] if ticket.to else [])
@@ -151,6 +163,8 @@ def run_ticket(
     output: str | None = None,
     open_case: bool = False,
     timeout: float = 10.0,
+    deadline: float | None = DEFAULT_DEADLINE,
+    force: bool = False,
     profiles: list[str] | None = None,
     role_arns: list[str] | None = None,
     base_profile: str | None = None,
@@ -158,40 +172,46 @@ def run_ticket(
     trail_bucket: str | None = None,
 ) -> int:
     """The command's body: returns the exit code (the report's)."""
-    if not timeout or timeout <= 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
+    started = time.monotonic()
+    positive_seconds(timeout, "--timeout")
+    check_deadline(deadline)
+    check_output(output, force=force)
     address = escalation_address(to)
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref
     from kms_rescue.render.ticket import build_ticket, render
     from kms_rescue.report import build_report
 
+    region = key_region(key, region, profiles or [])
     ref = parse_key_ref(key, region)
-    options = InvestigateOptions(region=region, profiles=profiles or [], role_arns=role_arns or [],
-                                 base_profile=base_profile, timeout=timeout, trail_bucket=trail_bucket)
-    typer.echo(f"kms-rescue: investigating {ref.raw} …", err=True)
+    announce_aws_profile(profiles or [])
+    options = InvestigateOptions(region=ref.region, profiles=profiles or [], role_arns=role_arns or [],
+                                 base_profile=base_profile, timeout=timeout, trail_bucket=trail_bucket,
+                                 deadline=investigation_deadline(deadline, started))
+    describe_key(ref)
+    specs = chosen_identities(options)
+    _say.note(f"kms-rescue: investigating {ref.raw} …")
     with collector_paused():
-        investigation = investigate(ref, options)
+        investigation = investigate(ref, options, identities=specs)
     report = build_report(investigation)
     ticket = build_ticket(report, to=address)
     if open_case:
-        case = open_support_case(report, investigation, ticket, say=lambda m: typer.echo(f"kms-rescue: {m}",
-                                                                                       err=True))
+        case = open_support_case(report, investigation, ticket, say=lambda m: _say.note(f"kms-rescue: {m}"))
         if case.opened:
-            typer.echo(f"kms-rescue: AWS Support case opened: {case.case_id}", err=True)
+            _say.note(f"kms-rescue: AWS Support case opened: {case.case_id}")
         else:
             typer.echo(f"kms-rescue: no AWS Support case was opened: {case.fallback_reason}. Use the draft below "
                        f"and open the case in the console: {case.console_url}", err=True)
         ticket = build_ticket(report, to=address, case=case)
     if fmt is not TicketFormatOption.markdown and address is None:
-        typer.echo(f"hint: no escalation address: pass --to, set {ESCALATION_ENV}, or put escalation_email = "
-                   f"\"...\" in {config_path()}", err=True)
+        _say.hint(f"no escalation address: pass --to, set {ESCALATION_ENV}, or put escalation_email = "
+                  f"\"...\" in {config_path()}")
     payload = render(ticket, fmt.value)
     if isinstance(payload, str):
         payload = options.redactor.scrub_known(payload)
-    emit(payload, output)
+    emit(payload, output, force=force)
     if output and output != "-":
-        typer.echo(f"kms-rescue: wrote the ticket to {output} (verdict: {report.verdict})", err=True)
+        _say.note(f"kms-rescue: wrote the ticket to {output} (verdict: {report.verdict})")
     return report.exit_code
 
 
@@ -207,7 +227,8 @@ def register(app: typer.Typer) -> None:
     )
     def ticket(
         key: str = typer.Argument(..., metavar="KEY",
-                                  help="The key: its ARN, a key id or alias/NAME with --region, or an alias ARN."),
+                                  help="The key: its ARN, an alias ARN, or a key id or alias/NAME (in the Region "
+                                       "the AWS CLI would use)."),
         fmt: TicketFormatOption = typer.Option(TicketFormatOption.markdown, "--format", "-f",
                                                help="markdown, email (plain text with To:/Subject:) or eml."),
         to: str | None = typer.Option(
@@ -218,13 +239,18 @@ def register(app: typer.Typer) -> None:
             False, "--open-case", help="Also open an AWS Support case (needs a Business support plan; falls back "
                                        "to the draft and the console link)."),
         timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed for credentials and each AWS call."),
-        profile: list[str] = typer.Option([], "--profile", "-p",
+        deadline: float = typer.Option(DEFAULT_DEADLINE, "--deadline", help=DEADLINE_HELP),
+        force: bool = typer.Option(False, "--force", help="Replace the --output file if it exists."),
+        profile: list[str] = typer.Option([], "--profile", "-p", autocompletion=complete_profile,
                                           help="Only this profile (repeatable; `env` = environment credentials)."),
         role_arn: list[str] = typer.Option([], "--role-arn",
                                            help="Also try this role, assumed from each chosen profile."),
-        base_profile: str | None = typer.Option(None, "--base-profile",
+        base_profile: str | None = typer.Option(None, "--base-profile", autocompletion=complete_profile,
                                                 help="Assume --role-arn roles from this profile only."),
-        region: str | None = typer.Option(None, "--region", help="The key's region (a key ARN carries its own)."),
+        region: str | None = typer.Option(
+            None, "--region", autocompletion=complete_region,
+            help="The key's Region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's region; an ARN has its own).",
+        ),
         trail_bucket: str | None = typer.Option(None, "--trail-bucket",
                                                 help="The trail's S3 bucket, for the Athena query."),
     ) -> None:
@@ -235,6 +261,7 @@ def register(app: typer.Typer) -> None:
         AWS Support will ask for. It contains no credentials.
         """
         code = run_ticket(key, fmt=fmt, to=to, output=output, open_case=open_case, timeout=timeout,
-                          profiles=profile, role_arns=role_arn, base_profile=base_profile, region=region,
+                          deadline=deadline, force=force, profiles=profile,
+                          role_arns=role_arn, base_profile=base_profile, region=region,
                           trail_bucket=trail_bucket)
         raise typer.Exit(code)

@@ -10,7 +10,8 @@ relies on, so that a moto upgrade has one place to look:
   ``arn``, ``tags``, ``policies``, ``managed_policies``, ``assume_role_policy_document``,
   ``permissions_boundary_arn``), ``User`` (``id`` is
   overwritten with an ``AIDA…`` id, as IAM's), ``Group``, ``ManagedPolicy.versions``.
-- ``moto.kms.models.kms_backends[account][region]`` (``KmsBackend``): ``create_key`` (then re-keyed to the
+- ``moto.kms.models.kms_backends[account][region]`` (``KmsBackend``, one per Region; the ``regions`` moto serves
+  KMS in are ``kms_backends[account].regions``): ``create_key`` (then re-keyed to the
   scenario's id by rewriting ``Key.id``/``Key.arn`` and the ``keys`` dict), ``keys``, ``create_alias``,
   ``get_key_id_from_alias``, ``tagger``, ``schedule_key_deletion``/``cancel_key_deletion``; ``Key.to_dict()``.
   ``moto.kms.models.generate_private_key`` is swapped for a lazy one while the lab creates keys (an RSA key per
@@ -117,14 +118,15 @@ _ORIGINAL_GENERATE_PRIVATE_KEY = kms_models.generate_private_key
 
 
 class MotoState:
-    """moto's in-memory backends for one lab's accounts, in one region.
+    """moto's in-memory backends for one lab's accounts, in its Regions (KMS keeps a backend per Region).
 
     Use every method inside ``with state:`` (reentrant): entering takes :data:`_ACTIVE_LOCK` and installs this
     lab's backends in moto's registries; leaving puts back whatever was there before.
     """
 
-    def __init__(self, region: str, accounts: Iterable[str]) -> None:
-        self.region = region
+    def __init__(self, regions: Iterable[str], accounts: Iterable[str]) -> None:
+        self.regions = tuple(regions)
+        self.region = self.regions[0]  # the primary Region: IAM users are created there, as IAM's global data
         self.accounts = tuple(accounts)
         self._apps: dict[str, Any] = {}
         self._own: dict[tuple[str, str], Any] = {}  # (service, account) -> this lab's AccountSpecificBackend
@@ -344,11 +346,17 @@ class MotoState:
 
     # --- KMS -----------------------------------------------------------------------------------------------
 
-    def _kms(self, account: str) -> Any:
-        return kms_backends[account][self.region]
+    def unsupported_regions(self) -> list[str]:
+        """The lab's Regions that this moto cannot serve KMS in (use inside ``with state:``)."""
+        known = set(kms_backends[self.accounts[0]].regions)
+        return [r for r in self.regions if r not in known]
+
+    @staticmethod
+    def _kms(account: str, region: str) -> Any:
+        return kms_backends[account][region]
 
     def _key_info(self, key: Any) -> KeyInfo:
-        backend = self._kms(key.account_id)
+        backend = self._kms(key.account_id, key.region)
         return KeyInfo(
             id=key.id, arn=key.arn, account=key.account_id, region=key.region, state=key.key_state,
             policy=key.policy, key_spec=key.key_spec, key_usage=key.key_usage, origin=key.origin,
@@ -361,6 +369,7 @@ class MotoState:
         self,
         account: str,
         *,
+        region: str,
         key_id: str | None,
         policy: str,
         description: str = "",
@@ -371,7 +380,7 @@ class MotoState:
         tags: Mapping[str, str] | None = None,
     ) -> KeyInfo:
         """Create a key, with exactly ``key_id`` when given (moto draws random ids: the key is re-keyed)."""
-        backend = self._kms(account)
+        backend = self._kms(account, region)
         if key_id is not None and key_id in backend.keys:
             raise ValueError(f"a key {key_id} exists already")
         with _create_lock:
@@ -392,31 +401,34 @@ class MotoState:
             backend.tagger.tag_resource(key.id, [{"TagKey": k, "TagValue": v} for k, v in tags.items()])
         return self._key_info(key)
 
-    def key(self, account: str, key_id: str) -> KeyInfo | None:
-        if account not in self.accounts:
+    def key(self, account: str, key_id: str, *, region: str) -> KeyInfo | None:
+        """The key ``key_id`` in ``region`` of ``account``; None when there is none (or not a lab Region)."""
+        if account not in self.accounts or region not in self.regions:
             return None
-        key = self._kms(account).keys.get(key_id)
+        key = self._kms(account, region).keys.get(key_id)
         return self._key_info(key) if key is not None else None
 
-    def key_ids(self, account: str) -> list[str]:
-        return list(self._kms(account).keys)
+    def key_ids(self, account: str, *, region: str) -> list[str]:
+        return list(self._kms(account, region).keys)
 
-    def key_for_alias(self, account: str, alias: str) -> str | None:
-        if account not in self.accounts:
+    def key_for_alias(self, account: str, alias: str, *, region: str) -> str | None:
+        if account not in self.accounts or region not in self.regions:
             return None
-        for key in self._kms(account).keys.values():
+        for key in self._kms(account, region).keys.values():
             if alias in key.aliases:
                 return str(key.id)
         return None
 
-    def add_alias(self, account: str, key_id: str, alias: str) -> None:
-        self._kms(account).create_alias(key_id, alias)
+    def add_alias(self, account: str, key_id: str, alias: str, *, region: str) -> None:
+        self._kms(account, region).create_alias(key_id, alias)
 
-    def set_key_policy(self, account: str, key_id: str, policy: str) -> None:
-        self._kms(account).keys[key_id].policy = policy
+    def set_key_policy(self, account: str, key_id: str, policy: str, *, region: str) -> None:
+        self._kms(account, region).keys[key_id].policy = policy
 
-    def set_key_state(self, account: str, key_id: str, state: str, *, pending_days: int = 30) -> KeyInfo:
-        backend = self._kms(account)
+    def set_key_state(
+        self, account: str, key_id: str, state: str, *, region: str, pending_days: int = 30
+    ) -> KeyInfo:
+        backend = self._kms(account, region)
         if state == "Enabled":
             backend.enable_key(key_id)
         elif state == "Disabled":
@@ -429,9 +441,9 @@ class MotoState:
             raise ValueError(f"unknown key state {state}")
         return self._key_info(backend.keys[key_id])
 
-    def describe_key(self, account: str, key_id: str) -> dict[str, Any]:
+    def describe_key(self, account: str, key_id: str, *, region: str) -> dict[str, Any]:
         """DescribeKey's response body, as moto renders it."""
-        result: dict[str, Any] = self._kms(account).keys[key_id].to_dict()
+        result: dict[str, Any] = self._kms(account, region).keys[key_id].to_dict()
         return result
 
     @staticmethod

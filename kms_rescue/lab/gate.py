@@ -24,7 +24,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from kms_rescue.lab import protocol
+from kms_rescue.lab import protocol, signature
 from kms_rescue.lab.identity import Credentials, Principal
 from kms_rescue.lab.organization import RCP, SCP, PolicyType
 from kms_rescue.lab.protocol import AwsRequest, BadRequest, error, parse_request
@@ -75,6 +75,29 @@ class Faults:
             return self.kind if self._rng.random() < self.rate else None
 
 
+#: The largest request body the lab reads. KMS's own requests are small: a key policy is at most 32 KiB
+#: (PutKeyPolicy, https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html), and even escaped
+#: inside a JSON request (at most 6 bytes per character) it fits in 256 KiB; IAM's policies are smaller still.
+MAX_BODY_BYTES = 256 * 1024
+
+
+def _read_body(environ: Mapping[str, Any], request: Request) -> bytes | None:
+    """The body, or None when it is over :data:`MAX_BODY_BYTES` (a chunked body, which announces no length, is
+    read no further than one byte past the cap)."""
+    if environ.get("CONTENT_LENGTH"):
+        return request.get_data(cache=False)  # its announced length was checked against the cap
+    stream = environ.get("wsgi.input")
+    if not environ.get("wsgi.input_terminated") or stream is None:
+        return b""
+    data = stream.read(MAX_BODY_BYTES + 1)
+    return None if len(data) > MAX_BODY_BYTES else bytes(data)
+
+
+def _too_large() -> Response:
+    return protocol.json_error(413, "RequestEntityTooLarge",
+                               f"the request body is over the lab's cap of {MAX_BODY_BYTES} bytes", "lab")
+
+
 class Gate:
     """The WSGI application the lab serves."""
 
@@ -88,12 +111,21 @@ class Gate:
         self._stats_lock = threading.Lock()
         self._policies: OrderedDict[str, Policy] = OrderedDict()
         self._org_levels: dict[tuple[PolicyType, str], tuple[OrgLevel, ...] | None] = {}
+        #: The Host header values the lab answers (its own address, set once its port is known); None: any.
+        self.hosts: frozenset[str] | None = None
 
     # --- WSGI ----------------------------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        refused = self._refuse(environ)
+        if refused is not None:
+            self.count("refused")
+            return refused(environ, start_response)
         request = Request(environ)
-        body = request.get_data(cache=False)  # always drain the body, whatever happens next
+        body = _read_body(environ, request)  # always drain the body, whatever happens next
+        if body is None:
+            self.count("refused")
+            return _too_large()(environ, start_response)
         try:
             response = self.handle(request, body)
         except Exception as exc:  # a bug in the lab: answer 500 and keep serving
@@ -102,6 +134,22 @@ class Gate:
                 500, "InternalFailure", f"kms-rescue lab internal error: {type(exc).__name__}: {exc}", "lab"
             )
         return response(environ, start_response)
+
+    def _refuse(self, environ: Mapping[str, Any]) -> Response | None:
+        """A request addressed to another host (DNS rebinding: a web page's script reaching the lab through a name
+        that resolves to 127.0.0.1), or announcing a body over the cap, is answered without being read."""
+        host = str(environ.get("HTTP_HOST") or "").lower()
+        if self.hosts is not None and host not in self.hosts:
+            return protocol.json_error(
+                400, "InvalidHostHeader",
+                f"the kms-rescue lab answers only requests addressed to {' or '.join(sorted(self.hosts))}", "lab")
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return protocol.json_error(400, "BadRequest", "Content-Length is not a number", "lab")
+        if length > MAX_BODY_BYTES:
+            return _too_large()
+        return None
 
     def count(self, what: str) -> None:
         with self._stats_lock:
@@ -137,6 +185,14 @@ class Gate:
                 if req.protocol == "query":
                     return error(req, 403, "InvalidClientTokenId", INVALID_TOKEN)
                 return error(req, 400, "UnrecognizedClientException", INVALID_TOKEN)
+            try:
+                signature.verify(req.method, req.path, req.query_string, req.headers, req.body,
+                                 creds.secret_access_key)
+            except signature.SignatureProblem as exc:
+                self.count("bad_signature")
+                if req.protocol == "query" or req.service in ("iam", "sts"):
+                    return error(req, 403, "SignatureDoesNotMatch", str(exc))
+                return error(req, 400, "InvalidSignatureException", str(exc))
             return self._dispatch(req, creds)
 
     @staticmethod
@@ -147,7 +203,7 @@ class Gate:
         return sent == creds.session_token
 
     def _dispatch(self, req: AwsRequest, creds: Credentials) -> Response:
-        from kms_rescue.lab import iam_api, kms_api, org_api
+        from kms_rescue.lab import ec2_api, iam_api, kms_api, org_api
 
         service = req.service
         if service == "kms":
@@ -160,6 +216,8 @@ class Gate:
             return iam_api.handle_cloudtrail(self, req, creds)
         if service == "organizations":
             return org_api.handle(self, req, creds)
+        if service == "ec2":
+            return ec2_api.handle_ec2(self, req, creds)
         return iam_api.handle_other(self, req, creds)
 
     def _fault(self, req: AwsRequest, fault: str) -> Response:
@@ -168,6 +226,8 @@ class Gate:
             return error(req, 503, "ServiceUnavailable", "the lab hung on purpose (--fault hang)")
         if fault == "throttle":
             code = "Throttling" if req.protocol == "query" else "ThrottlingException"
+            if req.service == "ec2":
+                code = "RequestLimitExceeded"  # EC2's throttling code (EC2 API Reference, "Error codes")
             return error(req, 400, code, "Rate exceeded")
         if req.service == "kms":
             return error(req, 500, "KMSInternalException", "An internal error occurred (injected by the lab).")

@@ -13,7 +13,12 @@ Grounding, from the KMS API reference and Developer Guide:
   ``KMSInvalidStateException: ARN is pending deletion.``; DescribeKey, GetKeyPolicy, PutKeyPolicy work in every
   state;
 - aliases: ``CreateAlias``/``UpdateAlias``/``DeleteAlias`` need the permission on the alias (IAM policy) and on the
-  key (key policy); ``DescribeKey`` by alias needs permission on the target key.
+  key (key policy); ``DescribeKey`` by alias needs permission on the target key;
+- Regions: a KMS key lives in one Region, and a request is answered by the Region it is signed for. An alias is
+  unique in its account and Region, and an alias of the same name may exist in other Regions (KMS API reference,
+  CreateAlias). A key id, key ARN or alias that the request's Region does not hold is ``NotFoundException``:
+  ``Key 'arn:aws:kms:REGION:ACCOUNT:key/ID' does not exist`` (the ARN as given, or built from the request's Region
+  and the caller's account), ``Alias arn:aws:kms:REGION:ACCOUNT:alias/NAME is not found.``
 """
 
 from __future__ import annotations
@@ -120,6 +125,8 @@ def handle(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
 def _route(call: _Call, op: str) -> Response:
     if op == "CreateKey":
         return _create_key(call)
+    if op in IAM_ONLY_OPS and call.region not in call.gate.rt.regions:
+        return _unserved_region(call, op)
     if op in IAM_ONLY_OPS:
         return _iam_only(call, op)
     if op in ("CreateAlias", "UpdateAlias", "DeleteAlias"):
@@ -129,6 +136,8 @@ def _route(call: _Call, op: str) -> Response:
     if op == "ReEncrypt":
         return _re_encrypt(call)
     if op == "RetireGrant" and not call.params.get("KeyId"):
+        if call.region not in call.gate.rt.regions:
+            raise KmsError("UnsupportedOperationException", _served_message(call))
         return _forward(call, call.p.account)  # retiring by grant token: grants are not enforced by the lab
     key, alias = _resolve(call, call.params.get("KeyId"), alias_ok=op in ALIAS_OK_OPS)
     call.key_arn = key.arn
@@ -139,7 +148,8 @@ def _route(call: _Call, op: str) -> Response:
     _authorize(call, f"kms:{op}", key, extra)
     _check_state(op, key)
     if op == "DescribeKey":
-        return json_response(call.gate.rt.moto.describe_key(key.account, key.id), call.req.request_id)
+        return json_response(call.gate.rt.moto.describe_key(key.account, key.id, region=key.region),
+                             call.req.request_id)
     if op == "GetKeyPolicy":
         _policy_name(call)
         return json_response({"Policy": key.policy, "PolicyName": "default"}, call.req.request_id)
@@ -179,8 +189,8 @@ def _resolve(call: _Call, ref: Any, *, alias_ok: bool, param: str = "KeyId") -> 
             alias = resource
         else:
             key_id = resource[len("key/"):]
-        if region != rt.region or account not in rt.moto.accounts:
-            # moto would look the key up in its own account and region; KMS finds no such key there.
+        if region != call.region or account not in rt.moto.accounts:
+            # The request's Region (or the lab) holds no key of that Region or account.
             what = f"Alias {ref} is not found." if alias else f"Key '{ref}' does not exist"
             raise KmsError("NotFoundException", what)
     elif ref.startswith("alias/"):
@@ -191,15 +201,13 @@ def _resolve(call: _Call, ref: Any, *, alias_ok: bool, param: str = "KeyId") -> 
         if not _KEY_ID_RE.match(ref):
             raise KmsError("NotFoundException", f"Invalid keyId {ref}")
         key_id = ref
-    if region != rt.region:
-        key = None
-    elif alias is not None:
-        found = rt.moto.key_for_alias(account, alias)
+    if alias is not None:
+        found = rt.moto.key_for_alias(account, alias, region=region)
         if found is None:
             raise KmsError("NotFoundException", f"Alias arn:aws:kms:{region}:{account}:{alias} is not found.")
-        key = rt.moto.key(account, found)
+        key = rt.moto.key(account, found, region=region)
     else:
-        key = rt.moto.key(account, key_id)
+        key = rt.moto.key(account, key_id, region=region)
     if key is None:
         shown = ref if ref.startswith("arn:") else f"arn:aws:kms:{region}:{account}:key/{ref}"
         raise KmsError("NotFoundException", f"Key '{shown}' does not exist")
@@ -271,6 +279,23 @@ def _policy_name(call: _Call) -> None:
         raise KmsError("NotFoundException", "No such policy exists")
 
 
+def _unserved_region(call: _Call, op: str) -> Response:
+    """A Region the scenario does not serve holds no keys: list operations answer empty, others are refused."""
+    message = call.gate.denial(call.p, f"kms:{op}", "*", region=call.region)
+    if message:
+        raise KmsError("AccessDeniedException", message)
+    empty: dict[str, dict[str, Any]] = {
+        "ListKeys": {"Keys": []}, "ListAliases": {"Aliases": []}, "ListRetirableGrants": {"Grants": []},
+    }
+    if op not in empty:
+        raise KmsError("UnsupportedOperationException", _served_message(call))
+    return json_response({**empty[op], "Truncated": False}, call.req.request_id)
+
+
+def _served_message(call: _Call) -> str:
+    return f"the lab serves KMS in {', '.join(call.gate.rt.regions)} only, not in {call.region}"
+
+
 def _iam_only(call: _Call, op: str) -> Response:
     message = call.gate.denial(call.p, f"kms:{op}", "*", region=call.region)
     if message:
@@ -329,14 +354,14 @@ def _put_key_policy(call: _Call, key: KeyInfo, extra: Mapping[str, Any]) -> Resp
     _policy_name(call)
     bypass = _flag(call.params.get("BypassPolicyLockoutSafetyCheck")) == "true"
     text = validate_new_policy(call, call.params.get("Policy"), key_arn=key.arn, extra=extra, bypass=bypass)
-    call.gate.rt.moto.set_key_policy(key.account, key.id, text)
+    call.gate.rt.moto.set_key_policy(key.account, key.id, text, region=key.region)
     return json_response({}, call.req.request_id)
 
 
 def _create_key(call: _Call) -> Response:
     rt, params = call.gate.rt, call.params
-    if call.region != rt.region:
-        raise KmsError("UnsupportedOperationException", f"the lab emulates KMS in {rt.region} only")
+    if call.region not in rt.regions:
+        raise KmsError("UnsupportedOperationException", _served_message(call))
     if call.p.account not in rt.moto.accounts:
         raise KmsError("UnsupportedOperationException", f"the lab has no account {call.p.account}")
     spec = params.get("KeySpec") or params.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
@@ -355,19 +380,20 @@ def _create_key(call: _Call) -> Response:
     if message:
         raise KmsError("AccessDeniedException", message)
     key_id = f"mrk-{uuid.uuid4().hex}" if multi else str(uuid.uuid4())
-    key_arn = f"arn:aws:kms:{rt.region}:{call.p.account}:key/{key_id}"
+    key_arn = f"arn:aws:kms:{call.region}:{call.p.account}:key/{key_id}"
     policy = params.get("Policy")
     if policy is not None:
         policy = validate_new_policy(call, policy, key_arn=key_arn, extra=extra, bypass=bypass)
     else:
         policy = _moto.default_key_policy(call.p.account)
     key = rt.moto.create_key(
-        call.p.account, key_id=key_id, policy=policy, description=str(params.get("Description") or ""),
+        call.p.account, region=call.region, key_id=key_id, policy=policy,
+        description=str(params.get("Description") or ""),
         key_spec=spec, key_usage=usage, multi_region=multi, origin=params.get("Origin") or "AWS_KMS",
         tags={t["TagKey"]: str(t.get("TagValue", "")) for t in tags if isinstance(t, dict) and "TagKey" in t},
     )
     call.key_arn = key.arn
-    described = rt.moto.describe_key(key.account, key.id)
+    described = rt.moto.describe_key(key.account, key.id, region=key.region)
     call.response_elements = {"keyMetadata": _lower_keys(described["KeyMetadata"])}
     return json_response(described, call.req.request_id)
 
@@ -375,13 +401,13 @@ def _create_key(call: _Call) -> Response:
 def _state_change(call: _Call, op: str, key: KeyInfo) -> Response:
     moto = call.gate.rt.moto
     if op == "EnableKey":
-        moto.set_key_state(key.account, key.id, "Enabled")
+        moto.set_key_state(key.account, key.id, "Enabled", region=key.region)
         return json_response({}, call.req.request_id)
     if op == "DisableKey":
-        moto.set_key_state(key.account, key.id, "Disabled")
+        moto.set_key_state(key.account, key.id, "Disabled", region=key.region)
         return json_response({}, call.req.request_id)
     if op == "CancelKeyDeletion":
-        moto.set_key_state(key.account, key.id, "CancelDeletion")
+        moto.set_key_state(key.account, key.id, "CancelDeletion", region=key.region)
         call.response_elements = {"keyId": key.arn}
         return json_response({"KeyId": key.arn}, call.req.request_id)
     days = call.params.get("PendingWindowInDays", 30)
@@ -391,7 +417,7 @@ def _state_change(call: _Call, op: str, key: KeyInfo) -> Response:
             f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: "
             "Member must have value between 7 and 30",
         )
-    info = moto.set_key_state(key.account, key.id, "PendingDeletion", pending_days=days)
+    info = moto.set_key_state(key.account, key.id, "PendingDeletion", region=key.region, pending_days=days)
     deletion = info.deletion_date.timestamp() if info.deletion_date else None
     body = {"KeyId": key.arn, "DeletionDate": deletion, "KeyState": "PendingDeletion", "PendingWindowInDays": days}
     call.response_elements = {
@@ -413,7 +439,7 @@ def _ciphertext_key(call: _Call, param: str, given: Any) -> KeyInfo:
     key_id = call.gate.rt.moto.ciphertext_key_id(blob)
     if key_id is None:
         raise KmsError("InvalidCiphertextException", "")
-    key = call.gate.rt.key(key_id)
+    key = call.gate.rt.key(key_id, region=call.region)  # a ciphertext is decrypted in its key's Region only
     if key is None:
         raise KmsError("AccessDeniedException", UNKNOWN_CIPHERTEXT_KEY)
     if given:
@@ -454,6 +480,8 @@ def _alias_op(call: _Call, op: str) -> Response:
     rt, p = call.gate.rt, call.p
     alias = call.params.get("AliasName")
     if not isinstance(alias, str) or not alias.startswith("alias/"):
+        if call.region not in rt.regions:
+            raise KmsError("UnsupportedOperationException", _served_message(call))
         return _forward(call, p.account)  # moto answers the validation error
     alias_arn = f"arn:aws:kms:{call.region}:{p.account}:{alias}"
     message = call.gate.denial(p, f"kms:{op}", alias_arn, region=call.region)
@@ -461,8 +489,8 @@ def _alias_op(call: _Call, op: str) -> Response:
         raise KmsError("AccessDeniedException", message)
     keys: list[KeyInfo] = []
     if op in ("UpdateAlias", "DeleteAlias"):
-        current = rt.moto.key_for_alias(p.account, alias) if call.region == rt.region else None
-        key = rt.moto.key(p.account, current) if current else None
+        current = rt.moto.key_for_alias(p.account, alias, region=call.region)
+        key = rt.moto.key(p.account, current, region=call.region) if current else None
         if key is None:
             raise KmsError("NotFoundException", f"Alias {alias_arn} is not found.")
         keys.append(key)

@@ -13,12 +13,15 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kms_rescue import files
 from kms_rescue.errors import UsageError
 from kms_rescue.lab.scenario import Scenario, load_scenario
 
@@ -57,6 +60,28 @@ def _require_lab_extra() -> None:
         ) from None
 
 
+
+#: The first line of every AWS config a lab writes: ``--aws-config`` replaces an existing file only when it has it.
+CONFIG_MARKER = "# kms-rescue lab: AWS config written by `kms-rescue lab` (safe for a lab to replace)"
+
+
+def _written_by_a_lab(path: Path) -> bool:
+    """Whether ``path`` is a regular file (not a symlink) whose first line is :data:`CONFIG_MARKER`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        head = os.read(fd, len(CONFIG_MARKER.encode("utf-8")) + 2).decode("utf-8", "replace")
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return head.splitlines()[0] == CONFIG_MARKER if head else False
+
+
 class LabAdmin:
     """Looks at and changes the lab's state without going through the gate (for tests and demos)."""
 
@@ -67,26 +92,29 @@ class LabAdmin:
     def _rt(self) -> LabRuntime:
         return self._lab._runtime_or_fail()
 
-    def raw_key_policy(self, key: str) -> str:
+    def raw_key_policy(self, key: str, *, region: str | None = None) -> str:
         """The key policy as stored (deleted principals show as unique ids)."""
-        return self.key(key).policy
+        return self.key(key, region=region).policy
 
-    def key(self, key: str) -> KeyInfo:
+    def key(self, key: str, *, region: str | None = None) -> KeyInfo:
+        """The key a key id, key ARN, alias name or alias ARN names (see :meth:`Lab.key_id` for ``region``)."""
         rt = self._rt
         with rt.lock:
-            key_id = self._lab.key_id(key)
-            info = rt.key(key_id)
-            assert info is not None
+            key_id, key_region = self._lab.locate(key, region=region)
+            info = rt.key(key_id, region=key_region)
+            if info is None:
+                raise UsageError(f"no key {key} in the lab")
             return info
 
-    def set_key_policy(self, key: str, policy: str | Mapping[str, Any]) -> None:
+    def set_key_policy(self, key: str, policy: str | Mapping[str, Any], *, region: str | None = None) -> None:
         """Replace a key policy with no checks at all (not even the lockout safety check)."""
         import json
 
         text = policy if isinstance(policy, str) else json.dumps(policy, indent=2)
         rt = self._rt
         with rt.lock:
-            rt.moto.set_key_policy(rt.account, self._lab.key_id(key), text)
+            key_id, key_region = self._lab.locate(key, region=region)
+            rt.moto.set_key_policy(rt.account, key_id, text, region=key_region)
 
     def delete_principal(self, ref: str, account: str | None = None) -> str:
         """Delete ``role/NAME`` or ``user/NAME`` as an administrator would; returns the unique id key policies
@@ -176,7 +204,8 @@ class Lab:
     ``latency_ms`` delays every request; ``fault_rate`` of requests fail with ``fault`` (``throttle``: 400
     ThrottlingException, ``5xx``: 500 KMSInternalException, ``hang``: no answer until ``hang_seconds`` pass or the
     lab stops), reproducibly for a given ``seed``. ``config_path``: where to write the AWS config (default: a
-    private temporary file, removed on stop).
+    private temporary file, removed on stop). ``clock``: the lab's time (default: the current UTC time), which
+    every request's ``aws:CurrentTime`` and ``aws:EpochTime`` carry, so date conditions are enforced for that date.
     """
 
     def __init__(
@@ -190,6 +219,7 @@ class Lab:
         seed: int | None = None,
         config_path: str | os.PathLike[str] | None = None,
         hang_seconds: float = 900.0,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         from kms_rescue.lab.gate import FAULT_KINDS
 
@@ -208,8 +238,10 @@ class Lab:
         self._fault = fault
         self._seed = seed
         self._hang_seconds = hang_seconds
+        self._clock = clock
         self._config_arg = Path(config_path) if config_path is not None else None
         self._tmpdir: str | None = None
+        self._config_id: tuple[int, int] | None = None  # (device, inode) of the config written
         self._runtime: LabRuntime | None = None
         self._gate: Gate | None = None
         self._server: Any = None
@@ -249,7 +281,7 @@ class Lab:
         from kms_rescue.lab.runtime import LabRuntime
 
         self._stop.clear()
-        runtime = LabRuntime(self.scenario)
+        runtime = LabRuntime(self.scenario, clock=self._clock) if self._clock else LabRuntime(self.scenario)
         runtime.build()
         self._runtime = runtime
         self._gate = Gate(
@@ -286,6 +318,7 @@ class Lab:
             sock.close()  # the server works on its own duplicate of the descriptor
         port = int(self._server.port)
         self.endpoint = f"http://127.0.0.1:{port}"
+        self._gate.hosts = frozenset({f"127.0.0.1:{port}", f"localhost:{port}"})
         self.config_path = self._write_config()
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, name=f"kms-rescue-lab:{port}",
@@ -311,6 +344,7 @@ class Lab:
         if self._runtime is not None:
             with self._runtime.lock:
                 self._runtime.moto.reset()
+        self._remove_config()
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
@@ -333,7 +367,13 @@ class Lab:
 
     @property
     def region(self) -> str:
+        """The scenario's Region: the one the profiles use."""
         return self.scenario.region
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Every Region the lab serves (EC2's enabled Regions), the scenario's own first."""
+        return self.scenario.regions
 
     @property
     def identities(self) -> dict[str, str]:
@@ -350,23 +390,48 @@ class Lab:
             self.scenario.identity(profile)  # raises with the list of profiles
         return rt.profiles[profile]
 
-    def key_id(self, id_or_alias: str) -> str:
-        """The key id for a key id, key ARN, alias name or alias ARN of the scenario's account."""
+    def locate(self, id_or_alias: str, *, region: str | None = None) -> tuple[str, str]:
+        """The key id and Region for a key id, key ARN, alias name or alias ARN of the scenario's account.
+
+        An ARN names its Region; a key id is found in whichever Region holds it; an alias name is looked up in
+        ``region`` when given, else in the scenario's Region, else in the one other Region that has it.
+        """
         ref = id_or_alias
         if ref.startswith("arn:"):
-            ref = ref.split(":", 5)[5]
+            parts = ref.split(":", 5)
+            region = parts[3] if len(parts) == 6 else region
+            ref = parts[-1]
             ref = ref[len("key/"):] if ref.startswith("key/") else ref
-        if ref.startswith("alias/"):
-            rt = self._runtime_or_fail()
-            with rt.lock:
-                found = rt.moto.key_for_alias(self.account, ref)
-            if found is None:
-                raise UsageError(f"no alias {ref} in the lab")
-            return found
-        return ref
+        if not ref.startswith("alias/"):
+            if region is None:
+                spec = self.scenario.key(ref)
+                if spec is not None:
+                    region = spec.region
+                elif self._runtime is not None:  # a key created while the lab runs
+                    with self._runtime.lock:
+                        info = self._runtime.find_key(ref)
+                    region = info.region if info is not None else self.region
+                else:
+                    region = self.region
+            return ref, region
+        rt = self._runtime_or_fail()
+        with rt.lock:
+            candidates = [region] if region else list(self.regions)
+            found = [(k, r) for r in candidates if (k := rt.moto.key_for_alias(self.account, ref, region=r))]
+        if not found:
+            raise UsageError(f"no alias {ref} in the lab" + (f" in {region}" if region else ""))
+        if region is None and found[0][1] != self.region and len(found) > 1:
+            raise UsageError(f"alias {ref} exists in {', '.join(r for _, r in found)}: name the region")
+        return found[0]
 
-    def key_arn(self, id_or_alias: str) -> str:
-        return f"arn:aws:kms:{self.region}:{self.account}:key/{self.key_id(id_or_alias)}"
+    def key_id(self, id_or_alias: str, *, region: str | None = None) -> str:
+        """The key id for a key id, key ARN, alias name or alias ARN of the scenario's account."""
+        return self.locate(id_or_alias, region=region)[0]
+
+    def key_arn(self, id_or_alias: str, *, region: str | None = None) -> str:
+        """The key ARN (with the key's Region) for a key id, key ARN, alias name or alias ARN."""
+        key_id, key_region = self.locate(id_or_alias, region=region)
+        return f"arn:aws:kms:{key_region}:{self.account}:key/{key_id}"
 
     def session(self, profile: str) -> boto3.Session:
         """A boto3 session for ``profile`` reading the lab's AWS config file (so ``endpoint_url`` applies)."""
@@ -409,7 +474,9 @@ class Lab:
     def config_text(self) -> str:
         rt = self._runtime_or_fail()
         lines = [
+            CONFIG_MARKER,
             f"# AWS config for the kms-rescue lab: scenario {self.scenario.name}, served at {self.endpoint}.",
+            "# The lab removes this file when it stops.",
             "# Lab-issued credentials: they work only against this lab.",
             "[default]",
             f"region = {self.region}",
@@ -430,22 +497,42 @@ class Lab:
         return "\n".join(lines)
 
     def _write_config(self) -> Path:
+        """Write the AWS config (mode 0600, symlinks not followed). An existing ``config_path`` is replaced only
+        when it is a config a lab wrote (its first line is :data:`CONFIG_MARKER`): never a user's own."""
         if self._config_arg is not None:
-            path = self._config_arg.expanduser().resolve()
+            path = Path(os.path.abspath(self._config_arg.expanduser()))
         else:
             self._tmpdir = tempfile.mkdtemp(prefix="kms-rescue-lab-")
             path = Path(self._tmpdir) / "aws-config"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        data = self.config_text().encode("utf-8")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(self.config_text())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, path)
+            if os.path.lexists(path):
+                if not _written_by_a_lab(path):
+                    raise UsageError(
+                        f"--aws-config {path}: the file exists and is not a config the lab wrote: the lab never "
+                        "replaces your own AWS config (choose a new file name, e.g. lab.ini)"
+                    )
+                files.replace(path, data)
+            else:
+                files.create_new(path, data)
+            st = os.lstat(path)
+        except FileExistsError:
+            raise UsageError(f"--aws-config {path}: the file appeared while the lab started; not replaced") from None
         except OSError as exc:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise UsageError(f"cannot write the AWS config {path}: {exc.strerror}") from None
+            raise UsageError(f"cannot write the AWS config {path}: {exc.strerror or exc}") from None
+        self._config_id = (st.st_dev, st.st_ino)
         return path
+
+    def _remove_config(self) -> None:
+        """Remove the AWS config this lab wrote, if it is still the file written (its profiles point at a port
+        that no longer answers)."""
+        path, written = self.config_path, self._config_id
+        self._config_id = None
+        if path is None or written is None or self._tmpdir is not None:
+            return
+        try:
+            st = os.lstat(path)
+            if (st.st_dev, st.st_ino) == written and _written_by_a_lab(path):
+                os.unlink(path)
+        except OSError:
+            pass

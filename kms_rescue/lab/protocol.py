@@ -137,8 +137,31 @@ def query_result(service: str, action: str, inner_xml: str, request_id: str) -> 
     return Response(xml, status=200, content_type="text/xml", headers=request_id_headers(request_id))
 
 
+EC2_NAMESPACE = "http://ec2.amazonaws.com/doc/2016-11-15/"
+
+
+def ec2_error(status: int, code: str, message: str, request_id: str) -> Response:
+    """An error in EC2's format (Amazon EC2 API Reference, "Error codes": ``<Response><Errors><Error>``)."""
+    xml = (
+        f"<Response><Errors><Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error></Errors>"
+        f"<RequestID>{request_id}</RequestID></Response>"
+    )
+    return Response(xml, status=status, content_type="text/xml", headers=request_id_headers(request_id))
+
+
+def ec2_result(action: str, inner_xml: str, request_id: str) -> Response:
+    """An EC2 answer: ``<ActionResponse>`` with ``requestId`` and the result's elements (no Result wrapper)."""
+    xml = (
+        f'<{action}Response xmlns="{EC2_NAMESPACE}"><requestId>{request_id}</requestId>{inner_xml}'
+        f"</{action}Response>"
+    )
+    return Response(xml, status=200, content_type="text/xml", headers=request_id_headers(request_id))
+
+
 def error(req: AwsRequest, status: int, code: str, message: str) -> Response:
     """An error in the protocol of the request's service."""
+    if req.service == "ec2":
+        return ec2_error(status, code, message, req.request_id)
     if req.protocol == "query" or req.service in _QUERY_NAMESPACES:
         return query_error(req.service or "iam", status, code, message, req.request_id)
     return json_error(status, code, message, req.request_id)

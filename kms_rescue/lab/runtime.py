@@ -58,8 +58,10 @@ class LabRuntime:
         self.scenario = scenario
         self.account = scenario.account
         self.region = scenario.region
+        #: The Regions the lab serves KMS in (EC2's enabled Regions), the scenario's own first.
+        self.regions = scenario.regions
         self.clock = clock
-        self.moto = MotoState(scenario.region, scenario.accounts)
+        self.moto = MotoState(scenario.regions, scenario.accounts)
         #: Hold it around anything that touches moto (reentrant; one lab at a time in the process).
         self.lock = self.moto
         self.events = EventStore()
@@ -82,6 +84,12 @@ class LabRuntime:
             )
         with self.lock:
             self.moto.reset()
+            unsupported = self.moto.unsupported_regions()
+            if unsupported:
+                raise UsageError(
+                    f"scenario {self.scenario.name}: moto {_moto.moto_version()} cannot serve KMS in "
+                    f"{', '.join(unsupported)}; use another Region"
+                )
             try:
                 self._build()
             except Exception:
@@ -135,15 +143,15 @@ class LabRuntime:
         for k in sc.keys:
             policy = json.dumps(k.policy, indent=2) if k.policy is not None else _moto.default_key_policy(sc.account)
             self.moto.create_key(
-                sc.account, key_id=k.id, policy=policy, description=k.description, key_spec=k.key_spec,
+                sc.account, region=k.region, key_id=k.id, policy=policy, description=k.description, key_spec=k.key_spec,
                 key_usage=k.key_usage, multi_region=k.multi_region, tags=k.tags,
             )
             for alias in k.aliases:
-                self.moto.add_alias(sc.account, k.id, alias)
+                self.moto.add_alias(sc.account, k.id, alias, region=k.region)
             if k.state == "Disabled":
-                self.moto.set_key_state(sc.account, k.id, "Disabled")
+                self.moto.set_key_state(sc.account, k.id, "Disabled", region=k.region)
             elif k.state == "PendingDeletion":
-                self.moto.set_key_state(sc.account, k.id, "PendingDeletion", pending_days=30)
+                self.moto.set_key_state(sc.account, k.id, "PendingDeletion", region=k.region, pending_days=30)
 
         for d in sc.deleted:
             assert d.name is not None
@@ -238,13 +246,24 @@ class LabRuntime:
         self.deleted_ids[info.arn] = info.unique_id
         quoted, replacement = json.dumps(info.arn), json.dumps(info.unique_id)
         for account in self.moto.accounts:
-            for key_id in self.moto.key_ids(account):
-                key = self.moto.key(account, key_id)
-                if key is not None and quoted in key.policy:
-                    self.moto.set_key_policy(account, key_id, key.policy.replace(quoted, replacement))
+            for region in self.regions:
+                for key_id in self.moto.key_ids(account, region=region):
+                    key = self.moto.key(account, key_id, region=region)
+                    if key is not None and quoted in key.policy:
+                        self.moto.set_key_policy(account, key_id, key.policy.replace(quoted, replacement),
+                                                 region=region)
 
-    def key(self, key_id: str, account: str | None = None) -> KeyInfo | None:
-        return self.moto.key(account or self.account, key_id)
+    def key(self, key_id: str, account: str | None = None, *, region: str | None = None) -> KeyInfo | None:
+        """The key ``key_id`` in ``region`` (default: the scenario's Region)."""
+        return self.moto.key(account or self.account, key_id, region=region or self.region)
+
+    def find_key(self, key_id: str, account: str | None = None) -> KeyInfo | None:
+        """The key ``key_id`` in whichever of the lab's Regions holds it (key ids are unique across Regions)."""
+        for region in self.regions:
+            key = self.moto.key(account or self.account, key_id, region=region)
+            if key is not None:
+                return key
+        return None
 
     # --- history -------------------------------------------------------------------------------------------
 
@@ -326,7 +345,9 @@ class LabRuntime:
             )
             return
         assert h.key is not None
-        key_arn = f"arn:aws:kms:{self.region}:{self.account}:key/{h.key}"
+        spec = self.scenario.key(h.key)
+        region = spec.region if spec is not None else self.region  # a key's events are in its own Region's trail
+        key_arn = f"arn:aws:kms:{region}:{self.account}:key/{h.key}"
         policy_text = json.dumps(h.policy, indent=2) if h.policy is not None else None
         response: dict[str, Any] | None = None
         params: dict[str, Any] = {}
@@ -361,5 +382,6 @@ class LabRuntime:
             name=h.event, source="kms.amazonaws.com", principal=principal, access_key_id=access_key,
             request_parameters=params, response_elements=None if failed else response,
             resources=(("AWS::KMS::Key", key_arn),), error_code=h.error_code, error_message=h.error_message,
-            time=when, account=self.account, source_ip=h.source_ip or "192.0.2.10", user_agent="aws-cli/2",
+            time=when, account=self.account, region=region, source_ip=h.source_ip or "192.0.2.10",
+            user_agent="aws-cli/2",
         )

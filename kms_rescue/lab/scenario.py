@@ -22,9 +22,12 @@ from typing import Any, Literal
 
 from kms_rescue.errors import UsageError
 from kms_rescue.lab.organization import Organization, OrgProblem, build_organization, policy_documents
+from kms_rescue.lab.regions import region_problem
+from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.input_limits import DOCUMENT_MAX_BYTES, read_bounded_text
 
 PrincipalKind = Literal["role", "user", "root"]
-VERDICTS = ("manageable", "recoverable", "locked_out", "undetermined")
+VERDICTS = ("manageable", "recoverable", "locked_out", "undetermined", "not_found")
 _RELATIVE_TIME = re.compile(r"^-(\d+)([dhms])$")
 _BUILTIN_PACKAGE = "kms_rescue.lab"
 
@@ -113,6 +116,7 @@ class ManagedPolicySpec:
 @dataclass(frozen=True)
 class KeySpec:
     id: str
+    region: str
     aliases: tuple[str, ...] = ()
     description: str = ""
     policy: Mapping[str, Any] | None = None  # None: the default key policy
@@ -164,9 +168,18 @@ class Scenario:
     managed_policies: tuple[ManagedPolicySpec, ...] = ()
     deleted: tuple[PrincipalSpec, ...] = ()
     history: tuple[HistorySpec, ...] = ()
+    enabled_regions: tuple[str, ...] = ()
     organization: Organization | None = None
     source: str = "<scenario>"
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The Regions the lab serves (EC2's enabled Regions): the scenario's own first."""
+        return self.enabled_regions or (self.region,)
+
+    def key(self, key_id: str) -> KeySpec | None:
+        return next((k for k in self.keys if k.id == key_id), None)
 
     @property
     def accounts(self) -> tuple[str, ...]:
@@ -246,13 +259,9 @@ def load_scenario(ref: str | Path | Mapping[str, Any] | Scenario) -> Scenario:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
-    except IsADirectoryError:
-        raise ScenarioError(f"scenario {path} is a directory, not a file") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"scenario {path} is not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ScenarioError(f"cannot read scenario {path}: {exc.strerror}") from None
+        return read_bounded_text(str(path), max_bytes=DOCUMENT_MAX_BYTES, why="the cap on a scenario file")
+    except PolicyInputError as exc:
+        raise ScenarioError(f"scenario {exc}") from None
 
 
 def _parse_json(text: str, source: str) -> Any:
@@ -480,26 +489,30 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
             spec = base
         deleted.append(spec)
 
+    region: str = doc["region"]
+    _check_region(region, "$.region")
     keys = []
     key_ids: set[str] = set()
-    aliases: set[str] = set()
+    aliases: set[tuple[str, str]] = set()  # (region, alias): an alias is unique in its account and Region
     for i, d in enumerate(doc["keys"]):
         where = f"$.keys[{i}]"
         if d["id"] in key_ids:
             raise _Problem(f"{where}.id: {d['id']} is used by another key")
         key_ids.add(d["id"])
+        key_region = d.get("region", region)
+        _check_region(key_region, f"{where}.region")
         raw_alias = d.get("alias", ())
         key_aliases = (raw_alias,) if isinstance(raw_alias, str) else tuple(raw_alias)
         for a in key_aliases:
-            if a in aliases:
-                raise _Problem(f"{where}.alias: {a} points to another key already")
-            aliases.add(a)
+            if (key_region, a) in aliases:
+                raise _Problem(f"{where}.alias: {a} points to another key in {key_region} already")
+            aliases.add((key_region, a))
         policy = d.get("policy")
         if policy is not None:
             _key_policy_check(policy, f"{where}.policy")
         keys.append(
             KeySpec(
-                id=d["id"], aliases=key_aliases, description=d.get("description", ""), policy=policy,
+                id=d["id"], region=key_region, aliases=key_aliases, description=d.get("description", ""), policy=policy,
                 state=d.get("state", "Enabled"), multi_region=bool(d.get("multi_region", False)),
                 key_spec=d.get("key_spec", "SYMMETRIC_DEFAULT"),
                 key_usage=d.get("key_usage", _default_usage(d.get("key_spec", "SYMMETRIC_DEFAULT"))),
@@ -534,8 +547,8 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
             HistorySpec(event=event, principal=d["principal"], time=d["time"]).resolve_time(
                 datetime.now(timezone.utc)
             )
-        except ValueError:
-            raise _Problem(f"{where}.time: not a valid time: {d['time']!r}") from None
+        except (ValueError, OverflowError):  # OverflowError: a relative time beyond what a datetime can hold
+            raise _Problem(f"{where}.time: not a valid time: {d['time'][:40]!r}") from None
         history.append(
             HistorySpec(
                 event=event, principal=d["principal"], time=d["time"], key=d.get("key"), target=d.get("target"),
@@ -545,12 +558,13 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
             )
         )
 
+    enabled_regions = _enabled_regions(doc, region, keys)
     try:
         organization = build_organization(doc.get("organization"), account)
     except OrgProblem as exc:
         raise _Problem(str(exc)) from None
     if organization is not None:
-        from kms_rescue.policy import PolicyInputError, parse_policy
+        from kms_rescue.policy import parse_policy
 
         for where, document in policy_documents(organization):
             try:
@@ -560,7 +574,8 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
     scenario = Scenario(
         name=doc.get("name", default_name),
         account=account,
-        region=doc["region"],
+        region=region,
+        enabled_regions=enabled_regions,
         keys=tuple(keys),
         description=doc.get("description", ""),
         expected_verdict=doc.get("expected_verdict"),
@@ -577,6 +592,27 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
     )
     _check_named_principals(scenario)
     return scenario
+
+
+def _check_region(name: str, where: str) -> None:
+    problem = region_problem(name)
+    if problem:
+        raise _Problem(f"{where}: {problem}")
+
+
+def _enabled_regions(doc: Mapping[str, Any], region: str, keys: Sequence[KeySpec]) -> tuple[str, ...]:
+    """``enabled_regions`` as given (each a Region, including the scenario's and every key's), or those."""
+    needed = [region, *(k.region for k in keys)]
+    if "enabled_regions" not in doc:
+        return tuple(dict.fromkeys(needed))
+    given: list[str] = list(doc["enabled_regions"])
+    for i, name in enumerate(given):
+        _check_region(name, f"$.enabled_regions[{i}]")
+    for name, where in [(region, "$.region"), *((k.region, f"$.keys[{i}].region") for i, k in enumerate(keys))]:
+        if name not in given:
+            raise _Problem(f"$.enabled_regions: must include {name}, the Region of {where}")
+    # The scenario's own Region first: it is the one the profiles use.
+    return (region, *(name for name in given if name != region))
 
 
 def _default_usage(spec: str) -> str:

@@ -1,9 +1,8 @@
-"""The AWS KMS action catalogue, read from botocore's KMS service model (without importing botocore).
+"""KMS actions: the lists the analysis uses, matching of Action values, and the catalogue's answers for KMS.
 
-Every KMS API operation in the model is an IAM action ``kms:<OperationName>`` (Service Authorization Reference,
-"Actions, resources, and condition keys for AWS Key Management Service"). Each operation's documentation in the
-model carries a line "Cross-account use: Yes|No", the same column as the KMS permissions reference; we derive
-:func:`cross_account_allowed` from it instead of keeping a hand list (DESIGN.md §1.6).
+The catalogue itself (:mod:`kms_rescue.policy.catalogue`) reads botocore's KMS service model and the Service
+Authorization Reference's data without importing either; :func:`cross_account_allowed` follows the "Cross-account
+use" line of each operation's documentation, and AWS's pages for permission-only actions (``docs/engine.md``).
 
 Action names in policies are case-insensitive and may use the ``*`` and ``?`` wildcards (IAM User Guide, "IAM
 JSON policy elements: Action").
@@ -12,16 +11,13 @@ JSON policy elements: Action").
 from __future__ import annotations
 
 import functools
-import gzip
-import importlib.util
-import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kms_rescue.policy import catalogue
 from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.wildcard import wildcard_match
 
 __all__ = [
     "ADMIN_ACTIONS",
@@ -81,80 +77,17 @@ ADMIN_ACTIONS: tuple[str, ...] = (
 
 _SERVICE = "kms"
 _ACTION_SHAPE = re.compile(r"^(?P<service>[A-Za-z0-9-]+):(?P<name>[A-Za-z0-9*?_-]+)$")
-_CROSS_ACCOUNT = re.compile(r"Cross-account use\s*(?:</b>)?\s*:?\s*(?:</b>)?\s*(?P<answer>[A-Za-z]+)")
-
-
-@dataclass(frozen=True)
-class _Catalogue:
-    by_lower: dict[str, str]  # "kms:putkeypolicy" -> "kms:PutKeyPolicy"
-    cross_account: frozenset[str]  # canonical names with "Cross-account use: Yes"
-    model_path: str
-
-    @property
-    def actions(self) -> frozenset[str]:
-        return frozenset(self.by_lower.values())
-
-
-def _model_file() -> Path:
-    spec = importlib.util.find_spec("botocore")  # finds the package without importing it
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    if not locations:
-        raise RuntimeError(
-            "botocore is not installed, so the KMS action catalogue is unavailable "
-            "(botocore is a dependency of kms-rescue: reinstall the package)"
-        )
-    kms_dir = Path(locations[0]) / "data" / "kms"
-    versions = sorted((p for p in kms_dir.iterdir() if p.is_dir()), key=lambda p: p.name) if kms_dir.is_dir() else []
-    for version in reversed(versions):
-        for name in ("service-2.json", "service-2.json.gz"):
-            candidate = version / name
-            if candidate.is_file():
-                return candidate
-    raise RuntimeError(
-        f"botocore's KMS service model was not found under {kms_dir} "
-        "(expected data/kms/<date>/service-2.json[.gz]); reinstall botocore"
-    )
-
-
-def _read_model(path: Path) -> dict[str, Any]:
-    raw = path.read_bytes()
-    if path.suffix == ".gz":
-        raw = gzip.decompress(raw)
-    model = json.loads(raw)
-    if not isinstance(model, dict) or not isinstance(model.get("operations"), dict):
-        raise RuntimeError(f"{path} is not a botocore service model (no operations)")
-    return model
-
-
-def _cross_account_answer(documentation: str) -> bool:
-    """True only for an explicit "Cross-account use: Yes"; anything else (No, Not applicable, absent) is False."""
-    match = _CROSS_ACCOUNT.search(documentation)
-    return bool(match) and match.group("answer").lower() == "yes"  # type: ignore[union-attr]
-
-
-@functools.lru_cache(maxsize=1)
-def _catalogue() -> _Catalogue:
-    path = _model_file()
-    operations: dict[str, Any] = _read_model(path)["operations"]
-    by_lower: dict[str, str] = {}
-    cross: set[str] = set()
-    for name, operation in operations.items():
-        action = f"{_SERVICE}:{name}"
-        by_lower[action.lower()] = action
-        documentation = operation.get("documentation", "") if isinstance(operation, dict) else ""
-        if _cross_account_answer(documentation if isinstance(documentation, str) else ""):
-            cross.add(action)
-    return _Catalogue(by_lower=by_lower, cross_account=frozenset(cross), model_path=str(path))
 
 
 def kms_actions() -> frozenset[str]:
-    """Every KMS action (``kms:PutKeyPolicy`` ...), canonical case, from botocore's KMS service model."""
-    return _catalogue().actions
+    """Every KMS IAM action (``kms:PutKeyPolicy`` ...), canonical case, from :mod:`kms_rescue.policy.catalogue`:
+    botocore's KMS operations plus the permission-only actions of the Service Authorization Reference."""
+    return catalogue.kms_actions()
 
 
 def model_path() -> str:
-    """The service-model file the catalogue was read from (for diagnostics)."""
-    return _catalogue().model_path
+    """The botocore service-model file the KMS operations were read from (for diagnostics)."""
+    return catalogue.botocore_model_path()
 
 
 if TYPE_CHECKING:
@@ -168,19 +101,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@functools.lru_cache(maxsize=4096)
-def _pattern_regex(pattern: str) -> re.Pattern[str]:
-    parts = []
-    for char in pattern.lower():
-        if char == "*":
-            parts.append(".*")
-        elif char == "?":
-            parts.append(".")
-        else:
-            parts.append(re.escape(char))
-    return re.compile("".join(parts), re.DOTALL)
-
-
 def action_matches(pattern: str, action: str) -> bool:
     """Whether an Action/NotAction value (``kms:Get*``, ``kms:?ncrypt``, ``*``) covers ``action``.
 
@@ -190,7 +110,7 @@ def action_matches(pattern: str, action: str) -> bool:
         return True
     if "*" not in pattern and "?" not in pattern:
         return pattern.lower() == action.lower()
-    return _pattern_regex(pattern).fullmatch(action.lower()) is not None
+    return wildcard_match(pattern, action, ignore_case=True)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -210,19 +130,20 @@ def canonical_action(action: str) -> str:
         raise PolicyInputError(
             f"not an action: {action!r} (expected service:Name, e.g. kms:PutKeyPolicy or kms:Decrypt)"
         )
-    return _catalogue().by_lower.get(value.lower(), value)
+    if not value.lower().startswith(f"{_SERVICE}:"):
+        return value
+    return catalogue.canonical(value) or value
 
 
 def is_known_kms_action(action: str) -> bool:
     """Whether ``action`` (any case, no wildcards) is a KMS action in the catalogue."""
-    return action.lower() in _catalogue().by_lower
+    return action.lower().startswith(f"{_SERVICE}:") and catalogue.canonical(action) is not None
 
 
 def cross_account_allowed(action: str) -> bool:
     """Whether KMS lets a principal of another account call ``action`` on a key (the "Cross-account use"
     line of the operation's documentation). Unknown actions and actions of other services: False."""
-    canonical = _catalogue().by_lower.get(action.lower())
-    return canonical is not None and canonical in _catalogue().cross_account
+    return catalogue.cross_account_allowed(action)
 
 
 def unknown_kms_actions(patterns: Iterable[str]) -> list[str]:

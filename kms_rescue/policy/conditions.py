@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.model import Condition
+from kms_rescue.policy.wildcard import ONE, STAR, Token, WildcardPattern, compile_pattern
 
 Tri = bool | None  # three-valued: True, False, None (unknown)
 
@@ -51,6 +52,7 @@ __all__ = [
     "like_match3",
     "operator_info",
     "substitute_variables",
+    "time_boundaries",
     "variable_keys",
 ]
 
@@ -292,8 +294,35 @@ def _require_operator(operator: str) -> OperatorInfo:
 # default)
 Segment = tuple[Any, ...]
 
-# ${key} or ${key, 'default'}; the key is anything but "}", "," and "'", spaces around it are ignored.
-_VAR_RE = re.compile(r"\$\{\s*([^},']*?)\s*(?:,\s*'([^']*)'\s*)?\}")
+# ${key} or ${key, 'default'}; the key is anything but "}", "," and "'", spaces around it are ignored. Read by
+# hand, not by a regex: a backtracking regex took cubic time on "${" followed by many spaces.
+_KEY_END = re.compile(r"[},']")  # one character class, no backtracking
+
+
+def _skip_space(text: str, i: int) -> int:
+    n = len(text)
+    while i < n and text[i].isspace():
+        i += 1
+    return i
+
+
+def _variable_tail(text: str, stop: int) -> tuple[str | None, int] | None:
+    """What follows a variable's key, which ends at ``stop`` (a ``}``, ``,`` or ``'``): (default, end) or None
+    when it is not a well-formed variable."""
+    if text[stop] == "}":
+        return None, stop + 1
+    if text[stop] != ",":
+        return None
+    i = _skip_space(text, stop + 1)
+    if i >= len(text) or text[i] != "'":
+        return None
+    close = text.find("'", i + 1)
+    if close < 0:
+        return None
+    end = _skip_space(text, close + 1)
+    if end >= len(text) or text[end] != "}":
+        return None
+    return text[i + 1 : close], end + 1
 _ESCAPES = {"*": "*", "?": "?", "$": "$"}
 
 
@@ -305,6 +334,9 @@ def _template(text: str) -> tuple[Segment, ...]:
     segs: list[Segment] = []
     buf: list[str] = []
     i, n = 0, len(text)
+    # Every "${" before the same key end shares what follows that end: found once, so the scan stays linear.
+    stop = -1
+    tail: tuple[str | None, int] | None = None
 
     def flush() -> None:
         if buf:
@@ -322,15 +354,19 @@ def _template(text: str) -> tuple[Segment, ...]:
             segs.append(("one",))
             i += 1
         elif ch == "$" and text.startswith("${", i):
-            m = _VAR_RE.match(text, i)
-            if m and m.group(1):
-                name = m.group(1)
-                if name in _ESCAPES and m.group(2) is None:
+            if stop < i + 2:
+                found = _KEY_END.search(text, i + 2)
+                stop = found.start() if found else n
+                tail = _variable_tail(text, stop) if found else None
+            name = text[i + 2 : stop].strip() if tail is not None else ""
+            if tail is not None and name:
+                default, end = tail
+                if name in _ESCAPES and default is None:
                     buf.append(_ESCAPES[name])
                 else:
                     flush()
-                    segs.append(("var", name.lower(), name, m.group(2)))
-                i = m.end()
+                    segs.append(("var", name.lower(), name, default))
+                i = end
             else:
                 buf.append(ch)
                 i += 1
@@ -404,51 +440,47 @@ def substitute_variables(text: str, ctx: RequestContext) -> str | None:
 # ------------------------------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=8192)
-def _compiled(source: str, ignore_case: bool) -> re.Pattern[str]:
-    return re.compile(source, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+def _tokens(segs: tuple[Segment, ...], values: Sequence[str] | None) -> list[Token]:
+    """Wildcard tokens of a template; a variable's value is literal text (a ``*`` in it is not a wildcard)."""
+    out: list[Token] = []
+    vi = 0
+    for seg in segs:
+        tag = seg[0]
+        if tag == "lit":
+            out.append(seg[1])
+        elif tag == "star":
+            out.append(STAR)
+        elif tag == "one":
+            out.append(ONE)
+        else:
+            assert values is not None
+            out.append(values[vi])
+            vi += 1
+    return out
 
 
 @lru_cache(maxsize=8192)
-def _static_like(segs: tuple[Segment, ...]) -> tuple[str, str] | None:
-    """For a template without variables: ("eq", text) when it has no wildcard, ("any", "") for ``*``,
-    else ("re", regex source). None when it has variables."""
+def _static_like(segs: tuple[Segment, ...], ignore_case: bool) -> tuple[str, Any] | None:
+    """For a template without variables: ("eq", text) when it has no wildcard, ("any", None) for ``*``, else
+    ("pattern", compiled wildcard pattern). None when it has variables."""
     if any(s[0] == "var" for s in segs):
         return None
     if all(s[0] == "lit" for s in segs):
         return ("eq", "".join(s[1] for s in segs))
     if len(segs) == 1 and segs[0][0] == "star":
-        return ("any", "")
-    return ("re", _like_source(segs, None))
-
-
-def _like_source(segs: tuple[Segment, ...], values: Sequence[str] | None) -> str:
-    parts: list[str] = []
-    vi = 0
-    for seg in segs:
-        tag = seg[0]
-        if tag == "lit":
-            parts.append(re.escape(seg[1]))
-        elif tag == "star":
-            parts.append(".*")
-        elif tag == "one":
-            parts.append(".")
-        else:
-            assert values is not None
-            parts.append(re.escape(values[vi]))  # a variable's value is matched literally
-            vi += 1
-    return "".join(parts)
+        return ("any", None)
+    return ("pattern", compile_pattern(_tokens(segs, None), ignore_case=ignore_case))
 
 
 def _like(segs: tuple[Segment, ...], value: str, ctx: RequestContext | None, case_sensitive: bool) -> Tri:
-    static = _static_like(segs)
+    static = _static_like(segs, not case_sensitive)
     if static is not None:
-        how, src = static
+        how, what = static
         if how == "any":
             return True
         if how == "eq":
-            return value == src if case_sensitive else value.lower() == src.lower()
-        return _compiled(src, not case_sensitive).fullmatch(value) is not None
+            return value == what if case_sensitive else value.lower() == what.lower()
+        return bool(what.matches(value))
     values: list[str] = []
     unknown = False
     for seg in segs:
@@ -463,7 +495,7 @@ def _like(segs: tuple[Segment, ...], value: str, ctx: RequestContext | None, cas
                 values.append(val)
     if unknown:
         return None
-    return _compiled(_like_source(segs, values), not case_sensitive).fullmatch(value) is not None
+    return compile_pattern(_tokens(segs, values), ignore_case=not case_sensitive).matches(value)
 
 
 def like_match3(
@@ -564,37 +596,40 @@ def _binary(text: str) -> bytes | None:
 
 
 @lru_cache(maxsize=4096)
-def _arn_source(segs: tuple[Segment, ...], values: tuple[str, ...] | None) -> str | None:
-    """A regex for an ARN pattern: six colon-separated parts matched one by one ("Condition operators", ARN),
-    so wildcards in the first five parts stop at a colon; the sixth (resource) part is the rest of the ARN and
-    may contain colons. None when the pattern does not have six parts (it matches no ARN)."""
-    parts: list[str] = []
+def _arn_parts(segs: tuple[Segment, ...], values: tuple[str, ...] | None) -> tuple[WildcardPattern, ...] | None:
+    """The six part patterns of an ARN pattern, matched one by one against the six colon-separated parts of the
+    value ("Condition operators", ARN), so wildcards in the first five parts never span a colon; the sixth
+    (resource) part is the rest of the ARN and may contain colons. A variable's value is literal and never
+    splits parts. None when the pattern does not have six parts (it matches no ARN)."""
+    parts: list[list[Token]] = [[]]
     vi = 0
-    colons = 0
     for seg in segs:
         tag = seg[0]
-        if tag == "lit":
-            text = seg[1]
-            while colons < 5:
-                idx = text.find(":")
-                if idx < 0:
-                    break
-                parts.append(re.escape(text[:idx]))
-                parts.append(":")
-                colons += 1
-                text = text[idx + 1 :]
-            parts.append(re.escape(text))
+        if tag == "lit" and len(parts) < 6:
+            pieces = seg[1].split(":", 6 - len(parts))
+            parts[-1].append(pieces[0])
+            for piece in pieces[1:]:
+                parts.append([piece])
+        elif tag == "lit":
+            parts[-1].append(seg[1])
         elif tag == "star":
-            parts.append(".*" if colons >= 5 else "[^:]*")
+            parts[-1].append(STAR)
         elif tag == "one":
-            parts.append("." if colons >= 5 else "[^:]")
+            parts[-1].append(ONE)
         else:
             assert values is not None
-            parts.append(re.escape(values[vi]))  # literal; a colon in it never splits parts
+            parts[-1].append(values[vi])  # literal; a colon in it never splits parts
             vi += 1
-    if colons < 5:
+    if len(parts) < 6:
         return None
-    return "".join(parts)
+    return tuple(compile_pattern(p) for p in parts)
+
+
+def _arn_like(parts: tuple[WildcardPattern, ...] | None, value: str) -> bool:
+    if parts is None:
+        return False
+    pieces = value.split(":", 5)
+    return len(pieces) == 6 and all(p.matches(v) for p, v in zip(parts, pieces, strict=True))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -682,12 +717,8 @@ def _match_one(info: OperatorInfo, pv: _PolicyValue, value: str, ctx: RequestCon
                     if val is None:
                         return None
                     vals.append(val)
-            src = _arn_source(pv.segs, tuple(vals))
-        else:
-            src = _arn_source(pv.segs, None)
-        if src is None:
-            return False
-        return _compiled(src, False).fullmatch(value) is not None
+            return _arn_like(_arn_parts(pv.segs, tuple(vals)), value)
+        return _arn_like(_arn_parts(pv.segs, None), value)
     if fam == "Bool":
         if pv.has_vars:
             text = _render(pv.segs, ctx)
@@ -969,6 +1000,29 @@ def evaluate_conditions(
     return ConditionOutcome(result, tuple(checks))
 
 
+#: The request-time keys (IAM User Guide, "AWS global condition context keys": aws:CurrentTime and aws:EpochTime
+#: are in the context of every request).
+TIME_KEYS = frozenset({"aws:currenttime", "aws:epochtime"})
+
+
+def time_boundaries(conditions: Iterable[Condition]) -> tuple[Decimal, ...]:
+    """The instants (epoch seconds) at which a Date or Numeric condition on ``aws:CurrentTime`` or
+    ``aws:EpochTime`` can change its result: between two of them, and after the last, every such condition keeps
+    its value. Values that are not dates (or numbers) are left out: they never match anyway."""
+    out: list[Decimal] = []
+    for condition in conditions:
+        if condition.key.lower() not in TIME_KEYS:
+            continue
+        info = operator_info(condition.operator)
+        if info is None or info.family not in ("Date", "Numeric"):
+            continue
+        for raw in condition.values:
+            parsed = _date(raw) if info.family == "Date" else _number(raw.strip())
+            if parsed is not None:
+                out.append(parsed)
+    return tuple(out)
+
+
 # ------------------------------------------------------------------------------------------------------------
 # Lint
 # ------------------------------------------------------------------------------------------------------------
@@ -1092,7 +1146,7 @@ def condition_problems(condition: Condition) -> list[str]:
                 f"{info.canonical} compares {_quote(raw)} literally (* and ? are not wildcards here); "
                 f"use {like} for a pattern"
             )
-        if fam == "Arn" and pv.valid and not has_vars and _arn_source(segs, None) is None:
+        if fam == "Arn" and pv.valid and not has_vars and _arn_parts(segs, None) is None:
             problems.append(f"{_quote(raw)} is not an ARN pattern (an ARN has six colon-separated parts)")
     if fam == "Null" and info.set_op is not None:
         problems.append(

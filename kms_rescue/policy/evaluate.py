@@ -1,24 +1,29 @@
 """Decide, as AWS KMS does, whether a principal may perform an action on a key.
 
 The logic follows the IAM User Guide ("Policy evaluation logic", "Cross-account policy evaluation logic") with the
-KMS specifics of the KMS Developer Guide ("Key policies", "Default key policy", "Permissions reference"),
-summarised in DESIGN.md §1:
+KMS specifics of the KMS Developer Guide ("Key policies", "Default key policy", "Permissions reference"); the rules
+are listed, with their pages, in ``docs/engine.md``:
 
-1. An explicit Deny in the key policy or in an identity policy wins (§1.4).
-2. For a KMS key, the key policy must allow (§1.1). A key-policy Allow that names the caller's account delegates to
-   IAM: the caller is allowed only when its identity policies allow too; the account's root user needs none (§1.2).
+1. ``sts:GetCallerIdentity`` is always allowed (STS API Reference), even against an explicit deny.
+2. An explicit Deny in the key policy or in an identity policy wins.
+3. The alias operations are never allowed on an alias under the reserved ``alias/aws/`` prefix.
+4. For a KMS key, the key policy must allow. A key-policy Allow that names the caller's account delegates to
+   IAM: the caller is allowed only when its identity policies allow too; the account's root user needs none.
    An Allow that names the caller itself (user, role for its sessions, session ARN, ``*``) grants a caller of the
-   key's account on its own (§1.3).
-3. A caller of another account needs both the key policy and its own identity policy, and only for operations KMS
-   offers across accounts (§1.6).
-4. A resource that is not a KMS key and has no resource policy follows plain identity-policy logic.
+   key's account on its own.
+5. A caller of another account needs both the key policy and its own identity policy, and only for actions KMS
+   offers across accounts.
+6. A resource that is not a KMS key and has no resource policy follows plain identity-policy logic, and only for a
+   resource of the caller's own account: across accounts an identity policy alone is an implicit deny.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from enum import Enum
 from functools import cached_property, lru_cache
 from typing import Any, Literal
@@ -37,6 +42,7 @@ from kms_rescue.policy.guardrails import (
 )
 from kms_rescue.policy.model import Policy, Statement, parse_policy
 from kms_rescue.policy.principals import Caller, MatchKind, exempt_by_not_principal, match_spec, parse_caller
+from kms_rescue.policy.wildcard import WildcardPattern, compile_text, fold
 
 PolicyDocument = Mapping[str, Any] | str | bytes | Policy
 
@@ -144,15 +150,15 @@ class StatementMatch:
 
 
 @lru_cache(maxsize=4096)
-def _actions_regex(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    """One case-insensitive regex for a statement's action list (IAM: action names are case-insensitive; ``*`` and
-    ``?`` are wildcards). Compiled once per distinct list: the hot path of every decision."""
-    parts = [re.escape(p).replace(r"\*", ".*").replace(r"\?", ".") for p in patterns]
-    return re.compile("(?:" + "|".join(parts) + ")", re.IGNORECASE | re.DOTALL)
+def _action_patterns(patterns: tuple[str, ...]) -> tuple[WildcardPattern, ...]:
+    """A statement's action list compiled once (IAM: action names are case-insensitive; ``*`` and ``?`` are
+    wildcards): the hot path of every decision. Linear-time matching, whatever the policy says."""
+    return tuple(compile_text(fold(p)) for p in patterns)  # matched against the folded action
 
 
 def actions_cover(patterns: tuple[str, ...], action: str) -> bool:
-    return _actions_regex(patterns).fullmatch(action) is not None
+    low = fold(action)
+    return any(p.matches(low) for p in _action_patterns(patterns))
 
 
 def _action_applies(statement: Statement, action: str) -> bool:
@@ -212,6 +218,27 @@ def _applicable(
             if outcome.result:
                 found.append(StatementMatch(st, True, principal_match, outcome))
     return found
+
+
+#: STS API Reference, GetCallerIdentity: "No permissions are required to perform this operation", and an explicit
+#: deny of sts:GetCallerIdentity does not stop it.
+ALWAYS_ALLOWED = "sts:getcalleridentity"
+#: The alias operations (KMS Developer Guide, "Create aliases": an alias name of a customer managed key cannot
+#: begin with alias/aws/, which is reserved for AWS managed keys).
+ALIAS_ACTIONS = frozenset({"kms:createalias", "kms:updatealias", "kms:deletealias"})
+_RESOURCE_ACCOUNT_RE = re.compile(r"^arn:aws[a-zA-Z-]*:[a-z0-9-]+:[a-z0-9-]*:(?P<account>\d{12}):")
+
+
+def reserved_alias(resource: str) -> bool:
+    """Whether ``resource`` is an alias ARN (or alias name) under the reserved ``alias/aws/`` prefix."""
+    name = resource.split(":", 5)[5] if resource.startswith("arn:") and resource.count(":") >= 5 else resource
+    return name.lower().startswith("alias/aws/")
+
+
+def resource_account(resource: str) -> str | None:
+    """The account of a resource ARN, or None when the ARN names none (``*``, S3 buckets, ...)."""
+    m = _RESOURCE_ACCOUNT_RE.match(resource)
+    return m["account"] if m else None
 
 
 def key_arn_parts(arn: str) -> dict[str, str] | None:
@@ -310,13 +337,39 @@ def _as_policy(doc: PolicyDocument, source: str, *, key_policy: bool = False) ->
 
 
 @lru_cache(maxsize=4096)
-def _principal_context(caller: Caller) -> RequestContext:
-    return RequestContext(caller.context())
+def _principal_context(caller: Caller, epoch_second: int) -> RequestContext:
+    values: dict[str, str | Sequence[str]] = dict(caller.context())
+    values.update(time_context(epoch_second))
+    return RequestContext(values)
 
 
-def build_context(caller: Caller, context: Mapping[str, str | Sequence[str]] | None) -> RequestContext:
-    """The request context: keys derived from the principal (DESIGN.md §1.8), overridden by what the caller gave."""
-    base = _principal_context(caller)
+def time_context(when: datetime | int) -> dict[str, str]:
+    """``aws:CurrentTime`` and ``aws:EpochTime`` for an instant (IAM User Guide, "AWS global condition context
+    keys": both are in every request's context). A naive datetime is taken as UTC."""
+    if isinstance(when, datetime):
+        aware = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+        second = int(aware.timestamp())
+    else:
+        second = int(when)
+    stamp = datetime.fromtimestamp(second, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"aws:CurrentTime": stamp, "aws:EpochTime": str(second)}
+
+
+def _epoch_second(now: datetime | None) -> int:
+    if now is None:
+        return int(time.time())
+    if not isinstance(now, datetime):
+        raise PolicyInputError(f"now must be a datetime, not {type(now).__name__}")
+    aware = now if now.tzinfo is not None else now.replace(tzinfo=timezone.utc)
+    return int(aware.timestamp())
+
+
+def build_context(
+    caller: Caller, context: Mapping[str, str | Sequence[str]] | None, now: datetime | None = None
+) -> RequestContext:
+    """The request context: keys derived from the principal (``docs/engine.md``, rule 8) and the request time
+    (``now``, default the current UTC time), overridden by what the caller gave."""
+    base = _principal_context(caller, _epoch_second(now))
     return base.with_values(context) if context else base
 
 
@@ -328,6 +381,7 @@ def evaluate(
     key_policy: PolicyDocument | None = None,
     identity_policies: Sequence[PolicyDocument] | None = (),
     context: Mapping[str, str | Sequence[str]] | None = None,
+    now: datetime | None = None,
     guardrails: Guardrails | None = None,
 ) -> Evaluation:
     """Decide whether ``principal`` may perform ``action`` on ``resource``.
@@ -337,6 +391,8 @@ def evaluate(
     evaluate many requests fast). ``identity_policies`` are the caller's identity policies; ``None`` means they are
     unknown (the decision is then made as if there were none, and ``identity_unknown`` is set).
     ``context`` adds or overrides request-context keys (``aws:SourceIp``, ``kms:ViaService``, ...).
+    ``now`` is the time of the request (``aws:CurrentTime``, ``aws:EpochTime``); None means the current UTC time,
+    and a value for either key in ``context`` still wins.
     ``guardrails`` are the caller's permissions boundary and the organization's SCPs and RCPs
     (:class:`kms_rescue.policy.guardrails.Guardrails`); without them none are applied (today's behaviour). One that
     was not read is decided as if it allowed, and named in ``Evaluation.assumed``.
@@ -348,7 +404,7 @@ def evaluate(
         raise PolicyInputError("the resource must be an ARN (for KMS decisions, the key ARN)")
     if guardrails is not None and (guardrails.principal_org or guardrails.resource_org):
         context = {**org_context(guardrails), **(context or {})}  # what the caller gave wins
-    ctx = build_context(caller, context)
+    ctx = build_context(caller, context, now)
     key_parts = key_arn_parts(resource)
     is_key = key_policy is not None or (key_parts is not None and action.lower().startswith("kms:"))
     key_account = key_parts["account"] if key_parts else None
@@ -426,6 +482,9 @@ def evaluate(
                 PERMISSIONS_BOUNDARY,
             )
         return done(Decision.ALLOW, detail)
+    if action.lower() == ALWAYS_ALLOWED:
+        return done(Decision.ALLOW, "sts:GetCallerIdentity needs no permission, and even an explicit deny does not "
+                                    "block it (STS API Reference, GetCallerIdentity)")
 
     if key_deny or identity_deny:
         where = "the key policy" if key_deny else "an identity policy"
@@ -443,7 +502,18 @@ def evaluate(
             g.implicit_deny,
         )
 
+    if action.lower() in ALIAS_ACTIONS and reserved_alias(resource):
+        return done(Decision.IMPLICIT_DENY, f"{action} is never allowed on an alias that begins with alias/aws/: "
+                                            "the prefix is reserved for AWS managed keys (KMS Developer Guide, "
+                                            "Create aliases)")
+
     if not is_key:
+        owner = resource_account(resource)
+        if owner and caller.account and owner != caller.account:
+            return done(Decision.IMPLICIT_DENY,
+                        f"the resource belongs to another account ({owner}) and has no resource policy here: an "
+                        "identity policy alone never grants access across accounts (IAM User Guide, "
+                        "Cross-account policy evaluation logic)")
         if identity_allow:
             return allow("an identity policy allows and no policy denies")
         unknown = " (the caller's identity policies are unknown)" if identity_unknown else ""

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from kms_rescue.policy.errors import PolicyInputError
-
-#: KMS's limit on the size of a key policy document (KMS API reference, PutKeyPolicy: Policy, 32768 bytes).
-KEY_POLICY_MAX_BYTES = 32 * 1024
+from kms_rescue.policy.input_limits import KEY_POLICY_MAX_BYTES as KEY_POLICY_MAX_BYTES  # KMS: 32768 (re-exported)
+from kms_rescue.policy.input_limits import decode_text, loads_json
 
 PRINCIPAL_TYPES = ("AWS", "Service", "Federated", "CanonicalUser")
 
@@ -106,17 +105,11 @@ def _where(source: str | None) -> str:
 
 
 def load_json_text(text: str | bytes, source: str | None = None) -> Any:
-    """``json.loads`` whose error is one line naming the source, line and column."""
+    """``json.loads`` whose error is one line naming the source, line and column; numbers and depth are bounded
+    (see :mod:`kms_rescue.policy.input_limits`)."""
     if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise PolicyInputError(f"{_where(source)}not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        name = source or "<policy>"
-        raise PolicyInputError(f"{name}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+        text = decode_text(text, source or "<policy>")
+    return loads_json(text, source or "<policy>")
 
 
 def _strings(value: Any, element: str, where: str) -> tuple[str, ...]:

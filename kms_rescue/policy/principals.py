@@ -16,11 +16,19 @@ from kms_rescue.policy.model import PrincipalSpec
 
 CallerKind = Literal["root", "user", "role", "assumed_role", "federated_user", "service", "anonymous"]
 
-ACCOUNT_RE = re.compile(r"^\d{12}$")
+ACCOUNT_RE = re.compile(r"\A[0-9]{12}\Z")  # 12 ASCII digits: no full-width digits, no trailing newline
 #: IAM unique-id prefixes (IAM User Guide, "IAM identifiers": unique identifiers). A key policy shows these in
 #: place of an ARN once the principal it named was deleted (DESIGN.md §1.5).
 UNIQUE_ID_RE = re.compile(r"^(AIDA|AROA|AGPA|ANPA|ANVA|AIPA|ASIA|AKIA|APKA|ABIA|ACCA)[A-Z0-9]{12,}$")
-_ARN_RE = re.compile(r"^arn:(?P<partition>aws[a-zA-Z-]*):(?P<service>iam|sts)::(?P<account>\d{12}):(?P<resource>.+)$")
+#: IAM API Reference, CreateUser/CreateRole (UserName, RoleName): upper and lower case letters, digits and
+#: ``_+=,.@-``, 1 to 64 characters. GetFederationToken (Name) uses the same characters.
+NAME_RE = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}$")
+#: IAM API Reference, CreateUser/CreateRole (Path): "/" alone, or a string that begins and ends with "/" holding
+#: any ASCII character from "!" (U+0021) to DEL (U+007F), 1 to 512 characters. A path may hold "*"; a name may not.
+PATH_RE = re.compile(r"^(?:/|/[\x21-\x7f]+/)$")
+_ARN_RE = re.compile(
+    r"\Aarn:(?P<partition>aws[a-zA-Z-]*):(?P<service>iam|sts)::(?P<account>[0-9]{12}):(?P<resource>.+)\Z"
+)  # "." stops at a newline
 
 
 @dataclass(frozen=True)
@@ -156,6 +164,35 @@ def role_caller(role_arn: str, session_name: str = "session") -> Caller:
     )
 
 
+def principal_arn_never(value: str) -> str | None:
+    """Why no principal's ``aws:PrincipalArn`` can ever equal ``value`` exactly, or None when one can.
+
+    ``aws:PrincipalArn`` is a user's or role's ARN (a role's for its sessions), the root user's, or a federated
+    user's (IAM User Guide, "AWS global condition context keys"); names and paths follow IAM's character rules
+    (:data:`NAME_RE`, :data:`PATH_RE`)."""
+    m = _ARN_RE.match(value)
+    if not m:
+        return f"{value} is not the ARN of an IAM user, role, federated user or root user"
+    service, resource = m["service"], m["resource"]
+    if service == "iam" and resource == "root":
+        return None
+    kind, _, rest = resource.partition("/")
+    if service == "iam" and kind in ("user", "role") and rest:
+        path_part, _, name = rest.rpartition("/")
+        path = f"/{path_part}/" if path_part else "/"
+        if not NAME_RE.match(name):
+            return (f"no {kind} name can be {name!r}: IAM {kind} names hold only letters, digits and _+=,.@- "
+                    f"(IAM API Reference, Create{kind.capitalize()})")
+        if len(path) > 512 or not PATH_RE.match(path):
+            return f"no IAM path can be {path!r} (IAM API Reference, Create{kind.capitalize()}: Path)"
+        return None
+    if service == "sts" and kind == "assumed-role":
+        return "for a role session aws:PrincipalArn is the role's ARN, not the session's"
+    if service == "sts" and kind == "federated-user" and rest:
+        return None if NAME_RE.match(rest) else f"no federated user name can be {rest!r}"
+    return f"{value} is not the ARN of an IAM user, role, federated user or root user"
+
+
 # --- principal values as written in policies -------------------------------------------------------------
 
 PrincipalValueKind = Literal[
@@ -257,7 +294,8 @@ def listed_in(spec: PrincipalSpec, arn: str) -> bool:
     for raw in spec.aws + spec.service:
         if raw == arn:
             return True
-        if ACCOUNT_RE.match(raw) and arn == f"arn:aws:iam::{raw}:root":
+        # A bare account id is the account principal of the caller's own partition (arn:aws-cn:iam::…:root too).
+        if ACCOUNT_RE.match(raw) and arn.startswith("arn:") and arn == f"arn:{arn.split(':')[1]}:iam::{raw}:root":
             return True
     return False
 

@@ -28,6 +28,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.input_limits import (
+    DOCUMENT_MAX_BYTES,
+    NUMBER_MAX_DIGITS,
+    check_depth,
+    loads_json,
+    read_bounded_text,
+    refuse_yaml_aliases,
+)
 from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES, Policy, parse_policy
 from kms_rescue.policy.principals import ACCOUNT_RE
 
@@ -41,6 +49,7 @@ __all__ = [
     "json_positions",
     "load_policies",
     "load_policies_from_text",
+    "read_source",
 ]
 
 SourceKind = Literal["key_policy", "terraform", "cloudformation"]
@@ -174,20 +183,15 @@ def json_positions(text: str, keep: Callable[[JsonPath], bool] | None = None) ->
     return out
 
 
-def _decode(data: bytes, source: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PolicyInputError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-
-
 def _load_json(text: str, source: str) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PolicyInputError(f"{source}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
-    except RecursionError:
-        raise PolicyInputError(f"{source}: invalid JSON: nested too deeply") from None
+    return loads_json(text, source)  # bounded numbers and depth: one-line errors
+
+
+def read_source(path: str) -> str:
+    """The text of one file to lint, read within the limits of docs/limits.md: a regular file of at most
+    :data:`~kms_rescue.policy.input_limits.DOCUMENT_MAX_BYTES`, UTF-8. Directories, FIFOs, sockets and devices
+    are refused without reading. Every error is a one-line :class:`PolicyInputError`."""
+    return read_bounded_text(path, max_bytes=DOCUMENT_MAX_BYTES, why="the cap on a policy, plan or template file")
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -211,16 +215,7 @@ def load_policies(path: str, *, account: str, region: str = "us-east-1") -> list
     Raises :class:`PolicyInputError` for a missing, unreadable or malformed file, or one that holds none of the
     kinds above. A valid template or plan without KMS keys gives an empty list.
     """
-    file = Path(path)
-    if not file.exists():
-        raise PolicyInputError(f"{path}: no such file")
-    if file.is_dir():
-        raise PolicyInputError(f"{path}: is a directory; give the policy, plan or template files")
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise PolicyInputError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return load_policies_from_text(_decode(data, path), source=path, account=account, region=region)
+    return load_policies_from_text(read_source(path), source=path, account=account, region=region)
 
 
 def load_policies_from_text(
@@ -703,6 +698,10 @@ class _CfnResolver:
 _SHORT_FORM_SPECIAL = {"Ref": "Ref", "Condition": "Condition"}
 
 
+class _YamlNumberTooLong(Exception):
+    """A YAML number too long to convert; the message is "LINE:COLUMN: ..." (the source is added by the caller)."""
+
+
 @functools.lru_cache(maxsize=1)
 def _yaml_loader() -> Any:
     import yaml
@@ -728,6 +727,19 @@ def _yaml_loader() -> Any:
             return {"Fn::GetAtt": value.split(".", 1) if "." in value else value}
         return {_SHORT_FORM_SPECIAL.get(suffix, f"Fn::{suffix}"): value}
 
+    def bounded_number(loader: Any, node: Any) -> Any:
+        if len(node.value) > NUMBER_MAX_DIGITS:  # Python refuses ints over 4,300 digits; no policy needs 100
+            mark = node.start_mark
+            raise _YamlNumberTooLong(
+                f"{mark.line + 1}:{mark.column + 1}: a number of {len(node.value):,} characters; "
+                f"numbers have at most {NUMBER_MAX_DIGITS}"
+            )
+        if node.tag.endswith(":int"):
+            return yaml.SafeLoader.construct_yaml_int(loader, node)
+        return yaml.SafeLoader.construct_yaml_float(loader, node)
+
+    CfnLoader.add_constructor("tag:yaml.org,2002:int", bounded_number)
+    CfnLoader.add_constructor("tag:yaml.org,2002:float", bounded_number)
     CfnLoader.add_multi_constructor("!", short_form)
     return CfnLoader
 
@@ -736,11 +748,14 @@ def _yaml_load(text: str, source: str) -> tuple[Any, Any]:
     """(data, root node) of a single YAML document; errors are one line with the line and column."""
     import yaml
 
+    refuse_yaml_aliases(text, source)  # before parsing: aliases expand without bound once resolved
     loader = None
     try:
         loader = _yaml_loader()(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except _YamlNumberTooLong as exc:
+        raise PolicyInputError(f"{source}:{exc}") from None
     except yaml.reader.ReaderError as exc:
         raise PolicyInputError(
             f"{source}: invalid YAML: character #x{exc.character:04x} at offset {exc.position} is not allowed"
@@ -758,7 +773,7 @@ def _yaml_load(text: str, source: str) -> tuple[Any, Any]:
             loader.dispose()
     if data is None:
         raise PolicyInputError(f"{source}: {_EMPTY}")
-    return data, node
+    return check_depth(data, source), node
 
 
 def _yaml_positions(root: Any, prefix: JsonPath, depth: int = 2) -> dict[JsonPath, tuple[int, int]]:

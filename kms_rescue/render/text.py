@@ -18,7 +18,7 @@ from kms_rescue.render.report_view import (
     policy_line,
     state_lines,
 )
-from kms_rescue.report import Report
+from kms_rescue.report import IdentityReport, Report
 
 VERDICT_STYLES = {
     "manageable": "bold green",
@@ -51,6 +51,35 @@ SHORT = {"access_denied": "denied", "no_credentials": "no creds", "invalid_crede
 def _short(value: str) -> str:
     head, _, rest = value.partition(" ")
     return SHORT.get(head, head) + (" " + rest if rest else "")
+
+
+#: How much of an AWS error message a reason line keeps (the whole message is in the JSON report).
+REASON_CHARS = 100
+
+
+def failure_reason(ident: IdentityReport) -> str | None:
+    """One short line saying why an identity's calls failed: each distinct failure (operation, outcome, error
+    code), and for an identity whose credentials did not work the start of the error message. None when every
+    call succeeded."""
+    failed = [c for c in ident.calls if not c.ok]
+    if not failed:
+        return None
+    parts: list[str] = []
+    seen: set[tuple[str, str, str | None]] = set()
+    for call in failed:
+        key = (call.operation, call.outcome, call.error_code)
+        if key in seen:
+            continue
+        seen.add(key)
+        code = f" ({call.error_code})" if call.error_code and call.error_code != call.outcome else ""
+        parts.append(f"{call.operation} {call.outcome}{code}")
+    line = "; ".join(parts[:4]) + (f"; and {len(parts) - 4} more" if len(parts) > 4 else "")
+    if ident.status != "ok":
+        message = next((c.message for c in failed if c.message), None)
+        flat = " ".join(message.split()) if message else ""  # botocore's messages may span lines
+        if flat:
+            line += ": " + (flat if len(flat) <= REASON_CHARS else flat[: REASON_CHARS - 1] + "…")
+    return line
 
 
 def _cell(value: str) -> Text:
@@ -95,9 +124,12 @@ def render_text(report: Report, *, width: int = 100, color: bool = False, show_p
             who.append("\n" + row.arn, style="dim")
         table.add_row(who, _cell(row.status), *(_cell(c) for c in row.cells), _cell(row.manage))
     console.print(table)
-    notes = [(i.name, i.hint) for i in report.identities if i.hint]
-    for name, hint in notes:
-        console.print(Text(f"  {name}: {hint}", style="dim"))
+    for ident in report.identities:
+        reason = failure_reason(ident)
+        if reason:
+            console.print(Text(f"  {ident.name}: {reason}", style="yellow" if ident.status != "ok" else "dim"))
+        if ident.hint:
+            console.print(Text(f"  {ident.name}: {ident.hint}", style="dim"))
 
     if report.principals:
         pt = Table(title="Principals named by the policy", title_justify="left", expand=True)

@@ -27,6 +27,8 @@ from typing import Any
 
 from kms_rescue.plan import DELEGATION_SID, delegation_statement, propose_fix
 from kms_rescue.policy import PolicyInputError
+from kms_rescue.policy.evaluate import key_arn_parts
+from kms_rescue.policy.partitions import DEFAULT_PARTITION
 from kms_rescue.render.report_view import state_lines
 from kms_rescue.report import Report
 
@@ -97,13 +99,16 @@ def restore_policy_for(report: Report) -> tuple[dict[str, Any] | None, str]:
         report.policy.source, "")
     if base is None and report.history.last_policy is not None:
         base, origin = report.history.last_policy.document, "the last policy CloudTrail recorded"
+    partition = (key_arn_parts(key_arn) or {}).get("partition") or DEFAULT_PARTITION
     if base is None:
-        return {"Version": "2012-10-17", "Id": "key-default-1", "Statement": [delegation_statement(account)]}, (
+        return {"Version": "2012-10-17", "Id": "key-default-1", "Statement": [delegation_statement(
+            account, partition=partition)]}, (
             "AWS's default key policy (no earlier policy is known)")
     try:
         plan = propose_fix(base, key_arn=key_arn)
     except (PolicyInputError, ValueError):
-        return {"Version": "2012-10-17", "Id": "key-default-1", "Statement": [delegation_statement(account)]}, (
+        return {"Version": "2012-10-17", "Id": "key-default-1", "Statement": [delegation_statement(
+            account, partition=partition)]}, (
             "AWS's default key policy (the known policy could not be read)")
     if not plan.changed:
         return plan.proposed, f"{origin}, unchanged: it already has the \"{DELEGATION_SID}\" statement"

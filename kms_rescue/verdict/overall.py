@@ -61,8 +61,6 @@ def choose_verdict(have_policy: bool, analysis: ManagementAnalysis | None, can_m
         return "manageable"
     if any(c is None for c in can_manage):
         return "recoverable"
-    if not analysis.locked_out:
-        return "recoverable"
-    if getattr(analysis, "opens_at", None):
+    if not analysis.locked_out:  # some way in manages now, or opens on a date (analysis.opens_at)
         return "recoverable"
     return "locked_out"

@@ -11,8 +11,10 @@ from enum import Enum
 from typing import Any, TextIO
 
 from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.input_limits import read_stream
 from kms_rescue.policy.lint.findings import RULES, SEVERITIES, Finding, Severity, severity_rank
 from kms_rescue.policy.lint.rules import is_lockout, lint_located
+from kms_rescue.policy.partitions import partition_for_region
 from kms_rescue.policy.sources import LocatedPolicy, load_policies, load_policies_from_text
 
 #: The version of the JSON shape documented in docs/lint.md; bumped on any incompatible change.
@@ -104,6 +106,7 @@ def lint_files(
     A path of ``-`` reads ``stdin`` (e.g. ``terraform show -json plan.out | kms-rescue lint - ...``).
     """
     files = tuple(paths)
+    partition = partition_for_region(region).id  # the partition of the fixes' ARNs (China: arn:aws-cn:…)
     results: list[PolicyResult] = []
     stdin_read = False
     for path in files:
@@ -111,11 +114,12 @@ def lint_files(
             if stdin_read:
                 raise PolicyInputError("standard input (-) can be given only once")
             stdin_read = True
-            found = load_policies_from_text(stdin.read(), source="-", account=account, region=region)
+            found = load_policies_from_text(read_stream(stdin, "-"), source="-", account=account, region=region)
         else:
             found = load_policies(path, account=account, region=region)
         for located in found:
-            results.append(PolicyResult(located, tuple(lint_located(located, key_account=account))))
+            results.append(PolicyResult(located, tuple(lint_located(located, key_account=account,
+                                                                   partition=partition))))
     return LintReport(account=account, files=files, results=tuple(results))
 
 

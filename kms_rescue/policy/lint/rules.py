@@ -22,6 +22,7 @@ from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.lint.findings import Finding, make_finding, severity_rank
 from kms_rescue.policy.management import ManagementAnalysis, analyze_management, never_on_direct_call
 from kms_rescue.policy.model import Policy, PrincipalSpec, Statement, parse_policy
+from kms_rescue.policy.partitions import DEFAULT_PARTITION, account_root_arn, partition_of_arn
 from kms_rescue.policy.principals import (
     ACCOUNT_RE,
     classify_aws_value,
@@ -40,10 +41,12 @@ _UNIQUE_ID_KIND = {"AIDA": "IAM user", "AROA": "IAM role", "AGPA": "IAM group", 
 
 
 def lint_policy(
-    policy: Policy, *, key_account: str, location: LocatedPolicy | None = None
+    policy: Policy, *, key_account: str, location: LocatedPolicy | None = None, partition: str | None = None
 ) -> list[Finding]:
     """Lint one key policy of a key in ``key_account``; ``location`` adds line numbers and the issues found
     while reading it (unresolved CloudFormation references, size). Findings are sorted by line, then severity.
+    ``partition`` is the key's partition for the ARNs in suggested fixes (default: the partition the policy's own
+    ARNs name, else ``aws``).
 
     Raises :class:`PolicyInputError` only for a bad ``key_account``.
     """
@@ -52,19 +55,19 @@ def lint_policy(
     findings: list[Finding] = []
     for statement in policy.statements:
         findings.extend(_statement_findings(statement, key_account))
-    findings.extend(_management_findings(policy, key_account, location))
+    findings.extend(_management_findings(policy, key_account, location, partition or _policy_partition(policy)))
     if location is not None:
         findings.extend(_source_findings(location))
     return _placed(findings, location)
 
 
-def lint_located(located: LocatedPolicy, *, key_account: str) -> list[Finding]:
+def lint_located(located: LocatedPolicy, *, key_account: str, partition: str | None = None) -> list[Finding]:
     """Lint a policy found by :func:`kms_rescue.policy.sources.load_policies` (its policy may be unknown)."""
     if located.policy is None:
         if not ACCOUNT_RE.match(key_account or ""):
             raise PolicyInputError(f"the account must be a 12-digit AWS account id, not {key_account!r}")
         return _placed(list(_source_findings(located)), located)
-    return lint_policy(located.policy, key_account=key_account, location=located)
+    return lint_policy(located.policy, key_account=key_account, location=located, partition=partition)
 
 
 def is_lockout(findings: Sequence[Finding]) -> bool:
@@ -110,6 +113,17 @@ def _short(value: str, limit: int = 90) -> str:
 def _account_of_arn(arn: str) -> str | None:
     parts = arn.split(":")
     return parts[4] if len(parts) > 5 and ACCOUNT_RE.match(parts[4]) else None
+
+
+def _policy_partition(policy: Policy) -> str:
+    """The partition the policy's principal ARNs name (the first known one), else the commercial partition."""
+    for st in policy.statements:
+        for spec in (st.principal, st.not_principal):
+            for raw in spec.aws if spec is not None else ():
+                found = partition_of_arn(raw)
+                if found:
+                    return found
+    return DEFAULT_PARTITION
 
 
 def _partition_of(arn: str) -> str:
@@ -391,7 +405,7 @@ def _analyze(policy: Policy, key_account: str) -> ManagementAnalysis | None:
 
 
 def _management_findings(
-    policy: Policy, key_account: str, location: LocatedPolicy | None
+    policy: Policy, key_account: str, location: LocatedPolicy | None, partition: str = DEFAULT_PARTITION
 ) -> Iterator[Finding]:
     analysis = _analyze(policy, key_account)
     if analysis is None:
@@ -404,7 +418,7 @@ def _management_findings(
         return
     if analysis.locked_out:
         if location is not None and _has_unresolved_principals(policy) and not _locked_if_resolved(
-            policy, key_account
+            policy, key_account, partition
         ):
             yield make_finding(
                 "KR020",
@@ -417,7 +431,8 @@ def _management_findings(
                 _lockout_message(analysis, key_account),
                 fix=(
                     'Before applying it, add {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": '
-                    f'{{"AWS": "arn:aws:iam::{key_account}:root"}}, "Action": "kms:*", "Resource": "*"}} or allow an '
+                    f'{{"AWS": "{account_root_arn(key_account, partition)}"}}, "Action": "kms:*", "Resource": "*"}} '
+                    "or allow an "
                     f"existing administrator role of {key_account} kms:PutKeyPolicy. If it is already attached, only "
                     "AWS Support can restore access."
                 ),
@@ -441,7 +456,7 @@ def _management_findings(
             "unmanageable",
             fix=(
                 'Add {"Sid": "Enable IAM User Permissions", "Effect": "Allow", "Principal": {"AWS": '
-                f'"arn:aws:iam::{key_account}:root"}}, "Action": "kms:*", "Resource": "*"}}.'
+                f'"{account_root_arn(key_account, partition)}"}}, "Action": "kms:*", "Resource": "*"}}.'
             ),
         )
 
@@ -469,14 +484,14 @@ def _has_unresolved_principals(policy: Policy) -> bool:
     )
 
 
-def _locked_if_resolved(policy: Policy, key_account: str) -> bool:
+def _locked_if_resolved(policy: Policy, key_account: str, partition: str = DEFAULT_PARTITION) -> bool:
     """Whether the key stays locked out when every unresolved principal is taken to be a role of the key's account
     (the most favourable reading)."""
     counter = iter(range(1, 10_000))
 
     def substitute(value: Any) -> Any:
         if isinstance(value, str) and is_placeholder(value):
-            return f"arn:aws:iam::{key_account}:role/kms-rescue-unresolved-{next(counter)}"
+            return f"arn:{partition}:iam::{key_account}:role/kms-rescue-unresolved-{next(counter)}"
         if isinstance(value, list):
             return [substitute(v) for v in value]
         return value

@@ -1,0 +1,125 @@
+"""``credential_process`` under a time limit, in a process group of its own, never outliving the command.
+
+botocore's :class:`~botocore.credentials.ProcessProvider` runs a profile's ``credential_process`` through the
+``popen`` callable its constructor takes. Ours starts the command in a new session (so it and every process it
+starts form one process group), with stdin closed, and bounds ``communicate()``: after ``timeout`` seconds the whole
+group is killed (SIGKILL) and :class:`~kms_rescue.aws.classify.CredentialTimeout` is raised. Every group started is
+tracked by a :class:`ProcessGroups`, and :meth:`ProcessGroups.kill_all` ends those still running when the command
+is done (the report may finish before a slow command's own timeout: nothing it started may outlive it). The
+provider is put in place of botocore's through the session's public ``credential_provider`` component
+(``CredentialResolver.insert_before`` / ``remove``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from botocore.credentials import CredentialResolver, ProcessProvider
+
+from kms_rescue.aws.classify import CredentialTimeout
+
+#: At most this much of a credential process's output is kept (its JSON is a few hundred bytes; stderr is only
+#: shown, redacted and cut, in a message).
+MAX_OUTPUT = 64 * 1024
+
+
+class ProcessGroups:
+    """The process groups of the credential processes started, until each has been reaped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[int, subprocess.Popen[bytes]] = {}
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._live[proc.pid] = proc
+
+    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._live.pop(proc.pid, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._live)
+
+    def kill_all(self) -> None:
+        """Kill every tracked group (the command and whatever it started) and reap the commands."""
+        with self._lock:
+            live = list(self._live.values())
+            self._live.clear()
+        for proc in live:
+            kill_group(proc)
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        os.killpg(proc.pid, signal.SIGKILL)  # the group's id is the leader's pid (start_new_session)
+    with contextlib.suppress(Exception):
+        proc.wait(timeout=2)
+
+
+#: Groups of every command this process started: killed at exit at the latest.
+GROUPS = ProcessGroups()
+atexit.register(GROUPS.kill_all)
+
+
+class _GroupPopen(subprocess.Popen):
+    """A ``Popen`` in its own session whose ``communicate()`` kills the group after ``timeout`` seconds."""
+
+    def __init__(self, args: Any, *, timeout: float, groups: ProcessGroups, **kwargs: Any) -> None:
+        kwargs["start_new_session"] = True
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        self._timeout = timeout
+        self._groups = groups
+        super().__init__(args, **kwargs)
+        groups.add(self)
+        GROUPS.add(self)
+
+    def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]:
+        try:
+            out, err = super().communicate(input, timeout=self._timeout if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(self)
+            raise CredentialTimeout(
+                f"credential_process did not finish within {self._timeout:g} s (killed with its process group)"
+            ) from None
+        finally:
+            if self.returncode is not None:
+                # The command is done; a child it left behind in its group is not wanted either.
+                with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                self._groups.discard(self)
+                GROUPS.discard(self)
+        return (out[:MAX_OUTPUT] if out else out), (err[:MAX_OUTPUT] if err else err)
+
+
+def group_popen(timeout: float, groups: ProcessGroups) -> Callable[..., subprocess.Popen[bytes]]:
+    def popen(args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        return _GroupPopen(args, timeout=timeout, groups=groups, **kwargs)
+
+    return popen
+
+
+def install(resolver: CredentialResolver, profile: str, load_config: Callable[[], Any], timeout: float,
+            groups: ProcessGroups) -> None:
+    """Replace the chain's ``custom-process`` provider with one that runs the command under ``timeout``."""
+    ours = ProcessProvider(profile_name=profile, load_config=load_config, popen=group_popen(timeout, groups))
+    names = [getattr(p, "METHOD", None) for p in resolver.providers]
+    if "custom-process" not in names:
+        return
+    after = names[names.index("custom-process") + 1:]
+    resolver.remove("custom-process")
+    if after:
+        resolver.insert_before(str(after[0]), ours)
+    else:
+        resolver.providers.append(ours)
+
+
+__all__ = ["GROUPS", "ProcessGroups", "install", "kill_group"]
