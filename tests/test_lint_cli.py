@@ -45,7 +45,6 @@ def test_exit_codes(args: list[str], code: int, why: str, capsys: pytest.Capture
     ("args", "message"),
     [
         ([fx("malformed.json"), "--account", ACCOUNT], "malformed.json:5:3: invalid JSON: "),
-        ([fx("not-a-policy.json"), "--account", ACCOUNT], "no Statement, planned_values or Resources"),
         ([fx("nope.json"), "--account", ACCOUNT], "nope.json: no such file"),
         ([fx("default-console-policy.json"), "--account", "1111-2222-3333"], "--account must be a 12-digit"),
         ([fx("default-console-policy.json"), "--account", ACCOUNT, "--region", "mars"], "--region must be"),
@@ -83,7 +82,8 @@ def test_text_output_names_the_resource_for_plans(capsys: pytest.CaptureFixture[
 def test_json_output_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lint", fx("terraform-plan.json"), "--account", ACCOUNT, "--format", "json"]) == 1
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"schema_version", "tool", "account", "files", "fail_on", "locked_out", "summary", "policies"}
+    assert set(data) == {"schema_version", "tool", "account", "files", "fail_on", "locked_out", "summary", "policies",
+                         "skipped", "errors"}
     assert data["schema_version"] == 1 and data["fail_on"] == "high" and data["locked_out"] is False
     assert data["summary"]["policies"] == 3
     assert data["summary"]["by_severity"] == {"low": 1, "medium": 1, "high": 1, "critical": 0}
@@ -166,7 +166,7 @@ def test_dash_reads_standard_input(monkeypatch: pytest.MonkeyPatch, capsys: pyte
 
     monkeypatch.setattr(sys, "stdin", io.StringIO((FIXTURES / "locked-out.json").read_text()))
     assert main(["lint", "-", "--account", ACCOUNT]) == 4
-    assert capsys.readouterr().out.startswith("-:1: CRITICAL KR001 ")
+    assert capsys.readouterr().out.startswith("stdin:1: CRITICAL KR001 ")
     monkeypatch.setattr(sys, "stdin", io.StringIO((FIXTURES / "default-console-policy.json").read_text()))
     assert main(["lint", "-", "-", "--account", ACCOUNT]) == 2
     assert "standard input (-) can be given only once" in capsys.readouterr().err

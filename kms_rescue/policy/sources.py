@@ -19,6 +19,7 @@ line naming the file (and line and column for syntax errors).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import functools
 import json
 import re
@@ -27,7 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy import cfn_decode, terraform_config
+from kms_rescue.policy.errors import NotAPolicyError, PolicyInputError
 from kms_rescue.policy.input_limits import (
     DOCUMENT_MAX_BYTES,
     NUMBER_MAX_DIGITS,
@@ -37,6 +39,7 @@ from kms_rescue.policy.input_limits import (
     refuse_yaml_aliases,
 )
 from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES, Policy, parse_policy
+from kms_rescue.policy.partitions import partition_for_region
 from kms_rescue.policy.principals import ACCOUNT_RE
 
 __all__ = [
@@ -98,6 +101,15 @@ class LocatedPolicy:
     kind: SourceKind = "key_policy"
     size_bytes: int | None = None  # the policy document's size as KMS would receive it (an estimate for CFN)
     issues: tuple[SourceIssue, ...] = ()
+    origin: str | None = None  # the file it was found in, when ``source`` is another (a plan's .tf file)
+    #: Suppressions the source declares for the whole policy, as written: a CloudFormation resource's
+    #: ``Metadata: {kms-rescue: {ignore: [{rule: KR004, reason: ...}]}}`` (see docs/lint.md).
+    declared_ignores: tuple[Any, ...] = ()
+
+    @property
+    def input_file(self) -> str:
+        """The file given to lint (or found under a directory given) that this policy came from."""
+        return self.origin or self.source
 
     def line_of(self, statement_index: int | None) -> tuple[int | None, int | None]:
         """(line, column) of a statement, falling back to the document's line."""
@@ -213,7 +225,7 @@ def load_policies(path: str, *, account: str, region: str = "us-east-1") -> list
 
     ``account`` is the key's account (``${AWS::AccountId}`` in CloudFormation); ``region`` is ``${AWS::Region}``.
     Raises :class:`PolicyInputError` for a missing, unreadable or malformed file, or one that holds none of the
-    kinds above. A valid template or plan without KMS keys gives an empty list.
+    kinds above (:class:`NotAPolicyError`). A valid template or plan without KMS keys gives an empty list.
     """
     return load_policies_from_text(read_source(path), source=path, account=account, region=region)
 
@@ -238,7 +250,7 @@ def _dispatch(
     document: Any, *, text: str, source: str, account: str, region: str, yaml_doc: Any
 ) -> list[LocatedPolicy]:
     if not isinstance(document, dict):
-        raise PolicyInputError(
+        raise NotAPolicyError(
             f"{source}: not a key policy, Terraform plan or CloudFormation template: "
             f"expected an object, got {_kind(document)}"
         )
@@ -252,7 +264,7 @@ def _dispatch(
         return _terraform(document, text, source)
     if "AWSTemplateFormatVersion" in document or isinstance(document.get("Resources"), dict):
         return _cloudformation(document, text, source, account, region, yaml_doc)
-    raise PolicyInputError(
+    raise NotAPolicyError(
         f"{source}: not a key policy, Terraform plan or CloudFormation template: "
         "no Statement, planned_values or Resources"
     )
@@ -371,7 +383,27 @@ def _terraform(document: dict[str, Any], text: str, source: str) -> list[Located
             found[address] = _terraform_policy(
                 source, address, values.get("policy"), "policy" not in values, line
             )
-    return list(found.values())
+    # The configuration may be beside the plan (for standard input: beside the name it is reported as).
+    return [_in_configuration(document, source, located) for located in found.values()]
+
+
+def _in_configuration(plan: dict[str, Any], source: str, located: LocatedPolicy) -> LocatedPolicy:
+    """The policy located in the ``.tf`` file that declares its resource, when that file is beside the plan
+    (see :mod:`kms_rescue.policy.terraform_config`); unchanged otherwise."""
+    block = terraform_config.locate(plan, source, located.name)
+    if block is None:
+        return located
+    line = block.policy_line or block.line
+    statement_lines: dict[int, tuple[int, int]] = {}
+    if located.policy is not None:
+        for statement in located.policy.statements:
+            if statement.sid in block.sid_lines:
+                statement_lines[statement.index] = (block.sid_lines[statement.sid], 1)
+    issues = tuple(dataclasses.replace(issue, line=line) for issue in located.issues)
+    return dataclasses.replace(
+        located, source=str(block.path), origin=source, document_line=line, statement_lines=statement_lines,
+        issues=issues,
+    )
 
 
 def _terraform_path_wanted(path: JsonPath) -> bool:
@@ -426,79 +458,146 @@ def _terraform_policy(
 
 
 def _partition(region: str) -> tuple[str, str]:
-    if region.startswith("cn-"):
-        return "aws-cn", "amazonaws.com.cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov", "amazonaws.com"
-    return "aws", "amazonaws.com"
+    """(``${AWS::Partition}``, ``${AWS::URLSuffix}``) for a Region, from botocore's partition data: ``aws-cn`` and
+    ``amazonaws.com.cn`` in China, ``aws-us-gov``, the ``aws-iso*`` and ``aws-eusc`` partitions with their own
+    DNS suffixes (CloudFormation, "Pseudo parameters reference")."""
+    found = partition_for_region(region)
+    return found.id, found.dns_suffix
 
 
 def _cloudformation(
     document: dict[str, Any], text: str, source: str, account: str, region: str, yaml_doc: Any
 ) -> list[LocatedPolicy]:
-    resources = document.get("Resources")
+    """The key policies of a template, decoded by cfn-lint (see :mod:`kms_rescue.policy.cfn_decode`) for line
+    marks and condition scenarios: a key policy with ``Fn::If`` is linted once per satisfiable combination."""
+    if not isinstance(document.get("Resources"), dict):
+        raise PolicyInputError(f"{source}: a CloudFormation template needs a Resources object")
+    template = cfn_decode.decode(text, source)
+    resources = template.get("Resources")
     if not isinstance(resources, dict):
         raise PolicyInputError(f"{source}: a CloudFormation template needs a Resources object")
-    if yaml_doc is None:
-        positions = json_positions(
-            text,
-            keep=lambda p: len(p) >= 2 and p[0] == "Resources" and (len(p) == 2 or p[2:4] == _KEY_POLICY_PATH),
-        )
     out: list[LocatedPolicy] = []
     for logical_id, resource in resources.items():
         if not isinstance(resource, dict) or resource.get("Type") not in CFN_KEY_TYPES:
             continue
-        prefix: JsonPath = ("Resources", str(logical_id), "Properties", "KeyPolicy")
-        if yaml_doc is not None:
-            positions = _yaml_positions(yaml_doc, prefix)
-            positions.update(_yaml_positions(yaml_doc, ("Resources", str(logical_id)), depth=0))
-        resource_line = positions.get(("Resources", str(logical_id)), (None, None))[0]
-        properties = _obj(resource.get("Properties"))
-        raw_policy = properties.get("KeyPolicy")
         name = str(logical_id)
-        where = f"{source} ({name})"
-        resolver = _CfnResolver(document, account=account, region=region)
+        resource_line = (cfn_decode.key_position(resources, name) or (None, None))[0]
+        properties = resource.get("Properties")
+        properties = properties if isinstance(properties, dict) else {}
+        raw_policy = properties.get("KeyPolicy")
         if raw_policy is None:  # KMS attaches its default key policy
-            policy = parse_policy(default_key_policy(account, _partition(region)[0]), source=where)
+            policy = parse_policy(default_key_policy(account, _partition(region)[0]), source=f"{source} ({name})")
             out.append(LocatedPolicy(source, name, policy, {}, resource_line, "cloudformation", None, ()))
             continue
-        if isinstance(raw_policy, str):
-            try:
-                raw_policy = json.loads(raw_policy)
-            except json.JSONDecodeError as exc:
-                raise PolicyInputError(f"{where}: KeyPolicy is a string but not JSON: {exc.msg}") from None
-        resolved = resolver.resolve(raw_policy, "KeyPolicy")
-        document_line = positions.get(prefix, (resource_line, None))[0]
-        if not isinstance(resolved, dict):
-            message = f"KeyPolicy is {resolver.describe(raw_policy)}, which cannot be resolved offline"
-            out.append(LocatedPolicy(source, name, None, {}, document_line, "cloudformation", None,
-                                     (SourceIssue("policy_unknown", message, document_line),)))
-            continue
-        policy = parse_policy(resolved, source=where)
-        size = len(json.dumps(resolved, separators=(",", ":"), default=str).encode("utf-8"))
-        statement_lines = _statement_lines(positions, prefix, resolved)
-        issues: list[SourceIssue] = []
-        for where_in_policy, note in resolver.notes:
-            match = re.match(r"KeyPolicy\.Statement(?:\[(\d+)\])?", where_in_policy)
-            index = int(match.group(1) or 0) if match else None
-            line, column = statement_lines.get(index, (document_line, None)) if index is not None else (
-                document_line, None)
-            issues.append(SourceIssue("unresolved_reference", note, line, column, index))
-        issues.extend(_size_issue(size))
-        out.append(LocatedPolicy(
-            source, name, policy, statement_lines, document_line, "cloudformation", size, tuple(issues),
-        ))
+        document_line = (cfn_decode.key_position(properties, "KeyPolicy") or (resource_line, None))[0]
+        own_condition = resource.get("Condition")
+        used = cfn_decode.conditions_used(raw_policy)
+        names = used | ({str(own_condition)} if isinstance(own_condition, str) else set())
+        combinations, cut = cfn_decode.scenarios(template, names)
+        for scenario in combinations:
+            if isinstance(own_condition, str) and scenario.get(str(own_condition)) is False:
+                continue  # the key is not created in this combination
+            shown = {k: v for k, v in scenario.items() if k in used}
+            label = f"{name} ({cfn_decode.describe(shown)})" if shown else name
+            located = _cfn_key_policy(
+                template, raw_policy, scenario, source=source, name=label, account=account, region=region,
+                document_line=document_line, text=text,
+            )
+            ignores = _cfn_declared_ignores(resource)
+            if ignores:
+                located = dataclasses.replace(located, declared_ignores=ignores)
+            if cut:
+                located = dataclasses.replace(located, issues=(*located.issues, SourceIssue(
+                    "unresolved_reference",
+                    f"KeyPolicy: its Fn::If conditions have more than {cfn_decode.MAX_SCENARIOS} combinations; "
+                    f"only the first {cfn_decode.MAX_SCENARIOS} are linted", document_line)))
+            out.append(located)
     return out
 
 
-_KEY_POLICY_PATH = ("Properties", "KeyPolicy")
+def _cfn_declared_ignores(resource: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The ``ignore`` entries of a resource's ``Metadata.kms-rescue``, as plain data (checked by the linter)."""
+    metadata = resource.get("Metadata")
+    ours = metadata.get("kms-rescue") if isinstance(metadata, dict) else None
+    entries = ours.get("ignore") if isinstance(ours, dict) else None
+    if not isinstance(entries, list):
+        return ()
+    return tuple(cfn_decode.select(entry, {}, {}) for entry in entries)
 
 
-class _NoValue:
-    """``AWS::NoValue``: removes the property or list item it stands for."""
+def _cfn_key_policy(
+    template: Any, raw_policy: Any, scenario: Mapping[str, bool], *, source: str, name: str, account: str,
+    region: str, document_line: int | None, text: str,
+) -> LocatedPolicy:
+    where = f"{source} ({name})"
+    marks: dict[int, tuple[int, int]] = {}
+    expanded = cfn_decode.select(raw_policy, scenario, marks)
+    resolver = _CfnResolver(cfn_decode.select(template, scenario, {}), account=account, region=region)
+    base_line = document_line
+    if isinstance(expanded, str):
+        try:
+            expanded = json.loads(expanded)
+        except json.JSONDecodeError as exc:
+            raise PolicyInputError(f"{where}: KeyPolicy is a string but not JSON: {exc.msg}") from None
+    resolved = resolver.resolve(expanded, "KeyPolicy")
+    statement_lines: dict[int, tuple[int, int]] = {}
+    if isinstance(resolved, str) and resolved.lstrip().startswith("{") and not resolved.startswith(PLACEHOLDER_PREFIX):
+        # Fn::Sub of a JSON string: the policy is the substituted text; its lines count from the string's.
+        policy_text = resolved
+        try:
+            resolved = json.loads(policy_text)
+        except json.JSONDecodeError as exc:
+            raise PolicyInputError(f"{where}: KeyPolicy is Fn::Sub of text that is not JSON: {exc.msg}") from None
+        statement_lines = _sub_statement_lines(expanded, policy_text, resolved, text, document_line)
+    elif isinstance(resolved, dict):
+        statement_lines = _marked_statement_lines(expanded, marks)
+    if not isinstance(resolved, dict):
+        message = f"KeyPolicy is {resolver.describe(expanded)}, which cannot be resolved offline"
+        return LocatedPolicy(source, name, None, {}, base_line, "cloudformation", None,
+                             (SourceIssue("policy_unknown", message, base_line),))
+    policy = parse_policy(resolved, source=where)
+    size = len(json.dumps(resolved, separators=(",", ":"), default=str).encode("utf-8"))
+    issues: list[SourceIssue] = []
+    for where_in_policy, note in resolver.notes:
+        match = re.match(r"KeyPolicy\.Statement(?:\[(\d+)\])?", where_in_policy)
+        index = int(match.group(1) or 0) if match else None
+        line, column = statement_lines.get(index, (base_line, None)) if index is not None else (base_line, None)
+        issues.append(SourceIssue("unresolved_reference", note, line, column, index))
+    issues.extend(_size_issue(size))
+    return LocatedPolicy(source, name, policy, statement_lines, base_line, "cloudformation", size, tuple(issues))
 
 
-_NO_VALUE = _NoValue()
+def _marked_statement_lines(expanded: Any, marks: Mapping[int, tuple[int, int]]) -> dict[int, tuple[int, int]]:
+    statements = expanded.get("Statement") if isinstance(expanded, dict) else None
+    if isinstance(statements, dict):
+        where = marks.get(id(statements))
+        return {0: where} if where else {}
+    if not isinstance(statements, list):
+        return {}
+    return {i: marks[id(st)] for i, st in enumerate(statements) if id(st) in marks}
+
+
+def _sub_statement_lines(
+    expanded: Any, policy_text: str, resolved: Any, source_text: str, document_line: int | None
+) -> dict[int, tuple[int, int]]:
+    """Statement lines of a policy written as ``Fn::Sub`` of a JSON text. In a YAML block scalar (``!Sub |``) the
+    text's lines are the template's lines (substitutions add none), found by the template text's first two lines;
+    otherwise every statement is on the ``KeyPolicy`` line."""
+    argument = expanded.get("Fn::Sub") if isinstance(expanded, dict) else None
+    if isinstance(argument, list) and argument:
+        argument = argument[0]
+    if document_line is None or not isinstance(resolved, dict) or not isinstance(argument, str):
+        return {}
+    inner = _statement_lines(json_positions(policy_text, keep=lambda p: len(p) <= 2), (), resolved)
+    wanted = [line.strip() for line in argument.splitlines()[:2]]
+    lines = source_text.splitlines()
+    for start in range(document_line - 1, min(len(lines), document_line + 3)):
+        if len(wanted) == 2 and [line.strip() for line in lines[start:start + 2]] == wanted:
+            indent = len(lines[start]) - len(lines[start].lstrip())
+            return {i: (start + line, column + indent) for i, (line, column) in inner.items()}
+    return dict.fromkeys(inner, (document_line, 1))
+
+
 _SUB_RE = re.compile(r"\$\{([^}]*)\}")
 
 
@@ -553,12 +652,12 @@ class _CfnResolver:
                 out: dict[str, Any] = {}
                 for k, v in value.items():
                     resolved = self.resolve(v, f"{where}.{k}")
-                    if resolved is not _NO_VALUE:
+                    if resolved is not cfn_decode.NO_VALUE:
                         out[str(k)] = resolved
                 return out
             if isinstance(value, list):
                 items = [self.resolve(v, f"{where}[{i}]") for i, v in enumerate(value)]
-                return [v for v in items if v is not _NO_VALUE]
+                return [v for v in items if v is not cfn_decode.NO_VALUE]
             return value
         finally:
             self._depth -= 1
@@ -642,9 +741,17 @@ class _CfnResolver:
         if not isinstance(name, str):
             return self._placeholder(whole, where)
         if name == "AWS::NoValue":
-            return _NO_VALUE
+            return cfn_decode.NO_VALUE
         if name in self.pseudo:
             return self.pseudo[name]
+        parameter = _obj(self.template.get("Parameters")).get(name)
+        if isinstance(parameter, dict) and isinstance(parameter.get("Default"), (str, int, float)):
+            # Linted with the parameter's Default (what a deployment without that parameter would use).
+            default = str(parameter["Default"])
+            kind = str(parameter.get("Type", ""))
+            if kind == "CommaDelimitedList" or kind.startswith("List<"):
+                return [part.strip() for part in default.split(",")]
+            return default
         iam = self._iam_name(name, where)
         if iam is not None:
             return iam[2]

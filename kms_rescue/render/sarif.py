@@ -9,17 +9,19 @@ Returns values and never prints. The subset written is the one GitHub documents 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kms_rescue import __version__
+from kms_rescue.policy.lint.baseline import artifact_uri, fingerprint
 
 if TYPE_CHECKING:
     from kms_rescue.policy.lint.findings import Finding, Rule
     from kms_rescue.policy.lint.report import LintReport, PolicyResult
+    from kms_rescue.policy.lint.suppress import Suppressed
+
+__all__ = ["LEVELS", "SARIF_SCHEMA", "SARIF_VERSION", "artifact_uri", "render_sarif", "sarif_json"]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -78,24 +80,12 @@ def _pascal(slug: str) -> str:
     return "".join(part.capitalize() for part in slug.split("-"))
 
 
-def artifact_uri(path: str, base: str | os.PathLike[str] | None = None) -> str:
-    """The path relative to ``base`` (the current directory by default) with forward slashes; a path outside it
-    becomes an absolute ``file://`` URI."""
-    base_path = Path(base) if base is not None else Path.cwd()
-    absolute = Path(path).resolve()
-    try:
-        return absolute.relative_to(base_path.resolve()).as_posix()
-    except ValueError:
-        return absolute.as_uri()
-
-
-def _fingerprint(result: PolicyResult, finding: Finding, uri: str) -> str:
-    stable = "\0".join((uri, result.location.name, finding.rule_id, finding.statement_label or "", finding.message))
-    return hashlib.sha256(stable.encode("utf-8")).hexdigest()[:32]
-
-
 def _result(
-    result: PolicyResult, finding: Finding, rule_index: int, base: str | os.PathLike[str] | None
+    result: PolicyResult,
+    finding: Finding,
+    rule_index: int,
+    base: str | os.PathLike[str] | None,
+    suppression: Suppressed | None = None,
 ) -> dict[str, Any]:
     uri = artifact_uri(result.location.source, base)
     region: dict[str, Any] = {"startLine": max(1, finding.line or result.location.document_line or 1)}
@@ -114,25 +104,34 @@ def _result(
             {"name": finding.statement_label, "fullyQualifiedName": f"{result.location.name}/{finding.statement_label}",
              "kind": "object"}
         ]
-    return {
+    out: dict[str, Any] = {
         "ruleId": finding.rule_id,
         "ruleIndex": rule_index,
         "level": LEVELS[finding.severity],
         "message": {"text": text},
         "locations": [location],
-        "partialFingerprints": {"kmsRescueFinding/v1": _fingerprint(result, finding, uri)},
+        "partialFingerprints": {"kmsRescueFinding/v1": fingerprint(uri, result.location.name, finding)},
         "properties": {"severity": finding.severity, "policy": result.location.name},
     }
+    if suppression is not None:
+        # SARIF 2.1.0 section 3.34: an inline marker is "inSource", the baseline file "external".
+        kind = "inSource" if suppression.kind == "inline" else "external"
+        out["suppressions"] = [{"kind": kind, "justification": suppression.reason}]
+    return out
 
 
 def render_sarif(report: LintReport, *, base: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The SARIF log (a dict) for a lint report. ``base`` is the directory artifact URIs are relative to (the
-    repository root in CI; the current directory by default)."""
+    """The SARIF log (a dict) for a lint report. ``base`` is the directory artifact URIs are relative to: by
+    default the report's ``repo_root`` (``--repo-root``), else the current directory. Suppressed findings are
+    results with ``suppressions`` (code scanning closes them), so the reason stays on record."""
     from kms_rescue.policy.lint.findings import RULES
 
+    if base is None:
+        base = report.repo_root
     rule_ids = sorted(RULES)
     index = {rule_id: i for i, rule_id in enumerate(rule_ids)}
     results = [_result(r, f, index[f.rule_id], base) for r, f in report.findings]
+    results += [_result(r, s.finding, index[s.finding.rule_id], base, s) for r in report.results for s in r.suppressed]
     return {
         "$schema": SARIF_SCHEMA,
         "version": SARIF_VERSION,

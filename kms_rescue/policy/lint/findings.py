@@ -33,6 +33,7 @@ IAM_GLOBAL_KEYS = f"{DOCS_BASE}/IAM/latest/UserGuide/reference_policies_conditio
 IAM_ACTION = f"{DOCS_BASE}/IAM/latest/UserGuide/reference_policies_elements_action.html"
 SSO_PERMISSION_SETS = f"{DOCS_BASE}/singlesignon/latest/userguide/referencingpermissionsets.html"
 CFN_INTRINSICS = f"{DOCS_BASE}/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference.html"
+KMS_AUTHORIZATION_REFERENCE = f"{DOCS_BASE}/service-authorization/latest/reference/list_awskeymanagementservice.html"
 
 
 @dataclass(frozen=True)
@@ -218,8 +219,9 @@ _RULES: tuple[Rule, ...] = (
     Rule(
         "KR018", "unresolved-reference", "low",
         "A CloudFormation reference could not be resolved offline.",
-        "Values computed at deploy time (a Ref to a parameter, a GetAtt of a resource, an Fn::If) are unknown "
-        "to lint; they are checked as placeholders, so findings about them may be incomplete.",
+        "Values computed at deploy time (a Ref to a parameter without a Default, a GetAtt of a resource, "
+        "Fn::ImportValue) are unknown to lint; they are checked as placeholders, so findings about them may be "
+        "incomplete.",
         "Nothing to do, or lint the deployed policy (aws kms get-key-policy) as well.",
         CFN_INTRINSICS,
     ),
@@ -257,6 +259,15 @@ _RULES: tuple[Rule, ...] = (
         "and policy variables work only in the String and ARN families.",
         "Correct the operator or the value as the message says (e.g. StringLike for a pattern).",
         IAM_CONDITION_OPERATORS,
+    ),
+    Rule(
+        "KR023", "unknown-condition-key", "medium",
+        "A condition key of a service is not one that service defines (a typo?).",
+        "A condition on a key that is not in the request context does not match: a positive operator is false, so "
+        "an Allow silently grants nothing; a negated operator is true, so a Deny applies to everyone. Service "
+        "condition keys are listed in the Service Authorization Reference (kms:ViaService, kms:CallerAccount, ...).",
+        "Correct the key name (see the KMS condition keys page), or use the global aws: key you meant.",
+        KMS_AUTHORIZATION_REFERENCE,
     ),
 )
 

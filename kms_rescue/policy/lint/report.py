@@ -5,17 +5,21 @@ Pure: renderers return strings or dicts; the CLI prints them and picks the exit 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TextIO
 
-from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.errors import NotAPolicyError, PolicyInputError
 from kms_rescue.policy.input_limits import read_stream
+from kms_rescue.policy.lint.baseline import STDIN_NAME, artifact_uri, fingerprint
 from kms_rescue.policy.lint.findings import RULES, SEVERITIES, Finding, Severity, severity_rank
+from kms_rescue.policy.lint.inputs import expand_paths
 from kms_rescue.policy.lint.rules import is_lockout, lint_located
+from kms_rescue.policy.lint.suppress import FileMarkers, Suppressed, comment_markers, split_suppressed
 from kms_rescue.policy.partitions import partition_for_region
-from kms_rescue.policy.sources import LocatedPolicy, load_policies, load_policies_from_text
+from kms_rescue.policy.sources import LocatedPolicy, load_policies_from_text, read_source
 
 #: The version of the JSON shape documented in docs/lint.md; bumped on any incompatible change.
 JSON_SCHEMA_VERSION = 1
@@ -31,6 +35,7 @@ class OutputFormat(str, Enum):
 class PolicyResult:
     location: LocatedPolicy
     findings: tuple[Finding, ...]
+    suppressed: tuple[Suppressed, ...] = ()  # findings an inline marker or the baseline silenced
 
     @property
     def locked_out(self) -> bool:
@@ -48,14 +53,23 @@ class PolicyResult:
             "statements": len(loc.policy.statements) if loc.policy is not None else None,
             "locked_out": self.locked_out,
             "findings": [f.to_dict() for f in self.findings],
+            "suppressed": [
+                {**s.finding.to_dict(), "suppression": s.kind, "reason": s.reason} for s in self.suppressed
+            ],
         }
 
 
 @dataclass(frozen=True)
 class LintReport:
     account: str
-    files: tuple[str, ...]
+    files: tuple[str, ...]  # every file read (directories expanded)
     results: tuple[PolicyResult, ...]
+    skipped: tuple[tuple[str, str], ...] = ()  # (file, why): valid JSON/YAML that holds no policy
+    errors: tuple[str, ...] = ()  # one line each: files that could not be read or are malformed (exit 2)
+    failed: tuple[str, ...] = ()  # the files the errors are about
+    notes: tuple[str, ...] = ()  # e.g. suppression markers without a reason
+    not_considered: int = 0  # files under the directories given that cannot hold a policy
+    repo_root: str | None = None  # what SARIF URIs and baseline paths are relative to (None: the cwd)
 
     @property
     def findings(self) -> list[tuple[PolicyResult, Finding]]:
@@ -77,8 +91,14 @@ class LintReport:
         return out
 
     def files_without_policies(self) -> list[str]:
-        seen = {r.location.source for r in self.results}
-        return [f for f in self.files if f not in seen]
+        """Files read that held a plan or template without any KMS key (not the skipped nor failed ones)."""
+        seen = {r.location.input_file for r in self.results}
+        skipped = {path for path, _ in self.skipped}
+        return [f for f in self.files if f not in seen and f not in skipped and f not in self.failed]
+
+    @property
+    def suppressed_count(self) -> int:
+        return sum(len(r.suppressed) for r in self.results)
 
     def to_dict(self, *, fail_on: Severity | None = None) -> dict[str, Any]:
         counts = self.counts()
@@ -93,34 +113,101 @@ class LintReport:
                 "policies": len(self.results),
                 "findings": sum(counts.values()),
                 "by_severity": counts,
+                "suppressed": self.suppressed_count,
             },
             "policies": [r.to_dict() for r in self.results],
+            "skipped": [{"file": path, "reason": why} for path, why in self.skipped],
+            "errors": list(self.errors),
         }
 
 
 def lint_files(
-    paths: Iterable[str], *, account: str, region: str = "us-east-1", stdin: TextIO | None = None
+    paths: Iterable[str],
+    *,
+    account: str,
+    region: str = "us-east-1",
+    stdin: TextIO | None = None,
+    stdin_name: str = STDIN_NAME,
+    skip_rules: Collection[str] = (),
+    baseline: Collection[str] = (),
+    repo_root: str | os.PathLike[str] | None = None,
 ) -> LintReport:
-    """Load every key policy in ``paths`` and lint it. Raises :class:`PolicyInputError` for bad input.
+    """Load every key policy in ``paths`` (directories are walked) and lint it.
 
-    A path of ``-`` reads ``stdin`` (e.g. ``terraform show -json plan.out | kms-rescue lint - ...``).
+    A path of ``-`` reads ``stdin`` (e.g. ``terraform show -json plan.out | kms-rescue lint - ...``), reported as
+    ``stdin_name``. Findings of ``skip_rules`` are dropped; findings silenced by an inline marker or whose
+    fingerprint is in ``baseline`` are kept apart in ``PolicyResult.suppressed``. A file that is valid JSON or YAML
+    but no policy is listed in ``skipped``; a file that cannot be read or is malformed is an entry of ``errors``,
+    and the other files are still linted. Raises :class:`PolicyInputError` only for a bad account or rule id.
     """
-    files = tuple(paths)
+    unknown = sorted(set(skip_rules) - set(RULES))
+    if unknown:
+        raise PolicyInputError(f"--skip-rule: unknown rule {', '.join(unknown)} (see docs/rules.md)")
+    given = list(paths)
+    if given.count("-") > 1:
+        raise PolicyInputError("standard input (-) can be given only once")
+    expanded = expand_paths(given)
+    errors = list(expanded.errors)
+    failed: list[str] = []
+    notes: list[str] = []
+    skipped: list[tuple[str, str]] = []
     partition = partition_for_region(region).id  # the partition of the fixes' ARNs (China: arn:aws-cn:…)
     results: list[PolicyResult] = []
-    stdin_read = False
-    for path in files:
-        if path == "-" and stdin is not None:
-            if stdin_read:
-                raise PolicyInputError("standard input (-) can be given only once")
-            stdin_read = True
-            found = load_policies_from_text(read_stream(stdin, "-"), source="-", account=account, region=region)
-        else:
-            found = load_policies(path, account=account, region=region)
+    files: list[str] = []
+    texts: dict[str, str] = {}
+    markers: dict[str, FileMarkers] = {}
+    root = str(repo_root) if repo_root is not None else None
+    baseline_prints = frozenset(baseline)
+
+    def markers_of(source: str) -> FileMarkers:
+        if source not in markers:
+            text = texts.get(source)
+            if text is None:
+                try:
+                    text = read_source(source)
+                except PolicyInputError:
+                    text = ""
+            markers[source] = comment_markers(text, source)
+            notes.extend(markers[source].notes)
+        return markers[source]
+
+    for path in expanded.files:
+        source = stdin_name if path == "-" else path
+        files.append(source)
+        try:
+            text = read_source(path) if path != "-" else (read_stream(stdin, source) if stdin is not None else "")
+            texts[source] = text
+            found = load_policies_from_text(text, source=source, account=account, region=region)
+        except NotAPolicyError as exc:
+            skipped.append((source, str(exc).removeprefix(f"{source}: ")))
+            continue
+        except PolicyInputError as exc:
+            if not str(exc).startswith("the account must be"):
+                errors.append(str(exc))
+                failed.append(source)
+                continue
+            raise
         for located in found:
-            results.append(PolicyResult(located, tuple(lint_located(located, key_account=account,
-                                                                   partition=partition))))
-    return LintReport(account=account, files=files, results=tuple(results))
+            findings = [f for f in lint_located(located, key_account=account, partition=partition)
+                        if f.rule_id not in skip_rules]
+            kept, silenced = split_suppressed(located, findings, markers_of(located.source).by_line, notes)
+            if baseline_prints:
+                uri = artifact_uri(located.source, root)
+                still = [f for f in kept if fingerprint(uri, located.name, f) not in baseline_prints]
+                silenced += [Suppressed(f, "in the baseline", "baseline") for f in kept if f not in still]
+                kept = still
+            results.append(PolicyResult(located, tuple(kept), tuple(silenced)))
+    return LintReport(
+        account=account,
+        files=tuple(files),
+        results=tuple(results),
+        skipped=tuple(skipped),
+        errors=tuple(errors),
+        failed=tuple(failed),
+        notes=tuple(dict.fromkeys(notes)),
+        not_considered=expanded.not_considered,
+        repo_root=root,
+    )
 
 
 def summary_line(report: LintReport) -> str:
@@ -133,6 +220,15 @@ def summary_line(report: LintReport) -> str:
         f"{'file' if files == 1 else 'files'}: "
     )
     body = f"{total} {'finding' if total == 1 else 'findings'}" + (f" ({shown})" if shown else "")
+    extras = []
+    if report.suppressed_count:
+        extras.append(f"{report.suppressed_count} suppressed")
+    if report.skipped:
+        extras.append(f"{len(report.skipped)} {'file' if len(report.skipped) == 1 else 'files'} skipped")
+    if report.errors:
+        extras.append(f"{len(report.errors)} {'file' if len(report.errors) == 1 else 'files'} with errors")
+    if extras:
+        body += f"; {', '.join(extras)}"
     if report.locked_out:
         locked = [r.location.name for r in report.results if r.locked_out]
         body += f"; LOCKED OUT: {', '.join(locked)}"

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from kms_rescue.policy import catalogue
 from kms_rescue.policy.actions import (
     action_matches,
     cross_account_allowed,
@@ -330,6 +331,7 @@ def _conditions(st: Statement) -> Iterator[Finding]:
     for condition in st.conditions:
         for problem in condition_problems(condition):
             yield make_finding("KR022", f"{st.label}: {problem}", statement=st)
+    yield from _unknown_condition_keys(st)
     if st.effect != "Allow" or not st.has_effect or not st.conditions:
         return
     principal_kinds = st.principal
@@ -369,6 +371,29 @@ def _conditions(st: Statement) -> Iterator[Finding]:
                 f"({condition.key} is not in its request context), so this statement grants no key management",
                 statement=st,
             )
+
+
+def _unknown_condition_keys(st: Statement) -> Iterator[Finding]:
+    """Service condition keys (``kms:ViaServce``) the Service Authorization Reference does not list. Global
+    ``aws:`` keys and services the catalogue does not have are not judged (``condition_key_known`` is None)."""
+    seen: set[str] = set()
+    for condition in st.conditions:
+        key = condition.key
+        if key.lower() in seen or catalogue.condition_key_known(key) is not False:
+            continue
+        seen.add(key.lower())
+        negated = "not" in condition.operator.lower().split(":")[-1] or condition.operator.lower() == "null"
+        effect = (
+            "so this Deny applies to every request" if st.effect == "Deny" and negated else
+            "so this Allow grants nothing" if st.effect == "Allow" and not negated else
+            "so the condition never sees a value"
+        )
+        yield make_finding(
+            "KR023",
+            f"{st.label}: condition key {key!r} is not a condition key of {key.split(':', 1)[0]}; it is never in the "
+            f"request context, {effect}",
+            statement=st,
+        )
 
 
 def _cross_account_actions(st: Statement, key_account: str) -> Iterator[Finding]:
