@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from kms_rescue.policy.guardrails import UNREAD, Guardrails, OrgMembership, Unread
+from kms_rescue.policy.guardrails import OrgLevel as EngineLevel
+
 #: How one AWS call (or credential resolution) ended.
 #:
 #: ``ok``; ``access_denied`` (AccessDenied*, a policy said no); ``not_found`` (no such key, alias, role, user);
@@ -136,6 +139,21 @@ class IdentityPolicies:
         return self.status in ("read", "not_needed")
 
 
+@dataclass(frozen=True)
+class PermissionsBoundary:
+    """A user's or role's permissions boundary (IAM User Guide, "Permissions boundaries for IAM entities").
+
+    ``status``: ``read`` (``document`` is the boundary policy's default version), ``none`` (it has no boundary, or
+    it is the root user), ``unknown`` (not read: ``reason`` says why; ``policy_arn`` when GetRole/GetUser showed
+    it but the policy could not be read)."""
+
+    status: Literal["read", "none", "unknown"]
+    policy_arn: str | None = None
+    document: dict[str, Any] | None = None
+    read_by: str | None = None
+    reason: str | None = None
+
+
 @dataclass
 class IdentityProbe:
     """Everything one identity saw. ``status`` is the outcome of getting usable credentials and
@@ -157,6 +175,9 @@ class IdentityProbe:
     #: For a role session: its role's ARN, path included (iam:GetRole). A session ARN drops the role's path, but a
     #: session's aws:PrincipalArn is the role's ARN with it. None when not a session or GetRole was not allowed.
     role_arn: str | None = None
+    #: The caller's permissions boundary (iam:GetRole / iam:GetUser, then iam:GetPolicy + iam:GetPolicyVersion);
+    #: None when it was not looked for.
+    permissions_boundary: PermissionsBoundary | None = None
 
     @property
     def name(self) -> str:
@@ -274,6 +295,47 @@ class KeyLocation:
     note: str | None = None
 
 
+@dataclass(frozen=True)
+class OrgPolicyDoc:
+    """One SCP or RCP (organizations:DescribePolicy)."""
+
+    id: str
+    name: str
+    type: Literal["SERVICE_CONTROL_POLICY", "RESOURCE_CONTROL_POLICY"]
+    document: dict[str, Any]
+    aws_managed: bool = False
+
+
+@dataclass(frozen=True)
+class OrganizationLevel:
+    """One level on the path from the organization's root to the key's account, with its SCPs and RCPs."""
+
+    target: str  # r-…, ou-…, or the account id
+    kind: Literal["root", "ou", "account"]
+    scps: tuple[OrgPolicyDoc, ...] = ()
+    rcps: tuple[OrgPolicyDoc, ...] = ()
+
+
+@dataclass(frozen=True)
+class OrganizationGuardrails:
+    """The SCPs and RCPs that apply to the key's account (AWS Organizations: DescribeOrganization, ListRoots,
+    ListParents up to the root, ListPoliciesForTarget per level and type, DescribePolicy).
+
+    ``status``: ``read`` (``levels`` run from the root to the account; ``scps_enabled``/``rcps_enabled`` say
+    whether each type is enabled: a type that is not has no effect), ``none`` (the account is in no organization),
+    ``management_account`` (the key's account is the management account: SCPs and RCPs do not apply there),
+    ``unknown`` (``reason`` says why: typically no identity of the management account)."""
+
+    status: Literal["read", "none", "management_account", "unknown"]
+    organization_id: str | None = None
+    management_account: str | None = None
+    read_by: str | None = None
+    reason: str | None = None
+    scps_enabled: bool | None = None
+    rcps_enabled: bool | None = None
+    levels: tuple[OrganizationLevel, ...] = ()
+
+
 @dataclass
 class Investigation:
     """Everything :func:`kms_rescue.aws.investigate.investigate` gathered; input to
@@ -288,6 +350,16 @@ class Investigation:
     warnings: list[str] = field(default_factory=list)
     trail_bucket: str | None = None
     location: KeyLocation | None = None  # set when every identity that looked found no such key
+    #: The SCPs and RCPs of the key's account; None when not looked for.
+    organization: OrganizationGuardrails | None = None
+
+    def guardrails_for(self, identity: str) -> Guardrails:
+        """The engine's guardrails for a request by the probed identity ``identity`` on the key: its permissions
+        boundary and the organization's SCPs and RCPs, each :data:`UNREAD` when it was not read (see
+        :func:`kms_rescue.policy.evaluate`, argument ``guardrails``)."""
+        probe = next(p for p in self.identities if p.name == identity)
+        return guardrails_from(probe.permissions_boundary, self.organization, caller_account=probe.account,
+                               key_account=self.key.account)
 
 
 @dataclass(frozen=True)
@@ -311,3 +383,40 @@ Progress = Callable[[ProgressEvent], None]
 
 def no_progress(_event: ProgressEvent) -> None:
     """The default progress callback: ignore."""
+
+
+def guardrails_from(
+    boundary: PermissionsBoundary | None,
+    organization: OrganizationGuardrails | None,
+    *,
+    caller_account: str | None,
+    key_account: str | None,
+) -> Guardrails:
+    """Guardrails for the engine from what was read. Not read (None or ``unknown``) becomes :data:`UNREAD`."""
+    pb: object | Unread | None
+    if boundary is None or boundary.status == "unknown":
+        pb = UNREAD
+    else:
+        pb = boundary.document if boundary.status == "read" else None
+    org = organization
+    if org is None or org.status == "unknown":
+        scps: tuple[EngineLevel, ...] | Unread | None = UNREAD
+        rcps: tuple[EngineLevel, ...] | Unread | None = UNREAD
+    elif org.status in ("none", "management_account"):
+        scps = rcps = None
+    else:
+        def levels(kind: str) -> tuple[EngineLevel, ...]:
+            return tuple(EngineLevel(target=lv.target, policies=tuple(
+                d.document for d in (lv.scps if kind == "scp" else lv.rcps))) for lv in org.levels)
+
+        # SCPs were read for the key's account: a caller of another account is not covered by them.
+        scps = (levels("scp") if org.scps_enabled else None) if caller_account == key_account else UNREAD
+        rcps = levels("rcp") if org.rcps_enabled else None
+    member: OrgMembership | None = None
+    if org is not None and org.organization_id:  # DescribeOrganization answered, whatever was read after it
+        ids = [lv.target for lv in org.levels[:-1]]  # the root and the OUs above the account
+        member = OrgMembership(org.organization_id,
+                               org.organization_id + "/" + "".join(f"{t}/" for t in ids) if ids else None)
+    return Guardrails(permissions_boundary=pb, scps=scps, rcps=rcps,
+                      management_account=org.management_account if org is not None else None,
+                      principal_org=member if caller_account == key_account else None, resource_org=member)

@@ -363,6 +363,9 @@ def test_unreadable_policy_is_reconstructed_from_paged_cloudtrail_history():
     s.err("kms", "get_key_policy", "AccessDeniedException", "not authorized")
     s.err("kms", "list_grants", "AccessDeniedException", "not authorized")
     role_policies(s, "App")
+    # App's own role, for its permissions boundary (none).
+    s.ok("iam", "get_role", {"Role": {"RoleName": "App", "Arn": f"arn:aws:iam::{ACCOUNT}:role/App", "Path": "/",
+                                      "RoleId": "AROAEXAMPLEAPP123456", "CreateDate": dt.datetime(2026, 1, 1)}})
     first = {"Version": "2012-10-17", "Statement": [POLICY["Statement"][0]]}
     s.ok("cloudtrail", "lookup_events", _history_page(
         [_event("CreateKey", "e1", "2026-01-01T00:00:00Z", first, f"arn:aws:iam::{ACCOUNT}:user/terraform")], "t"))

@@ -70,7 +70,8 @@ def test_there_are_enough_builtins() -> None:
     for required in ("healthy-default", "sole-admin-deleted", "rootless-admin-role", "principalarn-condition",
                      "explicit-deny-trap", "other-account-only", "policy-unreadable-history", "busy-account",
                      "nitro-enclave", "date-deny-lockout", "admin-window-closed", "admin-window-opens",
-                     "principalarn-literal-star"):
+                     "principalarn-literal-star", "scp-break-glass-only", "boundary-blocks-admin",
+                     "rcp-denies-key-policy-changes", "guardrails-unreadable"):
         assert required in names
 
 
@@ -239,6 +240,41 @@ def check_literal_star(lab: Lab) -> None:
     assert not signed_in_can_put(lab, "role/KeyAdmin", key)
 
 
+def denied_with(lab: Lab, profile: str, key: str, ending: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        kms_client(lab, profile).put_key_policy(KeyId=key, Policy=lab.admin.raw_key_policy(key))
+    assert exc.value.response["Error"]["Message"].endswith(ending), exc.value.response["Error"]
+
+
+def recover_scp_break_glass(lab: Lab) -> None:
+    key = lab.scenario.keys[0].id
+    for profile in ("admin", "root"):  # an SCP restricts the member account's root user too
+        denied_with(lab, profile, key, "with an explicit deny in a service control policy")
+    assert signed_in_can_put(lab, "role/BreakGlass", key)
+
+
+def recover_boundary(lab: Lab) -> None:
+    key = lab.scenario.keys[0].id
+    denied_with(lab, "admin", key, "because no permissions boundary allows the kms:PutKeyPolicy action")
+    assert signed_in_can_put(lab, "root", key)
+
+
+def recover_rcp(lab: Lab) -> None:
+    key = lab.scenario.keys[0].id
+    denied_with(lab, "admin", key, "with an explicit deny in a resource control policy")
+    assert not signed_in_can_put(lab, "root", key)  # an RCP restricts every principal, the root user included
+    assert signed_in_can_put(lab, "role/SecurityAdmin", key)
+
+
+def check_guardrails_unreadable(lab: Lab) -> None:
+    org = lab.client("admin", "organizations", config=NO_RETRY)
+    management = org.describe_organization()["Organization"]["MasterAccountId"]
+    with pytest.raises(ClientError) as exc:
+        org.list_parents(ChildId=lab.account)
+    assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert all(i.principal.account != management for i in lab.scenario.identities)  # nobody can list them
+
+
 EXTRA: dict[str, Callable[[Lab], None]] = {
     "admin-window-opens": recover_when_the_window_opens,
     "admin-window-closed": check_window_closed,
@@ -254,6 +290,10 @@ EXTRA: dict[str, Callable[[Lab], None]] = {
     "pending-deletion": check_pending,
     "busy-account": check_busy,
     "key-in-other-region": check_not_found_here,
+    "scp-break-glass-only": recover_scp_break_glass,
+    "boundary-blocks-admin": recover_boundary,
+    "rcp-denies-key-policy-changes": recover_rcp,
+    "guardrails-unreadable": check_guardrails_unreadable,
 }
 
 

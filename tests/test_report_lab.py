@@ -26,9 +26,15 @@ from tests.test_report_schema import validate_report
 pytest.importorskip("moto")
 
 SCRIPT = Path(sys.executable).with_name("kms-rescue")
-SCENARIOS = sorted(builtin_names())
-#: Built-ins whose expected verdict the report does not reach yet: not_found is being added (issue 9, item 2). The
-#: mark is strict, so it fails (and must go) as soon as the report reaches the verdict.
+#: Scenarios whose verdict turns on a guardrail (permissions boundary, SCP, RCP): the lab enforces them, and the
+#: investigation reads them (Investigation.guardrails_for), but the report does not pass them to the engine yet.
+#: Strict: when the report does, these pass, and the marks must go.
+AWAITING_GUARDRAILS_IN_REPORT = {"boundary-blocks-admin", "rcp-denies-key-policy-changes", "scp-break-glass-only"}
+SCENARIOS = [
+    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="the report does not apply guardrails yet"))
+    if name in AWAITING_GUARDRAILS_IN_REPORT else name
+    for name in sorted(builtin_names())
+]
 
 
 def scenario_doc(name: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ the principals the policy names exist. Returns plain data (:class:`~kms_rescue.a
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from kms_rescue.aws import guardrails as guardrail_reads
 from kms_rescue.aws import iam as iam_reads
 from kms_rescue.aws.credential_process import ProcessGroups
 from kms_rescue.aws.history import LOOKUP_RATE, TokenBucket, lookup_key_events
@@ -31,6 +33,8 @@ from kms_rescue.aws.results import (
     IdentitySpec,
     Investigation,
     KeyFacts,
+    OrganizationGuardrails,
+    PermissionsBoundary,
     PrincipalCheck,
     Progress,
     ProgressEvent,
@@ -58,6 +62,7 @@ class InvestigateOptions:
     #: Seconds for the whole investigation (None: no overall deadline); see :func:`investigate`.
     deadline: float | None = DEFAULT_DEADLINE
     history: bool = True
+    organization: bool = True  # read the SCPs and RCPs of the key's account (docs/report.md)
     trail_bucket: str | None = None
     lookup_rate: float = LOOKUP_RATE
     max_workers: int = 16
@@ -187,7 +192,7 @@ def _investigate(ref: KeyRef, opts: InvestigateOptions, specs: Sequence[Identity
     settled: set[int] = set()
     changed = threading.Condition()
     probes_done = threading.Event()
-    if opts.history and ref.key_arn:
+    if (opts.history or opts.organization) and ref.key_arn:
         def on_connected(run: IdentityRun) -> None:
             if run.probe.account == ref.account:
                 with changed:
@@ -245,8 +250,28 @@ def _investigate(ref: KeyRef, opts: InvestigateOptions, specs: Sequence[Identity
                                    result.error_code, result.message, requests, result.truncated)
         return result
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kms-rescue-history") as pool:
-        early_result = pool.submit(early_history) if settings.on_connected else None
+    def early_organization() -> OrganizationGuardrails | dict[str, Any] | None:
+        """DescribeOrganization as soon as the identity to ask is known (see :func:`_org_rank`): the root user or
+        one whose policies allow it, as soon as one of the key's account has connected; otherwise the best of those
+        connected once every identity has settled (a single one too: a call its policies refuse is not spent),
+        ``HISTORY_PATIENCE`` has passed, or the probes are over."""
+        with changed:
+            def ready() -> bool:
+                if probes_done.is_set():
+                    return True
+                return bool(connected) and (len(settled) >= len(specs) or any(_org_rank(r) <= 1 for r in connected))
+
+            changed.wait_for(lambda: bool(connected) or probes_done.is_set())
+            changed.wait_for(ready, timeout=HISTORY_PATIENCE)
+            candidates = list(connected)
+        if not candidates:
+            return None  # nobody of the key's account connected: asked again (and settled) after the probes
+        return guardrail_reads.ask_organization(_org_askers(candidates), ref.account)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kms-rescue-history") as pool, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="kms-rescue-org") as pool_org:
+        early_result = pool.submit(early_history) if settings.on_connected and opts.history else None
+        early_org = pool_org.submit(early_organization) if settings.on_connected and opts.organization else None
         try:
             probes, resolved, runs = probe_identities(specs, ref, settings)
         finally:
@@ -255,6 +280,11 @@ def _investigate(ref: KeyRef, opts: InvestigateOptions, specs: Sequence[Identity
                 changed.notify_all()
         facts = key_facts(resolved, runs)
         partial["facts"] = facts
+        # The organization's SCPs and RCPs, beside the IAM fill and the history (one call when there is none, made
+        # during the probes when the key's account was known from its ARN).
+        organization = pool_org.submit(
+            lambda: read_organization_guardrails(runs, facts.account, early_org.result() if early_org else None)
+        ) if opts.organization else None
         warnings: list[str] = []
         location = None
         if not_found_everywhere(resolved, runs):
@@ -265,7 +295,14 @@ def _investigate(ref: KeyRef, opts: InvestigateOptions, specs: Sequence[Identity
 
         # The IAM reads left for identities that could not read their own policies, side by side with the rest of
         # the history lookup (paced at CloudTrail's rate).
-        filled = pool.submit(fill_identity_policies, runs, facts, opts.max_workers)
+        live_policy = next((r.probe.key_policy for r in runs if r.probe.key_policy is not None), None)
+
+        def fill() -> None:
+            fill_identity_policies(runs, facts, opts.max_workers)
+            if live_policy is not None:  # then the boundaries that matter, still beside the history lookup
+                fill_boundaries(runs, facts, live_policy, opts.max_workers)
+
+        filled = pool.submit(fill)
         history = (early_result.result() if early_result else None) or HistoryLookup(False, ref.region)
         if opts.history and facts.arn and history.outcome != "ok":
             tried = {id(r) for r in early}
@@ -279,8 +316,14 @@ def _investigate(ref: KeyRef, opts: InvestigateOptions, specs: Sequence[Identity
                     later.message or history.message, later.requests + history.requests, later.truncated,
                 )
         filled.result()
+        org_guardrails = organization.result() if organization is not None else None
     partial["history"] = history
     progress(ProgressEvent("step", message="history", outcome=history.outcome))
+    if live_policy is None:
+        recorded = next((e.policy for e in reversed(history.events) if e.succeeded and e.policy is not None
+                         and e.name in ("CreateKey", "PutKeyPolicy")), None)
+        if recorded is not None:
+            fill_boundaries(runs, facts, recorded, opts.max_workers)
     fill_role_arns(runs, facts, _documents(probes, history), opts.max_workers)
 
     checks = check_principals(facts, runs, history)
@@ -288,7 +331,47 @@ def _investigate(ref: KeyRef, opts: InvestigateOptions, specs: Sequence[Identity
     return Investigation(
         key=facts, identities=probes, history=history, principal_checks=checks, started_at=started,
         finished_at=utc_now(), warnings=warnings, trail_bucket=opts.trail_bucket, location=location,
+        organization=org_guardrails,
     )
+
+
+def read_organization_guardrails(
+    runs: Sequence[IdentityRun], key_account: str | None,
+    described: OrganizationGuardrails | dict[str, Any] | None = None,
+) -> OrganizationGuardrails:
+    """The SCPs and RCPs of the key's account, asked by the usable identities (one of the key's account for
+    DescribeOrganization, unless ``described`` has its answer already; those of the management account for the
+    rest)."""
+    return guardrail_reads.read_organization(_org_askers(runs), key_account, described)
+
+
+def _org_askers(runs: Sequence[IdentityRun]) -> list[guardrail_reads.Asker]:
+    """The usable identities, those most likely allowed to call Organizations first; none known to be denied."""
+    usable = [r for r in runs if r.probe.usable and r.session is not None]
+    ranked = sorted(((_org_rank(r), i, r) for i, r in enumerate(usable)), key=lambda t: (t[0], t[1]))
+    return [(r.spec.name, r.probe.account, functools.partial(r.client, "organizations"), r.call)
+            for rank, _, r in ranked if rank < _DENIED]
+
+
+_DENIED = 3
+
+
+def _org_rank(run: IdentityRun) -> int:
+    """Who asks Organizations first: the root user (needs no identity policy), then identities whose policies
+    allow organizations:DescribeOrganization, then those whose policies are unknown; never one whose policies were
+    read and do not allow it (the call would only be refused)."""
+    arn = run.probe.arn or ""
+    if arn.endswith(":root"):
+        return 0
+    pols = run.probe.identity_policies
+    if pols is None or pols.status == "unknown":
+        return 2
+    try:
+        ev = evaluate(principal=arn, action="organizations:DescribeOrganization", resource="*",
+                      identity_policies=[d.document for d in pols.documents])
+    except PolicyInputError:
+        return 2
+    return 1 if ev.allowed else _DENIED
 
 
 def key_facts(ref: KeyRef, runs: Sequence[IdentityRun]) -> KeyFacts:
@@ -427,6 +510,62 @@ def _documents(probes: Sequence[IdentityProbe], history: HistoryLookup) -> list[
         if p.identity_policies is not None:
             docs += [d.document for d in p.identity_policies.documents]
     return docs
+
+
+def fill_boundaries(runs: Sequence[IdentityRun], facts: KeyFacts, key_policy: dict[str, Any],
+                    max_workers: int = 16) -> None:
+    """Each identity read its own permissions boundary during its probe (beside its identity policies). Where that
+    failed, or was not tried, and the boundary can matter, another identity of its account known to read IAM reads
+    it: the boundary matters to an identity the key policy and its identity policies (when not read: in the world
+    where they allow it) would let call PutKeyPolicy (a boundary only takes permissions away, so it cannot change a
+    denial), or to any role session when the policy tests aws:PrincipalArn (the same GetRole gives the role's
+    path). The root user has none."""
+    for run in runs:
+        if run.probe.usable and run.probe.permissions_boundary is None and (run.probe.arn or "").endswith(":root"):
+            run.probe.permissions_boundary = PermissionsBoundary(
+                "none", read_by=run.spec.name, reason="the root user has no permissions boundary")
+    tests_arn = iam_reads.mentions_principal_arn([key_policy])
+    pending = [r for r in runs if r.session is not None and r.probe.usable
+               and (r.probe.permissions_boundary is None or r.probe.permissions_boundary.status == "unknown")
+               and (facts.account is None or r.probe.account == facts.account)
+               and _boundary_matters(r, facts, key_policy, tests_arn)]
+    if not pending:
+        return
+    readers = [r for r in runs if r.reads_iam()]
+
+    def fill(run: IdentityRun) -> None:
+        assert run.probe.arn is not None
+        tried_itself = run.probe.permissions_boundary is not None
+        candidates = [r for r in readers if r is not run and r.probe.account == run.probe.account]
+        for reader in candidates if tried_itself else [run, *candidates]:
+            got, role_arn = guardrail_reads.read_boundary(reader.client("iam"), run.probe.arn, reader.call,
+                                                          read_by=reader.spec.name)
+            if role_arn and run.probe.role_arn is None:
+                run.probe.role_arn = role_arn
+            if run.probe.permissions_boundary is None or got.status != "unknown":
+                run.probe.permissions_boundary = got
+            if got.status != "unknown":
+                return
+
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(pending))),
+                            thread_name_prefix="kms-rescue-iam") as pool:
+        list(pool.map(fill, pending))
+
+
+def _boundary_matters(run: IdentityRun, facts: KeyFacts, key_policy: dict[str, Any], tests_arn: bool) -> bool:
+    arn = run.probe.arn or ""
+    if tests_arn and iam_reads.is_role_session(arn):
+        return True
+    pols = run.probe.identity_policies
+    # Identity policies not read: the world where they allow it (the boundary then decides).
+    docs = [d.document for d in pols.documents] if pols is not None and pols.status != "unknown" else [
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:PutKeyPolicy", "Resource": "*"}]}]
+    context = {"aws:PrincipalArn": run.probe.role_arn} if run.probe.role_arn else None
+    try:
+        return evaluate(principal=arn, action="kms:PutKeyPolicy", resource=facts.arn or "*", key_policy=key_policy,
+                        identity_policies=docs, context=context).allowed
+    except PolicyInputError:
+        return False
 
 
 def fill_role_arns(runs: Sequence[IdentityRun], facts: KeyFacts, documents: Sequence[dict[str, Any]],

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from kms_rescue.aws import guardrails as guardrail_reads
 from kms_rescue.aws import iam as iam_reads
 from kms_rescue.aws.classify import classify_exception, hint_for
 from kms_rescue.aws.fanout import fan_out
@@ -28,6 +29,7 @@ from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import (
     CREDENTIAL_FAILURES,
     CallResult,
+    IdentityPolicies,
     IdentityProbe,
     IdentitySpec,
     Progress,
@@ -423,9 +425,22 @@ class IdentityRun:
             return got, rec
 
         arn = self.probe.arn
-        policies = iam_reads.read_identity_policies(self.client("iam"), arn, own_call, read_by=self.spec.name,
+        iam = self.client("iam")
+
+        def policies_read() -> IdentityPolicies:
+            return iam_reads.read_identity_policies(iam, arn, own_call, read_by=self.spec.name,
                                                     parallel=self.settings.parallel_calls,
                                                     shared=self.settings.shared_reads)
+
+        def boundary_read() -> None:
+            # The permissions boundary is on the same GetRole/GetUser answer that gives a session's role path.
+            boundary, role_arn = guardrail_reads.read_boundary(iam, arn, self.call, read_by=self.spec.name)
+            self.probe.permissions_boundary = boundary
+            if role_arn and self.probe.role_arn is None:
+                self.probe.role_arn = role_arn
+
+        reads: list[Callable[[], Any]] = [policies_read, boundary_read]
+        policies: IdentityPolicies = fan_out(reads, self.settings.parallel_calls)[0]
         self.probe.identity_policies = policies
         if self.settings.on_settled is not None:
             self.settings.on_settled(self)

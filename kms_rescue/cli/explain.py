@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from enum import Enum
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -11,6 +12,9 @@ from kms_rescue.cli import _say
 from kms_rescue.cli._io import read_text
 from kms_rescue.errors import UsageError
 from kms_rescue.policy.partitions import partition_by_id
+
+if TYPE_CHECKING:
+    from kms_rescue.policy import Guardrails
 
 
 class ExplainFormat(str, Enum):
@@ -42,6 +46,12 @@ def render_text(result: dict[str, object]) -> str:
         f"  resource   {result['resource']}",
         "Why:",
     ]
+    if result.get("guardrail"):
+        lines.insert(1, f"  decided by the {result['guardrail']}")
+    assumed = result.get("assumed") or []
+    assert isinstance(assumed, list)
+    if assumed:
+        lines.insert(1, f"  assumed to allow (not given): {', '.join(assumed)}")
     reasons = result["reasons"]
     assert isinstance(reasons, list)
     for r in reasons:
@@ -71,6 +81,17 @@ def register(app: typer.Typer) -> None:
         ),
         context: list[str] = typer.Option(
             [], "--context", help="A request-context key, KEY=VALUE; repeat a key for several values."
+        ),
+        boundary: str | None = typer.Option(
+            None, "--permissions-boundary", help="The caller's permissions boundary policy (JSON file)."
+        ),
+        scp: list[str] = typer.Option(
+            [], "--scp", help="An SCP that applies to the caller's account, beside FullAWSAccess (JSON file); "
+            "repeatable."
+        ),
+        rcp: list[str] = typer.Option(
+            [], "--rcp", help="An RCP that applies to the key's account, beside RCPFullAWSAccess (JSON file); "
+            "repeatable."
         ),
         fmt: ExplainFormat = typer.Option(ExplainFormat.text, "--format", help="Output format."),
         expect: Expectation | None = typer.Option(
@@ -106,6 +127,7 @@ def register(app: typer.Typer) -> None:
             key_policy=key_doc,
             identity_policies=identity_docs,
             context=parse_context(context),
+            guardrails=_guardrails(boundary, scp, rcp),
         )
         data = result.to_dict()
         if fmt is ExplainFormat.json:
@@ -117,3 +139,31 @@ def register(app: typer.Typer) -> None:
             if not matched:
                 typer.echo(f"expected {expect.value}, got {result.decision.value}", err=True)
             raise typer.Exit(0 if matched else 1)
+
+
+#: What AWS attaches to every level when the policy type is enabled (AWS Organizations User Guide, "SCP
+#: evaluation", "RCP evaluation"): the files given with --scp / --rcp sit beside it.
+_FULL_ACCESS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+_RCP_FULL_ACCESS = {"Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}]}
+
+
+def _guardrails(boundary: str | None, scps: list[str], rcps: list[str]) -> Guardrails | None:
+    """The guardrails given on the command line (docs/engine.md, Guardrails), None when none were."""
+    from kms_rescue.policy import Guardrails, OrgLevel, parse_policy  # deferred, as the command's: start-up time
+
+    if boundary is None and not scps and not rcps:
+        return None
+
+    def level(files: list[str], full: object, what: str) -> tuple[OrgLevel, ...] | None:
+        if not files:
+            return None
+        docs = [parse_policy(read_text(f, what), source=f) for f in files]
+        return (OrgLevel(target="command line", policies=(full, *docs)),)
+
+    return Guardrails(
+        permissions_boundary=parse_policy(read_text(boundary, "permissions boundary"), source=boundary)
+        if boundary is not None else None,
+        scps=level(scps, _FULL_ACCESS, "SCP"),
+        rcps=level(rcps, _RCP_FULL_ACCESS, "RCP"),
+    )

@@ -5,8 +5,10 @@ relies on, so that a moto upgrade has one place to look:
 
 - ``moto.iam.models.iam_backends[account]["aws"]`` (``IAMBackend``): ``create_role``, ``create_user``,
   ``create_group``, ``add_user_to_group``, ``put_role_policy``/``put_user_policy``/``put_group_policy``,
-  ``create_policy``, ``attach_*_policy``, ``delete_role``/``delete_user``; models ``Role`` (``id``, ``path``,
-  ``arn``, ``tags``, ``policies``, ``managed_policies``, ``assume_role_policy_document``), ``User`` (``id`` is
+  ``create_policy``, ``attach_*_policy``, ``delete_role``/``delete_user``, ``put_role_permissions_boundary``,
+  ``managed_policies`` (by ARN); models ``Role`` (``id``, ``path``,
+  ``arn``, ``tags``, ``policies``, ``managed_policies``, ``assume_role_policy_document``,
+  ``permissions_boundary_arn``), ``User`` (``id`` is
   overwritten with an ``AIDA…`` id, as IAM's), ``Group``, ``ManagedPolicy.versions``.
 - ``moto.kms.models.kms_backends[account][region]`` (``KmsBackend``, one per Region; the ``regions`` moto serves
   KMS in are ``kms_backends[account].regions``): ``create_key`` (then re-keyed to the
@@ -250,6 +252,23 @@ class MotoState:
             iam.attach_user_policy(policy_arn, name)
         else:
             iam.attach_group_policy(policy_arn, name)
+
+    def set_role_boundary(self, account: str, name: str, policy_arn: str) -> None:
+        self._iam(account).put_role_permissions_boundary(name, policy_arn)
+
+    def role_boundary(self, account: str, name: str) -> str | None:
+        """The ARN of a role's permissions boundary (``Role.permissions_boundary_arn``), None without one."""
+        for role in self._iam(account).get_roles():
+            if role.name == name:
+                return role.permissions_boundary_arn or None
+        return None
+
+    def managed_policy_document(self, account: str, policy_arn: str) -> str | None:
+        """The default version's document of a managed policy of ``account``, None when there is no such policy."""
+        policy = self._iam(account).managed_policies.get(policy_arn)
+        if policy is None:
+            return None
+        return next((str(v.document) for v in policy.versions if v.is_default), None)
 
     def role(self, account: str, name: str) -> PrincipalInfo | None:
         for role in self._iam(account).get_roles():

@@ -4,7 +4,11 @@ the policy engine before anything reaches moto's backends.
 Denials read as AWS's do (IAM User Guide, "Troubleshoot access denied error messages": ``User: ARN is not
 authorized to perform: ACTION on resource: RESOURCE because no <type> policy allows the ACTION action`` for an
 implicit deny, ``... with an explicit deny in a <type> policy`` for an explicit one; ``<type>`` is
-``resource-based`` for a key policy and ``identity-based`` for IAM policies).
+``resource-based`` for a key policy and ``identity-based`` for IAM policies; a guardrail is named as
+``service control policy``, ``resource control policy`` or ``permissions boundary``).
+
+Guardrails: the caller's permissions boundary and the scenario organization's SCPs (for the caller's account) and
+RCPs (for the resource's account) go to the engine with every decision (docs/lab.md, "Guardrails").
 """
 
 from __future__ import annotations
@@ -22,10 +26,19 @@ from werkzeug.wrappers import Request, Response
 
 from kms_rescue.lab import protocol, signature
 from kms_rescue.lab.identity import Credentials, Principal
+from kms_rescue.lab.organization import RCP, SCP, PolicyType
 from kms_rescue.lab.protocol import AwsRequest, BadRequest, error, parse_request
 from kms_rescue.lab.runtime import LabRuntime
 from kms_rescue.policy import Decision, Evaluation, Policy, evaluate, parse_policy
 from kms_rescue.policy.actions import cross_account_allowed
+from kms_rescue.policy.guardrails import (
+    PERMISSIONS_BOUNDARY,
+    RESOURCE_CONTROL_POLICIES,
+    SERVICE_CONTROL_POLICIES,
+    Guardrails,
+    OrgLevel,
+    OrgMembership,
+)
 from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
 
 FAULT_KINDS = ("throttle", "5xx", "hang")
@@ -99,6 +112,7 @@ class Gate:
         self.internal_errors: list[str] = []
         self._stats_lock = threading.Lock()
         self._policies: OrderedDict[str, Policy] = OrderedDict()
+        self._org_levels: dict[tuple[PolicyType, str], tuple[OrgLevel, ...] | None] = {}
         #: The Host header values the lab answers (its own address, set once its port is known); None: any.
         self.hosts: frozenset[str] | None = None
 
@@ -192,7 +206,7 @@ class Gate:
         return sent == creds.session_token
 
     def _dispatch(self, req: AwsRequest, creds: Credentials) -> Response:
-        from kms_rescue.lab import ec2_api, iam_api, kms_api
+        from kms_rescue.lab import ec2_api, iam_api, kms_api, org_api
 
         service = req.service
         if service == "kms":
@@ -203,6 +217,8 @@ class Gate:
             return iam_api.handle_sts(self, req, creds)
         if service == "cloudtrail":
             return iam_api.handle_cloudtrail(self, req, creds)
+        if service == "organizations":
+            return org_api.handle(self, req, creds)
         if service == "ec2":
             return ec2_api.handle_ec2(self, req, creds)
         return iam_api.handle_other(self, req, creds)
@@ -259,6 +275,43 @@ class Gate:
             ctx.update(extra)
         return ctx
 
+    def _levels(self, kind: PolicyType, account: str | None) -> tuple[OrgLevel, ...] | None:
+        """The SCPs or RCPs at each level from the root to ``account``, None when none apply to it."""
+        org = self.rt.scenario.organization
+        if org is None or account is None or not org.is_member(account) or not org.policies(kind):
+            return None
+        cache_key = (kind, account)
+        if cache_key not in self._org_levels:
+            self._org_levels[cache_key] = tuple(
+                OrgLevel(target=t, policies=tuple(self.parsed(pol.content) for pol in org.attached(kind, t)))
+                for t in org.path(account)
+            )
+        return self._org_levels[cache_key]
+
+    def guardrails(self, p: Principal, resource: str) -> Guardrails | None:
+        """The caller's permissions boundary and the SCPs and RCPs that apply, None when there are none."""
+        org = self.rt.scenario.organization
+        boundary = self.rt.permissions_boundary(p)
+        if org is None and boundary is None:
+            return None
+        parts = resource.split(":")
+        resource_account = parts[4] if len(parts) > 5 and parts[4] else None
+        return Guardrails(
+            permissions_boundary=self.parsed(boundary) if boundary is not None else None,
+            scps=self._levels(SCP, p.account),
+            rcps=self._levels(RCP, resource_account),
+            management_account=org.management_account if org is not None else None,
+            principal_org=self._membership(p.account),
+            resource_org=self._membership(resource_account),
+        )
+
+    def _membership(self, account: str | None) -> OrgMembership | None:
+        """The account's place in the scenario's organization (aws:PrincipalOrgID, aws:PrincipalOrgPaths, ...)."""
+        org = self.rt.scenario.organization
+        if org is None or account is None or not (org.is_member(account) or account == org.management_account):
+            return None
+        return OrgMembership(org.id, org.id + "/" + "".join(f"{t}/" for t in org.path(account)[:-1]))
+
     def evaluate(
         self,
         p: Principal,
@@ -281,6 +334,7 @@ class Gate:
             key_policy=self.parsed(policy, key_policy=True) if policy is not None else None,
             identity_policies=identity,
             context=self.context(p, region=region, extra=extra),
+            guardrails=self.guardrails(p, resource),
         )
 
     def denial(
@@ -301,8 +355,21 @@ class Gate:
         return denial_message(p, action, resource, ev, resource_policy=policy is not None)
 
 
+#: How AWS's AccessDenied messages name each guardrail (IAM User Guide, "Troubleshoot access denied error messages").
+_GUARDRAIL_WORDS = {
+    SERVICE_CONTROL_POLICIES: "service control policy",
+    RESOURCE_CONTROL_POLICIES: "resource control policy",
+    PERMISSIONS_BOUNDARY: "permissions boundary",
+}
+
+
 def denial_message(p: Principal, action: str, resource: str, ev: Evaluation, *, resource_policy: bool) -> str:
     head = f"User: {p.arn} is not authorized to perform: {action} on resource: {resource}"
+    if ev.guardrail is not None:
+        words = _GUARDRAIL_WORDS[ev.guardrail]
+        if ev.decision is Decision.EXPLICIT_DENY:
+            return f"{head} with an explicit deny in a {words}"
+        return f"{head} because no {words} allows the {action} action"
     if ev.decision is Decision.EXPLICIT_DENY:
         in_resource_policy = any(r.policy == "key policy" and r.effect == "Deny" for r in ev.reasons)
         kind = "a resource-based" if in_resource_policy else "an identity-based"

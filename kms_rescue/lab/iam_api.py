@@ -96,6 +96,8 @@ def handle_iam(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
         name = req.params.get("RoleName" if kind == "role" else "UserName", "")
         before = gate.rt.moto.principal(p.account, kind, name)
     response = _forwarded(gate, req, "iam", p.account)
+    if op == "GetUser" and response.status_code == 200:
+        response = _with_user_boundary(gate, response, p.account, str(req.params.get("UserName", "")))
     if before is not None and response.status_code == 200:
         gate.rt.principal_deleted(before)
         param = "roleName" if before.kind == "role" else "userName"
@@ -104,6 +106,21 @@ def handle_iam(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
             request_parameters={param: before.name}, region="us-east-1", account=p.account,
             user_agent=req.user_agent or "kms-rescue-lab", request_id=req.request_id, session_created=creds.issued,
         )
+    return response
+
+
+def _with_user_boundary(gate: Gate, response: Response, account: str, name: str) -> Response:
+    """moto's GetUser omits a user's permissions boundary; add it as IAM's GetUser response has it (IAM API
+    reference, User: PermissionsBoundary)."""
+    arn = gate.rt.boundary_arn(account, "user", name)
+    body = response.get_data(as_text=True)
+    if arn is None or "<PermissionsBoundaryArn>" in body or "</User>" not in body:
+        return response
+    element = (
+        "<PermissionsBoundary><PermissionsBoundaryType>PermissionsBoundaryPolicy</PermissionsBoundaryType>"
+        f"<PermissionsBoundaryArn>{xml_text(arn)}</PermissionsBoundaryArn></PermissionsBoundary>"
+    )
+    response.set_data(body.replace("</User>", element + "</User>", 1))
     return response
 
 

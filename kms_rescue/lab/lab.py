@@ -158,12 +158,16 @@ class LabAdmin:
         return None
 
     def sign_in(self, ref: str, *, session_name: str = "console", account: str | None = None) -> Credentials:
-        """Credentials for ``role/NAME`` (a session called ``session_name``) or ``user/NAME``, as if someone signed
-        in to the console as that principal: how a recovery uses a principal nobody has a profile for."""
-        from kms_rescue.lab.identity import session_principal, user_principal
+        """Credentials for ``role/NAME`` (a session called ``session_name``), ``user/NAME`` or ``root`` (the
+        account's root user), as if someone signed in to the console as that principal: how a recovery uses a
+        principal nobody has a profile for."""
+        from kms_rescue.lab.identity import root_principal, session_principal, user_principal
 
         kind, _, name = ref.partition("/")
         rt = self._rt
+        if ref == "root":
+            with rt.lock:
+                return rt.issue(root_principal(account or rt.account))
         with rt.lock:
             info = rt.moto.principal(account or rt.account, kind, name.rpartition("/")[2])
             if info is None:

@@ -69,6 +69,8 @@ class LabRuntime:
         self.profiles: dict[str, Credentials] = {}
         #: ARN of every principal deleted so far -> the unique id key policies now show in its place.
         self.deleted_ids: dict[str, str] = {}
+        #: (account, user name) -> the ARN of the user's permissions boundary (moto keeps only roles').
+        self.user_boundaries: dict[tuple[str, str], str] = {}
         self.started = clock()
 
     # --- setup ---------------------------------------------------------------------------------------------
@@ -129,6 +131,12 @@ class LabRuntime:
             for n, doc in enumerate(docs, 1):
                 self.moto.put_inline_policy(p.account, p.kind, p.name, f"inline-{n}", json.dumps(doc))
             attach(p.account, p.kind, p.name, p.attach)
+            if p.permissions_boundary is not None:
+                boundary = managed[(p.account, p.permissions_boundary)]
+                if p.kind == "role":
+                    self.moto.set_role_boundary(p.account, p.name, boundary)
+                else:
+                    self.user_boundaries[(p.account, p.name)] = boundary
             for group in p.groups:
                 self.moto.add_user_to_group(p.account, group, p.name)
 
@@ -213,6 +221,21 @@ class LabRuntime:
         assert principal.name is not None
         kind = "user" if principal.kind == "user" else "role"
         return self.moto.identity_policies(principal.account, kind, principal.name)
+
+    def boundary_arn(self, account: str, kind: str, name: str) -> str | None:
+        """The ARN of a user's or role's permissions boundary, None without one."""
+        if kind == "role":
+            return self.moto.role_boundary(account, name)
+        return self.user_boundaries.get((account, name))
+
+    def permissions_boundary(self, principal: Principal) -> str | None:
+        """The caller's permissions boundary document (IAM User Guide, "Permissions boundaries for IAM
+        entities"), None for the root user or a principal without one."""
+        if principal.kind == "root":
+            return None
+        assert principal.name is not None
+        arn = self.boundary_arn(principal.account, "user" if principal.kind == "user" else "role", principal.name)
+        return self.moto.managed_policy_document(principal.account, arn) if arn else None
 
     def principal_tags(self, principal: Principal) -> Mapping[str, str]:
         info = self.live_info(principal)

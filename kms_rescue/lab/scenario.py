@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kms_rescue.errors import UsageError
+from kms_rescue.lab.organization import Organization, OrgProblem, build_organization, policy_documents
 from kms_rescue.lab.regions import region_problem
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.input_limits import DOCUMENT_MAX_BYTES, read_bounded_text
@@ -51,6 +52,7 @@ class PrincipalSpec:
     groups: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
     trust: Mapping[str, Any] | None = None
+    permissions_boundary: str | None = None  # a managed policy: a name from managed_policies, or its ARN
     where: str = "$"  # JSON path, for messages
 
     @property
@@ -167,6 +169,7 @@ class Scenario:
     deleted: tuple[PrincipalSpec, ...] = ()
     history: tuple[HistorySpec, ...] = ()
     enabled_regions: tuple[str, ...] = ()
+    organization: Organization | None = None
     source: str = "<scenario>"
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -317,6 +320,8 @@ def _schema_error(doc: Any, source: str) -> str | None:
         return f"{json_path(where)}: {json.dumps(err.instance)} is not one of {allowed_values}"
     if err.validator == "const":
         return f"{json_path(where)}: must be {json.dumps(err.validator_value)}"
+    if err.validator == "not" and "ous" in where:
+        return f"{json_path(where)}: \"root\" names the organization's root; an OU needs another name"
     if err.validator == "not":
         return f"{json_path(where)}: {json.dumps(err.instance)} is not allowed here (reserved for AWS)"
     return f"{json_path(where)}: {err.message}"
@@ -365,6 +370,7 @@ def _principal(kind: PrincipalKind, d: Mapping[str, Any], where: str, account: s
         groups=tuple(d.get("groups", ())),
         tags=dict(d.get("tags", {})),
         trust=trust,
+        permissions_boundary=d.get("permissions_boundary"),
         where=where,
     )
 
@@ -392,7 +398,8 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
             raise _Problem(f"{where}.profile: {d['profile']!r} is used by another identity")
         profiles.add(d["profile"])
         if kind == "root":
-            for bad in ("policies", "attach", "groups", "path", "tags", "trust", "session_name"):
+            for bad in ("policies", "attach", "groups", "path", "tags", "trust", "session_name",
+                        "permissions_boundary"):
                 if bad in d:
                     raise _Problem(f"{where}.{bad}: the root user has no {bad.replace('_', ' ')}")
         if kind != "role":
@@ -421,7 +428,8 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
     for ident in identities:
         p = ident.principal
         other = defined.get((p.account, p.kind, p.name))
-        if other is not None and (p.policies or p.attach or p.tags or p.trust or p.groups or p.path != "/"):
+        if other is not None and (p.policies or p.attach or p.tags or p.trust or p.groups or p.path != "/"
+                                  or p.permissions_boundary):
             raise _Problem(
                 f"{p.where}: {p.kind} {p.name} is defined in {other.where}; give its policies there, not here"
             )
@@ -454,6 +462,10 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
         for j, att in enumerate(p.attach):
             if not (att.startswith("arn:") and att in managed_arns) and (p.account, att) not in managed_names:
                 raise _Problem(f"{p.where}.attach[{j}]: no managed policy {att!r} in $.managed_policies")
+        pb = p.permissions_boundary
+        known = pb is None or (pb.startswith("arn:") and pb in managed_arns) or (p.account, pb) in managed_names
+        if not known:
+            raise _Problem(f"{p.where}.permissions_boundary: no managed policy {pb!r} in $.managed_policies")
         for j, group_name in enumerate(p.groups):
             if (p.account, group_name) not in group_names:
                 raise _Problem(f"{p.where}.groups[{j}]: no group {group_name!r} in $.groups")
@@ -547,6 +559,18 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
         )
 
     enabled_regions = _enabled_regions(doc, region, keys)
+    try:
+        organization = build_organization(doc.get("organization"), account)
+    except OrgProblem as exc:
+        raise _Problem(str(exc)) from None
+    if organization is not None:
+        from kms_rescue.policy import parse_policy
+
+        for where, document in policy_documents(organization):
+            try:
+                parse_policy(document)
+            except PolicyInputError as exc:
+                raise _Problem(f"{where}: {exc}") from None
     scenario = Scenario(
         name=doc.get("name", default_name),
         account=account,
@@ -562,6 +586,7 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
         managed_policies=tuple(managed),
         deleted=tuple(deleted),
         history=tuple(history),
+        organization=organization,
         source=source,
         raw=doc,
     )

@@ -13,15 +13,19 @@ Nothing under this package imports boto3 or touches the network (ruff's banned-a
 
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.evaluate import Decision, Evaluation, Reason, evaluate
+from kms_rescue.policy.guardrails import UNREAD, Guardrails, OrgLevel
 from kms_rescue.policy.management import ManagementAnalysis, ManagementPath, analyze_management
 from kms_rescue.policy.model import Condition, Policy, PrincipalSpec, Statement, parse_policy
 
 __all__ = [
+    "UNREAD",
     "Condition",
     "Decision",
     "Evaluation",
+    "Guardrails",
     "ManagementAnalysis",
     "ManagementPath",
+    "OrgLevel",
     "Policy",
     "PolicyInputError",
     "PrincipalSpec",

@@ -31,6 +31,15 @@ from typing import Any, Literal
 from kms_rescue.policy.actions import canonical_action, cross_account_allowed
 from kms_rescue.policy.conditions import ConditionOutcome, RequestContext, evaluate_conditions, like_match
 from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.guardrails import (
+    PERMISSIONS_BOUNDARY,
+    GuardrailOutcome,
+    Guardrails,
+    check,
+    names_caller_itself,
+    not_principal_ignored,
+    org_context,
+)
 from kms_rescue.policy.model import Policy, Statement, parse_policy
 from kms_rescue.policy.principals import Caller, MatchKind, exempt_by_not_principal, match_spec, parse_caller
 from kms_rescue.policy.wildcard import WildcardPattern, compile_text, fold
@@ -86,6 +95,11 @@ class Evaluation:
     identity_unknown: bool = False
     cross_account: bool = False
     rule: str = ""  # the rule that decided, in words
+    # Guardrails (permissions boundary, SCPs, RCPs) that were not read and were assumed to allow; see
+    # kms_rescue.policy.guardrails. Empty when none were given, all were read, or the decision is a denial.
+    assumed: tuple[str, ...] = ()
+    # The guardrail whose Deny (or missing Allow) decided a denial, e.g. "service control policies"; None otherwise.
+    guardrail: str | None = None
     # The statements that applied, as (policy name, match): reasons are worded only when asked for, so that
     # callers that need just the decision (the lab's gate) do not pay for the words.
     matches: tuple[tuple[str, StatementMatch], ...] = field(default=(), repr=False, compare=False)
@@ -116,6 +130,8 @@ class Evaluation:
             "identity_allowed": self.identity_allowed,
             "identity_unknown": self.identity_unknown,
             "cross_account": self.cross_account,
+            "assumed": list(self.assumed),
+            "guardrail": self.guardrail,
             "reasons": [r.to_dict() for r in self.reasons],
         }
 
@@ -366,6 +382,7 @@ def evaluate(
     identity_policies: Sequence[PolicyDocument] | None = (),
     context: Mapping[str, str | Sequence[str]] | None = None,
     now: datetime | None = None,
+    guardrails: Guardrails | None = None,
 ) -> Evaluation:
     """Decide whether ``principal`` may perform ``action`` on ``resource``.
 
@@ -376,12 +393,17 @@ def evaluate(
     ``context`` adds or overrides request-context keys (``aws:SourceIp``, ``kms:ViaService``, ...).
     ``now`` is the time of the request (``aws:CurrentTime``, ``aws:EpochTime``); None means the current UTC time,
     and a value for either key in ``context`` still wins.
+    ``guardrails`` are the caller's permissions boundary and the organization's SCPs and RCPs
+    (:class:`kms_rescue.policy.guardrails.Guardrails`); without them none are applied (today's behaviour). One that
+    was not read is decided as if it allowed, and named in ``Evaluation.assumed``.
     Raises :class:`PolicyInputError` for malformed input.
     """
     caller = parse_caller(principal)
     action = canonical_action(action)
     if not resource or not isinstance(resource, str):
         raise PolicyInputError("the resource must be an ARN (for KMS decisions, the key ARN)")
+    if guardrails is not None and (guardrails.principal_org or guardrails.resource_org):
+        context = {**org_context(guardrails), **(context or {})}  # what the caller gave wins
     ctx = build_context(caller, context, now)
     key_parts = key_arn_parts(resource)
     is_key = key_policy is not None or (key_parts is not None and action.lower().startswith("kms:"))
@@ -411,6 +433,19 @@ def evaluate(
             (key_deny if m.statement.effect == "Deny" else key_allow).append(m)
             matches.append(("key policy", m))
 
+    g: GuardrailOutcome | None = None
+    if guardrails is not None:
+        def match(pol: Policy, name: str, resource_policy: bool) -> tuple[list[Statement], list[Statement]]:
+            found = _applicable(pol, caller, action, resource, ctx, resource_policy)
+            matches.extend((name, m) for m in found)
+            return ([m.statement for m in found if m.statement.effect != "Deny"],
+                    [m.statement for m in found if m.statement.effect == "Deny"])
+
+        g = check(guardrails, caller=caller, action=action, resource_account=key_account, match=match,
+                  parse=lambda doc, name: _as_policy(doc, name))  # type: ignore[arg-type]
+        if g.boundary is not None and parsed_key is not None:
+            key_deny.extend(_not_principal_denies(parsed_key, caller, action, resource, ctx, key_deny, matches))
+
     grant: Literal["direct", "delegated"] | None = None
     if any(m.principal_match in ("direct", "wildcard") for m in key_allow):
         grant = "direct"
@@ -418,7 +453,7 @@ def evaluate(
         grant = "delegated"
     cross_account = bool(key_account and caller.account and caller.account != key_account)
 
-    def done(decision: Decision, detail: str) -> Evaluation:
+    def done(decision: Decision, detail: str, guardrail: str | None = None) -> Evaluation:
         return Evaluation(
             decision=decision,
             principal=caller.arn,
@@ -429,10 +464,24 @@ def evaluate(
             identity_unknown=identity_unknown,
             cross_account=cross_account,
             rule=detail,
+            # Guardrails only take permissions away: one not read cannot have changed a denial.
+            assumed=g.assumed if g is not None and decision is Decision.ALLOW else (),
+            guardrail=guardrail,
             matches=tuple(matches),
             caller=caller,
         )
 
+    def allow(detail: str, *, escapes_boundary: bool = False) -> Evaluation:
+        """ALLOW, unless the caller's permissions boundary does not allow the action and the grant is one a
+        boundary limits (identity-based, or a resource-based policy naming a role rather than its session)."""
+        if g is not None and g.boundary is not None and not g.boundary_allows and not escapes_boundary:
+            return done(
+                Decision.IMPLICIT_DENY,
+                f"{detail}, but the caller's permissions boundary does not allow {action}, and a boundary limits "
+                "this grant",
+                PERMISSIONS_BOUNDARY,
+            )
+        return done(Decision.ALLOW, detail)
     if action.lower() == ALWAYS_ALLOWED:
         return done(Decision.ALLOW, "sts:GetCallerIdentity needs no permission, and even an explicit deny does not "
                                     "block it (STS API Reference, GetCallerIdentity)")
@@ -440,6 +489,18 @@ def evaluate(
     if key_deny or identity_deny:
         where = "the key policy" if key_deny else "an identity policy"
         return done(Decision.EXPLICIT_DENY, f"an explicit Deny in {where} applies, and an explicit deny always wins")
+    if g is not None and g.explicit_deny:
+        return done(
+            Decision.EXPLICIT_DENY,
+            f"an explicit Deny in the {g.deny_detail} applies, and an explicit deny always wins",
+            g.explicit_deny,
+        )
+    if g is not None and g.implicit_deny:
+        return done(
+            Decision.IMPLICIT_DENY,
+            f"{g.deny_detail}; every level from the organization root to the account must allow",
+            g.implicit_deny,
+        )
 
     if action.lower() in ALIAS_ACTIONS and reserved_alias(resource):
         return done(Decision.IMPLICIT_DENY, f"{action} is never allowed on an alias that begins with alias/aws/: "
@@ -454,7 +515,7 @@ def evaluate(
                         "identity policy alone never grants access across accounts (IAM User Guide, "
                         "Cross-account policy evaluation logic)")
         if identity_allow:
-            return done(Decision.ALLOW, "an identity policy allows and no policy denies")
+            return allow("an identity policy allows and no policy denies")
         unknown = " (the caller's identity policies are unknown)" if identity_unknown else ""
         return done(Decision.IMPLICIT_DENY, f"no identity policy allows {action}{unknown}")
 
@@ -474,25 +535,66 @@ def evaluate(
                 "the key's account can",
             )
         if caller.kind == "root" or identity_allow:
-            return done(Decision.ALLOW, "the key policy allows the caller's account and its identity policy allows")
+            return allow("the key policy allows the caller's account and its identity policy allows",
+                         escapes_boundary=caller.kind == "root")
         return done(
             Decision.IMPLICIT_DENY,
             f"a caller from another account needs its own identity policy to allow {action} on this key too"
             + (" (its identity policies are unknown)" if identity_unknown else ""),
         )
     if grant == "direct":
-        return done(Decision.ALLOW, "the key policy allows the caller directly; no identity policy is needed")
+        return allow("the key policy allows the caller directly; no identity policy is needed",
+                     escapes_boundary=_grant_escapes_boundary(key_allow, caller))
     if caller.kind == "root":
         return done(
             Decision.ALLOW, "the key policy allows the account, which covers its root user without an identity policy"
         )
     if identity_allow:
-        return done(Decision.ALLOW, "the key policy delegates to IAM and an identity policy allows")
+        return allow("the key policy delegates to IAM and an identity policy allows")
     return done(
         Decision.IMPLICIT_DENY,
         f"the key policy delegates to IAM, but no identity policy of the caller allows {action}"
         + (" (its identity policies are unknown)" if identity_unknown else ""),
     )
+
+
+def _grant_escapes_boundary(key_allow: Sequence[StatementMatch], caller: Caller) -> bool:
+    """A key-policy Allow that names the IAM user's ARN or the role session's ARN grants without the caller's
+    permissions boundary; one naming the role's ARN, the account or ``"*"`` does not (IAM User Guide,
+    "Permissions boundaries for IAM entities", resource-based policies)."""
+    for m in key_allow:
+        if m.principal_match != "direct":
+            continue
+        named = names_caller_itself(m.statement.principal, caller)
+        if named == "session" or (named == "user" and caller.kind == "user"):
+            return True
+    return False
+
+
+def _not_principal_denies(
+    policy: Policy,
+    caller: Caller,
+    action: str,
+    resource: str,
+    ctx: RequestContext,
+    already: Sequence[StatementMatch],
+    matches: list[tuple[str, StatementMatch]],
+) -> list[StatementMatch]:
+    """Deny statements with NotPrincipal that exempted the caller, but apply to it because it has a permissions
+    boundary (IAM User Guide, "Permissions boundaries for IAM entities": such a Deny "will always deny any IAM
+    principal that has a permissions boundary policy attached")."""
+    seen = {id(m.statement) for m in already}
+    out = []
+    for st in statements_for(policy, action):
+        if st.effect != "Deny" or st.not_principal is None or id(st) in seen:
+            continue
+        m = match_statement(not_principal_ignored(st), caller=caller, action=action, resource=resource, ctx=ctx,
+                            resource_policy=True, action_checked=True)
+        if m.applies:
+            found = StatementMatch(st, True, "wildcard", m.conditions)
+            out.append(found)
+            matches.append(("key policy", found))
+    return out
 
 
 __all__ = ["Decision", "Evaluation", "Reason", "StatementMatch", "build_context", "evaluate", "match_statement"]

@@ -1,0 +1,92 @@
+"""AWS Organizations read calls through the gate, answered from the scenario's ``organization``.
+
+What the lab serves (AWS Organizations API reference): ``DescribeOrganization`` to any principal of a member or the
+management account (``AWSOrganizationsNotInUseException`` for an account outside every organization);
+``ListRoots``, ``ListParents``, ``ListPoliciesForTarget`` and ``DescribePolicy`` only to principals of the
+management account ("This operation can be called only from the organization's management account"; a member
+account gets ``AccessDeniedException``). Each call is first authorised by the caller's identity policies
+(``organizations:<Operation>`` on ``*``), like every call the gate serves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+from kms_rescue.lab.gate import Gate
+from kms_rescue.lab.identity import Credentials
+from kms_rescue.lab.organization import RCP, SCP, Organization, OrgPolicy
+from kms_rescue.lab.protocol import AwsRequest, json_error, json_response
+
+MANAGEMENT_ONLY = frozenset({"ListRoots", "ListParents", "ListPoliciesForTarget", "DescribePolicy"})
+NOT_IN_USE = "Your account is not a member of an organization."
+NO_PERMISSION = "You don't have permissions to access this resource."
+_FILTERS = {SCP, RCP}
+
+
+def _policy_arn(org: Organization, pol: OrgPolicy) -> str:
+    kind = pol.type.lower()
+    if pol.aws_managed:
+        return f"arn:aws:organizations::aws:policy/{kind}/{pol.id}"
+    return f"arn:aws:organizations::{org.management_account}:policy/{org.id}/{kind}/{pol.id}"
+
+
+def _summary(org: Organization, pol: OrgPolicy) -> dict[str, Any]:
+    return {"Id": pol.id, "Arn": _policy_arn(org, pol), "Name": pol.name, "Description": pol.description,
+            "Type": pol.type, "AwsManaged": pol.aws_managed}
+
+
+def handle(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
+    p = creds.principal
+    op = req.operation or ""
+    message = gate.denial(p, f"organizations:{op}", "*", region=req.region)
+    if message:
+        return json_error(400, "AccessDeniedException", message, req.request_id)
+    org = gate.rt.scenario.organization
+    if org is None or not (org.is_member(p.account) or p.account == org.management_account):
+        return json_error(400, "AWSOrganizationsNotInUseException", NOT_IN_USE, req.request_id)
+    if op in MANAGEMENT_ONLY and p.account != org.management_account:
+        return json_error(400, "AccessDeniedException", NO_PERMISSION, req.request_id)
+    params = req.params
+    if op == "DescribeOrganization":
+        return json_response({"Organization": {
+            "Id": org.id, "Arn": org.arn, "FeatureSet": "ALL",
+            "MasterAccountArn": f"arn:aws:organizations::{org.management_account}:account/{org.id}/"
+                                f"{org.management_account}",
+            "MasterAccountId": org.management_account,
+            "MasterAccountEmail": f"management+{org.management_account}@example.com",
+        }}, req.request_id)
+    if op == "ListRoots":
+        types = [{"Type": t, "Status": "ENABLED"} for t, on in ((SCP, org.scps), (RCP, org.rcps)) if on is not None]
+        return json_response({"Roots": [{
+            "Id": org.root_id, "Arn": f"arn:aws:organizations::{org.management_account}:root/{org.id}/{org.root_id}",
+            "Name": "Root", "PolicyTypes": types,
+        }]}, req.request_id)
+    if op == "ListParents":
+        child = str(params.get("ChildId", ""))
+        parent = org.parent_of(child)
+        if parent is None:
+            return json_error(400, "ChildNotFoundException", "We can't find a child with the ChildId that you "
+                              "specified.", req.request_id)
+        parent_type = "ROOT" if parent == org.root_id else "ORGANIZATIONAL_UNIT"
+        return json_response({"Parents": [{"Id": parent, "Type": parent_type}]}, req.request_id)
+    if op == "ListPoliciesForTarget":
+        target, wanted = str(params.get("TargetId", "")), params.get("Filter")
+        if wanted not in _FILTERS:  # SERVICE_CONTROL_POLICY or RESOURCE_CONTROL_POLICY: the lab models only these
+            return json_error(400, "InvalidInputException", "You provided a value that does not match the "
+                              "required pattern (Filter).", req.request_id)
+        if not org.target_exists(target):
+            return json_error(400, "TargetNotFoundException", "We can't find a root, OU, account, or policy with "
+                              "the TargetId that you specified.", req.request_id)
+        policies = [_summary(org, pol) for pol in org.attached(SCP if wanted == SCP else RCP, target)]
+        return json_response({"Policies": policies}, req.request_id)
+    if op == "DescribePolicy":
+        pol = org.policy(str(params.get("PolicyId", "")))
+        if pol is None:
+            return json_error(400, "PolicyNotFoundException", "We can't find a policy with the PolicyId that you "
+                              "specified.", req.request_id)
+        return json_response({"Policy": {"PolicySummary": _summary(org, pol), "Content": pol.content}},
+                             req.request_id)
+    return json_error(400, "UnsupportedOperation",
+                      f"the kms-rescue lab does not emulate organizations:{op}", req.request_id)
