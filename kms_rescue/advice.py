@@ -148,11 +148,32 @@ def recoverable_steps(
         ))
     seen: set[tuple[str, str]] = set()
     ways = [p for p in paths if p.can_manage] or [p for p in paths if p.opens_at]  # now, else from a date
+    if not ways and not maybes:
+        steps.extend(guardrail_steps(key, paths))
     for p in sorted(ways, key=lambda p: (p.opens_at or "", _PATH_ORDER.get(p.kind, 9))):
         if (p.kind, p.principal) in seen:
             continue
         seen.add((p.kind, p.principal))
         steps.extend(_path_step(p, key, key_arn, base, document))
+    return steps
+
+
+def guardrail_steps(key: KeySection, paths: Sequence[PathEntry]) -> list[NextStep]:
+    """Ways in that only an SCP or RCP closes: the organization's management account can change the policy."""
+    steps: list[NextStep] = []
+    for p in paths:
+        if p.can_manage or not p.blocked_by:
+            continue
+        guard = next((b for b in p.blocked_by if "control polic" in b), None)
+        if guard is None:
+            continue
+        steps.append(NextStep(
+            "change_guardrail",
+            f"{p.principal} would manage the key (statement {p.statement}), but the organization's {guard} deny "
+            f"kms:PutKeyPolicy: ask the organization's management account to exempt it or detach the policy for "
+            f"account {key.account}, then repair the key policy ({p.why})",
+            principal=p.principal,
+        ))
     return steps
 
 

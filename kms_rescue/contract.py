@@ -44,6 +44,7 @@ StepAction = Literal[
     "check_unknown",  # a probed identity may already be allowed: it rests on another unknown (named in detail)
     "use_region",  # the key is in another Region than the one asked
     "check_key_reference",  # no such key or alias: check for a typo, the Region and the account
+    "change_guardrail",  # a way in that only an SCP or RCP closes: the organization's management account changes it
     "sso_login",  # an identity's IAM Identity Center session expired
     "mfa",  # an identity needs an MFA code
     "read_policy",  # nobody could read the policy: what else to try

@@ -41,7 +41,14 @@ from kms_rescue.contract import (
     Verdict,
     exit_code_for,
 )
-from kms_rescue.observations import HistoryEvent, IdentityProbe, Investigation, KeyFacts, PrincipalCheck
+from kms_rescue.observations import (
+    HistoryEvent,
+    IdentityProbe,
+    Investigation,
+    KeyFacts,
+    PrincipalCheck,
+    guardrails_from,
+)
 from kms_rescue.policy import PolicyInputError, analyze_management, parse_policy
 from kms_rescue.policy.management import ManagementAnalysis
 from kms_rescue.policy.named import NamedPrincipal, policy_principals
@@ -50,6 +57,7 @@ from kms_rescue.policy.principals import parse_caller
 from kms_rescue.verdict.identity import IdentityDecision, decide_identity, key_context, request_time_context
 from kms_rescue.verdict.key_state import state_notices
 from kms_rescue.verdict.overall import choose_verdict, key_not_found
+from kms_rescue.verdict.paths import apply_guardrails
 
 __all__ = [
     "EXIT_CODES", "MANAGE_ACTION", "SCHEMA_VERSION", "VERDICTS", "Evidence", "IdentityReport", "NextStep",
@@ -178,7 +186,7 @@ def _decide_all(
             out[probe.name] = decide_identity(
                 probe, key_policy=policy, key_arn=key_arn, key_account=key_account, key_id=inv.key.key_id,
                 aliases=inv.key.aliases, grants=grants, context=context, policy_is_live=source == "live",
-                action=action,
+                action=action, guardrails=inv.guardrails_for(probe.name),
             )
         except PolicyInputError as exc:
             out[probe.name] = IdentityDecision(None, None, None, f"could not be evaluated: {exc}")
@@ -338,7 +346,11 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
                 identities = [_apply_decision(i, decisions[i.name]) if i.name in decisions else
                               replace(i, why="its credentials did not work, so it was not evaluated")
                               for i in identities]
-                paths = _path_entries(analysis)
+                paths = apply_guardrails(
+                    _path_entries(analysis), key_policy=document, key_arn=key_arn, key_account=key.account,
+                    guardrails=guardrails_from(None, inv.organization, caller_account=key.account,
+                                               key_account=key.account),
+                    context=request_time_context(now))
                 intentional = bool(analysis.intentional_lock)
                 if inv.key.state in ("PendingDeletion", "PendingReplicaDeletion"):
                     cancel = _decide_all(inv, identities, document, key_arn, key.account, policy_section.source, now,
@@ -349,7 +361,7 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
         elif document is not None:
             warnings.append("the key's account is unknown, so the policy could not be analysed")
         verdict = choose_verdict(document is not None, analysis, [i.can_manage for i in identities
-                                                                   if i.decision is not None or i.can_manage])
+                                                                   if i.decision is not None or i.can_manage], paths)
         evidence.extend(_identity_evidence(identities, {n: d.statement for n, d in decisions.items()}))
         for p in paths:
             claim = f"{p.principal} can manage the key" if p.can_manage else f"{p.principal} cannot manage the key"
@@ -370,8 +382,10 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
             if any(i.identity_policies is not None and i.identity_policies.status == "unknown" for i in identities):
                 warnings.append("some identities' IAM policies could not be read: their access through "
                                 "delegation is unknown, not denied")
-            warnings.append("service control policies, resource control policies and permissions boundaries were "
-                            "not read: a verdict that an identity can manage the key assumes they do not deny it")
+            unread = _unread_guardrails(identities)
+            if unread:
+                warnings.append(f"{_join(unread)} could not be read: a verdict that an identity can manage the key "
+                                "assumes they do not deny it")
     if _no_identity_of(key.account, identities):
         warnings.append(f"none of the identities tried belongs to account {key.account}, the key's account")
     steps.extend(_credential_steps(identities))
@@ -405,6 +419,17 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
         key_state=notices,
         location=location,
     )
+
+
+def _unread_guardrails(identities: Iterable[IdentityReport]) -> list[str]:
+    """The guardrail kinds some decision took for granted, in a fixed order."""
+    said = " ".join(a for i in identities for a in i.assumed)
+    kinds = ("service control policy", "resource control policy", "permissions boundary")
+    return [k.replace("policy", "policies") if "policy" in k else k + "s" for k in kinds if f"no {k}" in said]
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _no_identity_of(account: str | None, identities: Iterable[IdentityReport]) -> bool:

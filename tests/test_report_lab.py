@@ -29,12 +29,7 @@ SCRIPT = Path(sys.executable).with_name("kms-rescue")
 #: Scenarios whose verdict turns on a guardrail (permissions boundary, SCP, RCP): the lab enforces them, and the
 #: investigation reads them (Investigation.guardrails_for), but the report does not pass them to the engine yet.
 #: Strict: when the report does, these pass, and the marks must go.
-AWAITING_GUARDRAILS_IN_REPORT = {"boundary-blocks-admin", "rcp-denies-key-policy-changes", "scp-break-glass-only"}
-SCENARIOS = [
-    pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="the report does not apply guardrails yet"))
-    if name in AWAITING_GUARDRAILS_IN_REPORT else name
-    for name in sorted(builtin_names())
-]
+SCENARIOS = sorted(builtin_names())
 
 
 def scenario_doc(name: str) -> dict[str, Any]:
@@ -409,3 +404,21 @@ def test_a_key_in_another_region_is_found_there(tmp_path: Path, isolated: Path):
         assert step["action"] == "use_region" and "eu-west-1" in step["command"]
         assert "is in eu-west-1" in report["summary"] or "it is in eu-west-1" in report["summary"]
         assert "Support" not in json.dumps(report["next_steps"])
+
+
+def test_an_scp_closes_the_root_users_way_in(tmp_path: Path, isolated: Path):
+    """scp-break-glass-only: the SCP denies kms:PutKeyPolicy to all but BreakGlass, root included (SCPs restrict a
+    member account's root user). Read by the management account's profile, it blocks the root path: the report
+    never advises signing in as root, and names the SCP."""
+    doc = scenario_doc("scp-break-glass-only")
+    with Lab("scp-break-glass-only") as lab:
+        key = f"arn:aws:kms:{lab.region}:{lab.account}:key/{doc['keys'][0]['id']}"
+        proc = run_cli(["report", key, "--format", "json"], clean_env(tmp_path, lab.config_path or ""))
+    report = json.loads(proc.stdout)
+    validate_report(report)
+    assert (report["verdict"], proc.returncode) == ("recoverable", 3)
+    root = next(p for p in report["management_paths"] if p["kind"] == "root_user")
+    assert root["can_manage"] is False and root["blocked_by"] == ["service control policies"]
+    assert "sign_in_root" not in [s["action"] for s in report["next_steps"]]
+    admin = next(i for i in report["identities"] if i["name"] == "admin")
+    assert admin["can_manage"] is False and "SCP" in admin["why"]

@@ -179,3 +179,49 @@ def test_the_verdict_layer_and_report_never_import_the_aws_package():
             for name in names:
                 assert not name.startswith("kms_rescue.aws"), f"{path.relative_to(root)} imports {name}"
                 assert not name.startswith(("boto3", "botocore")), f"{path.relative_to(root)} imports {name}"
+
+
+# --- ways in against the organization's guardrails (kms_rescue.verdict.paths) --------------------------------------
+
+FULL_ACCESS = policy({"Effect": "Allow", "Action": "*", "Resource": "*"})
+DENY_PUT = policy({"Sid": "DenyPutKeyPolicy", "Effect": "Deny", "Action": "kms:PutKeyPolicy", "Resource": "*"})
+ROOT_ONLY = policy(named(f"arn:aws:iam::{ACCOUNT}:root", "kms:*", "Enable IAM User Permissions"))
+
+
+def test_a_way_in_an_scp_denies_is_blocked_but_the_key_is_recoverable_through_the_organization():
+    """AWS Organizations User Guide, "Service control policies": an SCP restricts every principal of a member
+    account, its root user included, and does not affect the management account, which can change it. A root
+    path an SCP denies is not a way in; the key stays recoverable, with a change_guardrail step."""
+    from kms_rescue.advice import guardrail_steps
+    from kms_rescue.contract import KeySection, PathEntry
+    from kms_rescue.policy import analyze_management
+    from kms_rescue.policy.guardrails import Guardrails, OrgLevel
+    from kms_rescue.verdict.overall import choose_verdict
+    from kms_rescue.verdict.paths import apply_guardrails
+
+    analysis = analyze_management(ROOT_ONLY, key_account=ACCOUNT, key_arn=KEY_ARN, now=NOW)
+    root_only = [PathEntry(p.kind, p.principal, p.statement, can_manage=p.can_manage, why=p.why)
+                 for p in analysis.paths if p.kind == "root_user"]
+    scps = (OrgLevel("r-ab12", (FULL_ACCESS, DENY_PUT)), OrgLevel(ACCOUNT, (FULL_ACCESS,)))
+    out = apply_guardrails(root_only, key_policy=ROOT_ONLY, key_arn=KEY_ARN, key_account=ACCOUNT,
+                           guardrails=Guardrails(scps=scps, rcps=None), context=request_time_context(NOW))
+    assert out[0].can_manage is False and out[0].blocked_by == ("service control policies",)
+    assert "management account can change" in out[0].why
+    assert choose_verdict(True, analysis, [], out) == "recoverable"
+    key = KeySection(input=KEY_ARN, arn=KEY_ARN, id=KEY_ID, account=ACCOUNT, region="us-east-1")
+    assert [s.action for s in guardrail_steps(key, out)] == ["change_guardrail"]
+    # Without the SCP's deny, the same path is a way in.
+    free = apply_guardrails(root_only, key_policy=ROOT_ONLY, key_arn=KEY_ARN, key_account=ACCOUNT,
+                            guardrails=Guardrails(scps=(OrgLevel("r-ab12", (FULL_ACCESS,)),
+                                                        OrgLevel(ACCOUNT, (FULL_ACCESS,))), rcps=None))
+    assert free[0].can_manage is True
+
+
+def test_unread_guardrails_leave_the_ways_in_alone():
+    from kms_rescue.contract import PathEntry
+    from kms_rescue.policy.guardrails import UNREAD, Guardrails
+    from kms_rescue.verdict.paths import apply_guardrails
+
+    paths = [PathEntry("root_user", "root user", '"S"', can_manage=True, why="covered")]
+    assert apply_guardrails(paths, key_policy=ROOT_ONLY, key_arn=KEY_ARN, key_account=ACCOUNT,
+                            guardrails=Guardrails(permissions_boundary=UNREAD, scps=UNREAD, rcps=UNREAD)) == paths

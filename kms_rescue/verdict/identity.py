@@ -22,6 +22,7 @@ from typing import Any, Literal
 from kms_rescue.observations import CallResult, IdentityProbe
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.evaluate import Evaluation, evaluate
+from kms_rescue.policy.guardrails import UNREAD, Guardrails
 from kms_rescue.policy.model import Policy
 from kms_rescue.policy.principals import Caller, parse_caller
 from kms_rescue.verdict.worlds import (
@@ -94,6 +95,7 @@ class _Inputs:
     identity_docs: list[Any] | None  # None: not read (some may be partly read: see partial)
     partial: list[Any] = field(default_factory=list)
     base_context: dict[str, Any] = field(default_factory=dict)
+    guardrails: Guardrails | None = None
 
 
 def request_time_context(now: _dt.datetime) -> dict[str, str]:
@@ -123,7 +125,7 @@ def _evaluate(inp: _Inputs, world: World, action: str, with_allow: bool) -> Eval
         docs.append({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]})
     context = {**inp.base_context, **world.context()}
     return evaluate(principal=inp.caller.arn, action=action, resource=inp.key_arn, key_policy=inp.key_policy,
-                    identity_policies=docs, context=context or None)
+                    identity_policies=docs, context=context or None, guardrails=inp.guardrails)
 
 
 def _tri(inp: _Inputs, world: World, action: str) -> tuple[Tri, Evaluation]:
@@ -144,9 +146,18 @@ IN_MODEL = ("no resource-based policy allows", "no identity-based policy allows"
             "explicit deny in a resource-based policy", "explicit deny in an identity-based policy")
 
 
-def _outside_model(call: CallResult) -> bool:
-    """A denial whose reason AWS does not give, or gives as a policy the engine was not given."""
+#: AccessDenied phrases naming a guardrail, and the field of :class:`Guardrails` that holds it.
+GUARDRAIL_PHRASES = (("service control policy", "scps"), ("resource control policy", "rcps"),
+                     ("permissions boundary", "permissions_boundary"))
+
+
+def _outside_model(call: CallResult, guardrails: Guardrails | None) -> bool:
+    """A denial whose reason AWS does not give, or gives as a policy the engine was not given (a guardrail that
+    was not read, a session policy, a VPC endpoint policy)."""
     text = (call.message or "").lower()
+    for phrase, attribute in GUARDRAIL_PHRASES:
+        if phrase in text:
+            return guardrails is None or getattr(guardrails, attribute) is UNREAD
     return any(phrase in text for phrase in OUTSIDE_MODEL) or not any(phrase in text for phrase in IN_MODEL)
 
 
@@ -201,6 +212,7 @@ def decide_identity(
     context: Mapping[str, str] | None = None,
     policy_is_live: bool = True,
     action: str = MANAGE_ACTION,
+    guardrails: Guardrails | None = None,
 ) -> IdentityDecision:
     """The decision for ``probe`` calling PutKeyPolicy on the key (see the module docstring). ``context`` holds
     what is known of every request (time, Region, key metadata). ``policy_is_live``: the policy was read now
@@ -217,7 +229,7 @@ def decide_identity(
     path_known = caller.kind != "assumed_role" or probe.role_arn is not None
     if probe.role_arn and caller.kind == "assumed_role":
         base["aws:PrincipalArn"] = probe.role_arn
-    inp = _Inputs(caller, key_arn, key_policy, docs, partial, base)
+    inp = _Inputs(caller, key_arn, key_policy, docs, partial, base, guardrails)
     assumed = _assumptions(caller, docs)
 
     policies = [key_policy, *parse_documents(docs if docs is not None else partial)]
@@ -231,7 +243,7 @@ def decide_identity(
         for call in key_calls(probe, key_arn, key_id, aliases):
             if call.outcome == "ok" and _grant_may_allow(probe, call.operation, grants):
                 continue
-            if call.outcome == "access_denied" and _outside_model(call):
+            if call.outcome == "access_denied" and _outside_model(call, guardrails):
                 continue
             kept = consistent(inp, worlds, call)
             observations.append(Observation(call.operation, call.outcome, len(kept), len(worlds)))
@@ -251,13 +263,21 @@ def decide_identity(
 
 
 def _assumptions(caller: Caller, docs: list[Any] | None) -> tuple[str, ...]:
+    """What no world models for this caller: denies in identity policies that could not be read, and session
+    policies (never readable). Guardrails that were not read are added from the engine's ``assumed``."""
     out = []
     if docs is None and caller.kind != "root":
         out.append("no explicit Deny in its identity policies, which could not be read")
-    if caller.kind != "root":
-        out.append("no permissions boundary or session policy that denies it (not read)")
-    out.append("no service or resource control policy that denies it (not read)")
+    if caller.kind == "assumed_role":
+        out.append("no session policy that denies it (session policies cannot be read)")
     return tuple(out)
+
+
+def _guardrail_assumptions(evaluations: Sequence[Evaluation]) -> tuple[str, ...]:
+    """The guardrails an allow took for granted because they were not read (Evaluation.assumed)."""
+    names = dict.fromkeys(name for ev in evaluations for name in ev.assumed)
+    return tuple(f"no {name.removesuffix('ies') + 'y' if name.endswith('policies') else name} that denies it "
+                 "(not read)" for name in names)
 
 
 def _decide(
@@ -265,6 +285,7 @@ def _decide(
     total: int, action: str,
 ) -> IdentityDecision:
     results = [(w, *_tri(inp, w, action)) for w in worlds]
+    assumed = (*assumed, *_guardrail_assumptions([e for _, t, e in results if t != "no"]))
     tris = {t for _, t, _ in results}
     principal_arns = {w.principal_arn for w in worlds}
     principal_arn = next(iter(principal_arns)) if len(principal_arns) == 1 else None

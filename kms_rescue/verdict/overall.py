@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from kms_rescue.contract import Verdict
+from kms_rescue.contract import PathEntry, Verdict
 from kms_rescue.observations import Investigation
 from kms_rescue.policy.management import ManagementAnalysis
+from kms_rescue.verdict.paths import blocked_by_guardrails
 
 #: Outcomes that say the key (or alias) does not exist in the Region asked.
 NOT_FOUND_OUTCOMES = frozenset({"not_found", "wrong_region"})
@@ -52,15 +53,20 @@ def key_not_found(inv: Investigation) -> bool:
     return True
 
 
-def choose_verdict(have_policy: bool, analysis: ManagementAnalysis | None, can_manage: Sequence[bool | None]
-                   ) -> Verdict:
-    """``manageable`` | ``recoverable`` | ``locked_out`` | ``undetermined`` (not_found is decided before)."""
+def choose_verdict(have_policy: bool, analysis: ManagementAnalysis | None, can_manage: Sequence[bool | None],
+                   paths: Sequence[PathEntry] = ()) -> Verdict:
+    """``manageable`` | ``recoverable`` | ``locked_out`` | ``undetermined`` (not_found is decided before).
+
+    ``paths`` are the analysis' ways in after the guardrails that were read (:mod:`kms_rescue.verdict.paths`)."""
     if not have_policy or analysis is None:
         return "undetermined"
     if any(c is True for c in can_manage):
         return "manageable"
     if any(c is None for c in can_manage):
         return "recoverable"
-    if not analysis.locked_out:  # some way in manages now, or opens on a date (analysis.opens_at)
+    ways = paths or analysis.paths
+    if any(p.can_manage or p.opens_at for p in ways):  # some way in manages now, or opens on a date
+        return "recoverable"
+    if blocked_by_guardrails(paths):  # closed only by an SCP or RCP, which the management account can change
         return "recoverable"
     return "locked_out"
