@@ -386,6 +386,9 @@ def build_report(inv: Investigation, *, generated_at: str | None = None, now: _d
             if unread:
                 warnings.append(f"{_join(unread)} could not be read: a verdict that an identity can manage the key "
                                 "assumes they do not deny it")
+            if verdict == "recoverable" and (inv.organization is None or inv.organization.status == "unknown"):
+                warnings.append("the organization's service and resource control policies could not be read: the "
+                                "ways in named below assume they do not deny kms:PutKeyPolicy")
     if _no_identity_of(key.account, identities):
         warnings.append(f"none of the identities tried belongs to account {key.account}, the key's account")
     steps.extend(_credential_steps(identities))
