@@ -6,7 +6,6 @@ key and session token to stderr, run through the real CLI against the lab (docs/
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
 import sys
@@ -122,18 +121,6 @@ def test_known_values_are_scrubbed_with_escaped_slashes() -> None:
 
 
 # --- every credential of the configuration ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def aws_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private HOME and no AWS_* variables: the developer's real configuration is never read."""
-    for var in list(os.environ):
-        if var.startswith("AWS_"):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    return tmp_path
 
 
 def test_known_credentials_cover_every_profile_and_cache(aws_home: Path) -> None:
