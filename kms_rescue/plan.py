@@ -6,7 +6,7 @@ plan adds what AWS's own default key policy has (KMS Developer Guide, "Default k
 
 * the statement that allows access to the key's account and enables IAM policies ("Enable IAM User Permissions"):
   the account principal delegates to IAM, so an IAM administrator of the account can always grant access again, and
-  the root user is covered without any identity policy (DESIGN.md §1.2, §1.7);
+  the root user is covered without any identity policy (docs/engine.md, rules 2 and 7);
 * optionally, a named key administrator ("Allow access for Key Administrators") with the least-privilege
   administration actions of :data:`kms_rescue.policy.actions.ADMIN_ACTIONS`: management, no cryptographic use.
 

@@ -1,6 +1,6 @@
 """Apply a repaired key policy, safely: back up, check, write, verify, and say how to undo it.
 
-The order never changes (DESIGN.md §1.10, issue 5):
+The order never changes (docs/rescue.md; KMS API reference, PutKeyPolicy: the lockout safety check):
 
 1. re-read the current policy (kms:GetKeyPolicy) and refuse if it is not the one the plan was made from;
 2. save it to a timestamped backup file, mode 0600, before anything is written;

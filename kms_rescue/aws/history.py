@@ -2,8 +2,9 @@
 
 CloudTrail event history (LookupEvents) keeps 90 days of management events per Region and allows two lookup
 requests per second per account and Region (CloudTrail API reference, LookupEvents); a token bucket keeps us under
-that. PutKeyPolicy and CreateKey events carry the policy in ``requestParameters`` (DESIGN.md §1.11). Older history
-needs a trail and Athena: :func:`athena_query` prints the query.
+that. PutKeyPolicy and CreateKey events carry the policy in ``requestParameters`` (KMS Developer Guide, "Logging
+AWS KMS API calls with AWS CloudTrail"; docs/report.md, History). Older history needs a trail and Athena:
+:func:`athena_query` prints the query.
 """
 
 from __future__ import annotations

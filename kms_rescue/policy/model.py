@@ -4,7 +4,7 @@ The grammar follows the IAM User Guide's "IAM JSON policy element reference": a 
 ``Statement`` (one statement or a list); every element that takes values takes a string or a list of strings;
 ``Principal``/``NotPrincipal`` take ``"*"`` or an object keyed by ``AWS``, ``Service``, ``Federated`` and
 ``CanonicalUser``. Statements without ``Action``/``NotAction`` or without ``Resource``/``NotResource`` are kept
-(lint reports them) but have no effect (DESIGN.md §1.9).
+(lint reports them) but have no effect (docs/engine.md, rule 9).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class Statement:
 
     @property
     def has_effect(self) -> bool:
-        """False when the statement lacks Action/NotAction or Resource/NotResource (DESIGN.md §1.9)."""
+        """False when the statement lacks Action/NotAction or Resource/NotResource (docs/engine.md, rule 9)."""
         has_action = self.actions is not None or self.not_actions is not None
         has_resource = self.resources is not None or self.not_resources is not None
         return has_action and has_resource

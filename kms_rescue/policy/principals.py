@@ -18,7 +18,7 @@ CallerKind = Literal["root", "user", "role", "assumed_role", "federated_user", "
 
 ACCOUNT_RE = re.compile(r"\A[0-9]{12}\Z")  # 12 ASCII digits: no full-width digits, no trailing newline
 #: IAM unique-id prefixes (IAM User Guide, "IAM identifiers": unique identifiers). A key policy shows these in
-#: place of an ARN once the principal it named was deleted (DESIGN.md §1.5).
+#: place of an ARN once the principal it named was deleted (docs/engine.md, rule 5).
 UNIQUE_ID_RE = re.compile(r"^(AIDA|AROA|AGPA|ANPA|ANVA|AIPA|ASIA|AKIA|APKA|ABIA|ACCA)[A-Z0-9]{12,}$")
 #: IAM API Reference, CreateUser/CreateRole (UserName, RoleName): upper and lower case letters, digits and
 #: ``_+=,.@-``, 1 to 64 characters. GetFederationToken (Name) uses the same characters.
@@ -249,8 +249,8 @@ def match_value(value: PrincipalValue, caller: Caller) -> MatchKind | None:
     """How one AWS principal value covers ``caller``: ``direct`` (names the caller, its role, or its session),
     ``account`` (names the caller's account: a delegation to IAM), ``wildcard``, or None.
 
-    Unique ids never match a live principal (DESIGN.md §1.5); a role ARN covers every session of that role, and a
-    session ARN only that session (DESIGN.md §1.3)."""
+    Unique ids never match a live principal (docs/engine.md, rule 5); a role ARN covers every session of that role,
+    and a session ARN only that session (docs/engine.md, rule 3)."""
     if value.kind == "wildcard":
         return "wildcard"
     if caller.kind in ("service", "anonymous") or value.account is None or value.account != caller.account:

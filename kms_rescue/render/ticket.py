@@ -2,7 +2,7 @@
 
 From a :class:`~kms_rescue.report.Report`: the key (ARN, id, account, Region, state), why nobody can manage it, every
 identity tried with each call's result and time, the last known policy and former administrators from CloudTrail,
-the policy to restore, and what AWS will ask for (DESIGN.md §1.12). Three formats:
+the policy to restore, and what AWS will ask for (docs/ticket.md). Three formats:
 
 * ``markdown`` — for a ticket system or chat;
 * ``email`` — plain text with ``To:`` and ``Subject:`` headers, to paste into a mail client;
@@ -34,7 +34,7 @@ from kms_rescue.report import Report
 
 TICKET_KINDS = ("markdown", "email", "eml")
 
-#: What AWS asks for before it restores access to a key (DESIGN.md §1.12, from the recovery runbook).
+#: What AWS asks for before it restores access to a key (docs/ticket.md).
 AWS_WILL_ASK = (
     "The account's phone number on file must be current: AWS verifies the request with a call to it.",
     "The case should be opened by (or with) the account's root user: AWS works with the root user to restore "
