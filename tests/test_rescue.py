@@ -728,3 +728,21 @@ def test_the_session_fix_drops_a_deleted_principal_and_kms_accepts_it(lab_for: A
     assert f"removed: {unique_id}" in run.out and "Applied." in run.out
     after = json.loads(lab.admin.raw_key_policy(key))
     assert unique_id not in json.dumps(after)
+
+
+def test_the_identities_table_keeps_the_caller_readable_at_100_columns(lab_for: Any, clean_env: Path) -> None:
+    """At 100 columns the caller's ARN goes under the identity's name in one column of its own width; it is never
+    squeezed to one character per line (the outcome columns use their short spellings)."""
+    from kms_rescue.cli.rescue import calls_table
+
+    lab = lab_for("sole-admin-deleted")
+    run = run_session(lab.key_arn(lab.scenario.keys[0].id), [*START, ("confirm", "Draft", False)])
+    report = run.session.report
+    assert report is not None
+    out = io.StringIO()
+    Console(file=out, width=100, no_color=True, highlight=False).print(calls_table(report))
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 100 for line in lines)
+    first_column = [line[2:13].strip() for line in lines[4:] if line.strip()]
+    assert not [cell for cell in first_column if len(cell) == 1], out.getvalue()
+    assert "denied" in out.getvalue() and "access_denied" not in out.getvalue()

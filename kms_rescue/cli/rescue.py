@@ -104,25 +104,25 @@ def calls_table(report: Report) -> Any:
     from rich.table import Table
     from rich.text import Text
 
-    from kms_rescue.render.report_view import grid
+    from kms_rescue.render.report_view import grid, short_outcome
 
     headings, rows = grid(report)
-    table = Table(title="Identities and calls", title_justify="left", box=box.SIMPLE_HEAD)
-    for col, h in enumerate(headings):
-        if h == "Caller":
-            table.add_column(h, overflow="fold")
-            continue
-        if h == "Identity":
-            table.add_column(h, overflow="fold", min_width=min(24, max([len(h), *(len(r.name) for r in rows)])))
-            continue
+    table = Table(title="Identities and calls", title_justify="left", box=box.SIMPLE_HEAD, expand=True)
+    # The caller's ARN goes under the identity's name, so the outcome columns keep their width (as in the report).
+    ident_width = min(28, max([8, *(len(r.name) for r in rows), *(len(r.arn) for r in rows)]))
+    table.add_column("Identity / caller", overflow="fold", min_width=ident_width, ratio=1)
+    for col, h in enumerate(headings[2:], start=2):
         cells = [r.status if col == 2 else r.manage if col == len(headings) - 1 else r.cells[col - 3] for r in rows]
-        table.add_column(h, no_wrap=True, min_width=max([len(h), *(len(c) for c in cells)]))
+        table.add_column(h, no_wrap=True, min_width=max([len(h), *(len(short_outcome(c)) for c in cells)]))
 
     def cell(value: str) -> Text:
-        return Text(value, style=OUTCOME_STYLES.get(value.split(" ")[0], "yellow"))
+        return Text(short_outcome(value), style=OUTCOME_STYLES.get(value.split(" ")[0], "yellow"))
 
     for row in rows:
-        table.add_row(row.name, row.arn, cell(row.status), *(cell(c) for c in row.cells), cell(row.manage))
+        who = Text(row.name, style="bold")
+        if row.arn and row.arn != "-":
+            who.append("\n" + row.arn, style="dim")
+        table.add_row(who, cell(row.status), *(cell(c) for c in row.cells), cell(row.manage))
     return table
 
 

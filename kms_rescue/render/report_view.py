@@ -23,6 +23,17 @@ VERDICT_TITLES = {
     "not_found": "NOT FOUND",
 }
 
+#: Shorter spellings for the identities grid, so that it fits a terminal (JSON and Markdown keep the outcome names).
+SHORT = {"access_denied": "denied", "no_credentials": "no creds", "invalid_credentials": "bad creds",
+         "pending_deletion": "pending deletion"}
+
+
+def short_outcome(value: str) -> str:
+    """A grid cell in its short spelling (``access_denied (2/4)`` → ``denied (2/4)``)."""
+    head, _, rest = value.partition(" ")
+    return SHORT.get(head, head) + (" " + rest if rest else "")
+
+
 URGENCY_LABELS = {"critical": "URGENT", "high": "IMPORTANT", "notice": "NOTE"}
 
 

@@ -16,6 +16,7 @@ from kms_rescue.render.report_view import (
     grid,
     key_lines,
     policy_line,
+    short_outcome,
     state_lines,
 )
 from kms_rescue.report import IdentityReport, Report
@@ -41,16 +42,6 @@ OUTCOME_STYLES = {
     "timeout": "magenta",
     "unknown": "yellow",
 }
-
-
-#: Shorter spellings for the grid, so that it fits a terminal (JSON and Markdown keep the outcome names).
-SHORT = {"access_denied": "denied", "no_credentials": "no creds", "invalid_credentials": "bad creds",
-         "pending_deletion": "pending deletion"}
-
-
-def _short(value: str) -> str:
-    head, _, rest = value.partition(" ")
-    return SHORT.get(head, head) + (" " + rest if rest else "")
 
 
 #: How much of an AWS error message a reason line keeps (the whole message is in the JSON report).
@@ -84,7 +75,7 @@ def failure_reason(ident: IdentityReport) -> str | None:
 
 def _cell(value: str) -> Text:
     head = value.split(" ")[0]
-    return Text(_short(value), style=OUTCOME_STYLES.get(head, "dim" if value == "-" else "yellow"))
+    return Text(short_outcome(value), style=OUTCOME_STYLES.get(head, "dim" if value == "-" else "yellow"))
 
 
 def render_text(report: Report, *, width: int = 100, color: bool = False, show_policy: bool = False) -> str:
@@ -117,7 +108,7 @@ def render_text(report: Report, *, width: int = 100, color: bool = False, show_p
     for col, heading in enumerate(headings[2:], start=2):
         cells = [r.status if col == 2 else r.manage if col == len(headings) - 1 else r.cells[col - 3]
                  for r in rows]
-        table.add_column(heading, no_wrap=True, min_width=max([len(heading), *(len(_short(c)) for c in cells)]))
+        table.add_column(heading, no_wrap=True, min_width=max([len(heading), *(len(short_outcome(c)) for c in cells)]))
     for row in rows:
         who = Text(row.name, style="bold")
         if row.arn != "-":
