@@ -204,3 +204,17 @@ def test_apply_as_an_assumed_role_restores_through_its_script(clean_env: Path) -
         script = Path(out["restore_file"]).read_text()
         assert f"aws sts assume-role --role-arn {role} --role-session-name oncall" in script
         assert "--profile app" in script
+
+
+def test_an_alias_without_region_takes_the_aws_cli_region_chain(clean_env: Path) -> None:
+    """As `report` does: a key id or alias without --region is resolved in AWS_REGION / AWS_DEFAULT_REGION / the
+    profile's region (the lab's config sets one), and a typo in --region is not a Region for the key: not found,
+    exit 6, with where it is."""
+    with Lab("healthy-default") as lab:
+        alias = lab.scenario.keys[0].aliases[0]
+        plan = fix(lab, alias, cwd=clean_env)
+        typo = fix(lab, alias, "--region", "us-east-9", "--format", "json", cwd=clean_env)
+    assert plan.returncode == 0, plan.stderr
+    assert "needs --region" not in plan.stderr
+    assert typo.returncode == 6, typo.stderr
+    assert "did you mean" in typo.stderr

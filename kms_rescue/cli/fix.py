@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kms_rescue.cli._gc import collector_paused
+from kms_rescue.cli._region import announce_aws_profile, chosen_identities, describe_key, key_region
 from kms_rescue.cli.fixflow import (
     SignalExit,
     checks_lines,
@@ -28,6 +29,7 @@ from kms_rescue.cli.fixflow import (
     prechecks,
     run_fix,
 )
+from kms_rescue.cli.options import positive_seconds
 from kms_rescue.errors import UsageError
 
 if TYPE_CHECKING:
@@ -122,16 +124,19 @@ def run_fix_command(key: str, *, apply: bool, yes: bool, admin_role: str | None,
     if apply and not yes:
         raise UsageError("--apply writes the key policy: add --yes to go ahead (or run `kms-rescue KEY` to be "
                          "asked)")
-    if not timeout or timeout <= 0:
-        raise UsageError(f"--timeout must be a positive number of seconds, not {timeout}")
-    ref = parse_key_ref(key, region)
+    positive_seconds(timeout, "--timeout")
+    profiles = [profile] if profile else []
+    ref = parse_key_ref(key, key_region(key, region, profiles))  # the AWS CLI's Region chain, as `report`
     if admin_role and ref.account:
         validate_admin_role(admin_role, ref.account)
-    options = InvestigateOptions(region=ref.region, profiles=[profile] if profile else [], role_arns=role_arn,
+    announce_aws_profile(profiles)
+    options = InvestigateOptions(region=ref.region, profiles=profiles, role_arns=role_arn,
                                  base_profile=profile if role_arn else None, role_session_name=role_session_name,
                                  timeout=timeout, history=False)
+    describe_key(ref)
+    specs = chosen_identities(options)
     with collector_paused():
-        investigation = investigate(ref, options, progress=lambda _e: None)
+        investigation = investigate(ref, options, identities=specs, progress=lambda _e: None)
     report = build_report(investigation)
     scrub = options.redactor.scrub_known
     payload = _base_payload(report, "apply" if apply else "plan")
