@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from kms_rescue.errors import UsageError
+from kms_rescue.keyids import KEY_ID_RE, MRK, UUID
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.partitions import is_region_code, partition_for_region
 
 KeyRefKind = Literal["key_arn", "key_id", "alias_arn", "alias_name"]
 
-_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_MRK = r"mrk-[0-9a-fA-F]{32}"
-KEY_ID_RE = re.compile(rf"^(?:{_UUID}|{_MRK})$")
+_UUID, _MRK = UUID, MRK
 # Alias names: alias/ followed by letters, digits, slashes, underscores and dashes (KMS API reference, CreateAlias).
 ALIAS_NAME_RE = re.compile(r"^alias/[a-zA-Z0-9/_-]{1,250}$")
 _KMS_ARN_RE = re.compile(

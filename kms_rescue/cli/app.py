@@ -20,10 +20,10 @@ import typer
 from typer.core import TyperGroup
 
 from kms_rescue import __version__
-from kms_rescue.aws.keyref import KEY_ID_RE
 from kms_rescue.aws.redact import redact
 from kms_rescue.cli import _say
 from kms_rescue.errors import KmsRescueError, UsageError
+from kms_rescue.keyids import KEY_ID_RE
 
 # Modules under kms_rescue.cli that provide a ``register(app)`` function, in --help order.
 COMMAND_MODULES: tuple[str, ...] = ("explain", "lint", "report", "lab", "rescue", "fix", "ticket", "demo")
