@@ -135,6 +135,22 @@ CASES = [
          pol(ENABLE_IAM, stmt(principal="*", action="kms:Decrypt",
                               Condition={"StringEquals": {"kms:EncryptionContext:app": "billing",
                                                           "aws:PrincipalOrgID": "o-abc123def4"}})), set()),
+    Case("misspelt-global-condition-key",
+         "IAM User Guide, AWS global condition context keys: aws:SourceIp exists, aws:SourceIpp does not",
+         pol(ENABLE_IAM, stmt(principal=APP, action="kms:Decrypt",
+                              Condition={"IpAddress": {"aws:SourceIpp": "192.0.2.0/24"}})), {"KR023"}),
+    Case("misspelt-global-tag-key",
+         "IAM User Guide, AWS global condition context keys: aws:PrincipalTag/tag-key, no aws:PrincipalTags/",
+         pol(ENABLE_IAM, stmt(effect="Deny", principal="*", action="kms:Decrypt",
+                              Condition={"StringNotEquals": {"aws:PrincipalTags/team": "pay"}})), {"KR023"}),
+    Case("known-global-condition-keys",
+         "IAM User Guide, AWS global condition context keys: aws:SourceVpce, aws:PrincipalTag/tag-key, "
+         "aws:ResourceOrgPaths and aws:MultiFactorAuthPresent are global keys; names are case-insensitive",
+         pol(ENABLE_IAM, stmt(principal=APP, action="kms:Decrypt",
+                              Condition={"StringEquals": {"aws:sourcevpce": "vpce-1a2b3c4d",
+                                                          "aws:PrincipalTag/team": "pay"},
+                                         "ForAnyValue:StringLike": {"aws:ResourceOrgPaths": "o-abc123def4/*"},
+                                         "Bool": {"aws:MultiFactorAuthPresent": "true"}})), set(), {"KR023"}),
     Case("partial-wildcard-principal", "IAM User Guide, Principal: no partial wildcards",
          pol(ENABLE_IAM, stmt(principal=f"arn:aws:iam::{ACCOUNT}:role/*")), {"KR012"}),
     Case("group-principal", "IAM groups are not principals",
@@ -196,6 +212,22 @@ def test_statement_findings_carry_label_and_index() -> None:
     [finding] = lint_policy(parse_policy(document), key_account=ACCOUNT)
     assert (finding.rule_id, finding.statement_label, finding.statement_index) == ("KR011", '"Typo"', 1)
     assert "did you mean kms:PutKeyPolicy" in finding.message
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("kms:ViaServce", "kms:ViaService"),  # Service Authorization Reference, AWS KMS condition keys
+        ("aws:SourceIpp", "aws:SourceIp"),  # IAM User Guide, AWS global condition context keys
+        ("aws:PrincipalTags/team", "aws:PrincipalTag/team"),  # the same page: aws:PrincipalTag/tag-key
+    ],
+)
+def test_unknown_condition_key_suggests_the_closest_key_of_its_service(key: str, hint: str) -> None:
+    document = pol(ENABLE_IAM, {"Sid": "Typo", **stmt(principal=APP, action="kms:Decrypt",
+                                                      Condition={"StringEquals": {key: "x"}})})
+    [finding] = [f for f in lint_policy(parse_policy(document), key_account=ACCOUNT) if f.rule_id == "KR023"]
+    assert f"did you mean {hint}?" in finding.message
+    assert finding.fix == f"Use {hint}."
 
 
 def test_findings_are_sorted_by_line_then_severity(tmp_path: Path) -> None:
@@ -281,3 +313,16 @@ def test_policy_known_after_apply_is_kr019() -> None:
     plan = {"resource_changes": [{"address": "aws_kms_key.k", "type": "aws_kms_key", "mode": "managed",
                                   "change": {"actions": ["create"], "after": {}, "after_unknown": {"policy": True}}}]}
     assert lint_text(json.dumps(plan)) == [{"KR019"}]
+
+
+def test_the_kr023_example_in_docs_rules_md_is_what_lint_says() -> None:
+    text = (Path(__file__).parents[1] / "docs" / "rules.md").read_text(encoding="utf-8")
+    section = text.split("## KR023 ", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```text\n", 1)[1].split("```", 1)[0].splitlines()
+    message = example[0].split("MEDIUM KR023 ", 1)[1].removesuffix("...").rstrip()
+    fix = example[1].strip().removeprefix("fix: ")
+    document = pol(ENABLE_IAM, {"Sid": "Net", **stmt(principal=APP, action="kms:Decrypt", Condition={
+        "StringEquals": {"kms:ViaServce": "s3.us-east-1.amazonaws.com"}})})
+    [finding] = [f for f in lint_policy(parse_policy(document), key_account=ACCOUNT) if f.rule_id == "KR023"]
+    assert finding.message.startswith(message), (finding.message, message)
+    assert finding.fix == fix

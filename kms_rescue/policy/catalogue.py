@@ -16,10 +16,15 @@ The KMS action list is the reference's KMS actions plus any operation in botocor
 not list yet, except operations authorized under other names (:data:`AUTHORIZED_AS`). Cross-account use comes from
 botocore's model for operations and from :data:`PERMISSION_ONLY_CROSS_ACCOUNT` (each with its AWS page) for the
 permission-only actions.
+
+Global condition keys (``aws:SourceIp``, ``aws:PrincipalTag/<tag-key>``, ...) are not in the reference: the IAM User
+Guide's "AWS global condition context keys" page lists them, and ``global_condition_keys.json`` (package data beside
+this module, with the page's URL and the date it was read) carries that list.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import gzip
 import importlib.util
@@ -35,9 +40,14 @@ __all__ = [
     "action_known",
     "botocore_model_path",
     "canonical",
+    "closest_action",
+    "closest_condition_key",
+    "condition_key_candidates",
     "condition_key_known",
     "cross_account_allowed",
     "cross_account_table",
+    "global_condition_keys_source",
+    "global_keys_read",
     "kms_actions",
     "reference_version",
     "service_actions",
@@ -234,39 +244,136 @@ def action_known(action: str) -> bool | None:
     return any(rx.fullmatch(low) for low in actions)
 
 
+def _key_pattern(key: str) -> re.Pattern[str]:
+    """``kms:EncryptionContext:${EncryptionContextKey}``: any non-empty name in the variable's place."""
+    parts = re.split(r"\$\{[^}]*\}", key.lower())
+    return re.compile(".+".join(re.escape(p) for p in parts), re.DOTALL)
+
+
+@dataclass(frozen=True)
+class _Keys:
+    exact: frozenset[str]  # lower-case names of the keys without a variable part
+    patterns: tuple[re.Pattern[str], ...]  # the keys with one
+    names: tuple[str, ...]  # every key, canonical case, variable parts as ``${Name}``
+
+
+def _keys_of(names: list[str]) -> _Keys:
+    exact = frozenset(k.lower() for k in names if "${" not in k)
+    patterns = tuple(_key_pattern(k) for k in names if "${" in k)
+    return _Keys(exact, patterns, tuple(dict.fromkeys(names)))
+
+
+_GLOBAL_KEYS_FILE = Path(__file__).with_name("global_condition_keys.json")
+
+
+@functools.lru_cache(maxsize=1)
+def _global_keys_doc() -> dict[str, Any]:
+    doc = json.loads(_GLOBAL_KEYS_FILE.read_text(encoding="utf-8"))
+    if not isinstance(doc, dict) or not isinstance(doc.get("sections"), dict):
+        raise RuntimeError(f"{_GLOBAL_KEYS_FILE} has no sections of global condition keys; reinstall kms-rescue")
+    return doc
+
+
+def global_keys_read() -> str:
+    """The date (``YYYY-MM-DD``) the IAM User Guide's list of global condition keys was read."""
+    return global_condition_keys_source()[1]
+
+
+def global_condition_keys_source() -> tuple[str, str]:
+    """The page the global condition keys were read from, and the date it was read (``YYYY-MM-DD``)."""
+    doc = _global_keys_doc()
+    return str(doc["url"]), str(doc["read"])
+
+
 @functools.lru_cache(maxsize=64)
-def _condition_keys(service: str) -> tuple[frozenset[str], tuple[re.Pattern[str], ...]] | None:
-    doc = _reference_file("conditionKeys", service)
-    if doc is None:
+def _condition_keys(service: str) -> _Keys | None:
+    if service == "aws":
+        page = _global_keys_doc()
+        listed = [k for section in page["sections"].values() for k in section if isinstance(k, str)]
+        elsewhere = [e["key"] for e in page.get("elsewhere", {}).get("keys", []) if isinstance(e.get("key"), str)]
+        return _keys_of(listed + elsewhere)
+    reference = _reference_file("conditionKeys", service)
+    if reference is None:
         return None
-    exact: set[str] = set()
-    patterns: list[re.Pattern[str]] = []
-    for entry in doc.values():
-        key = entry.get("key") if isinstance(entry, dict) else None
-        if not isinstance(key, str):
-            continue
-        if "${" in key:  # kms:EncryptionContext:${EncryptionContextKey}: any non-empty name in its place
-            parts = re.split(r"\$\{[^}]*\}", key.lower())
-            patterns.append(re.compile(".+".join(re.escape(p) for p in parts), re.DOTALL))
-        else:
-            exact.add(key.lower())
-    return frozenset(exact), tuple(patterns)
+    return _keys_of([
+        entry["key"] for entry in reference.values() if isinstance(entry, dict) and isinstance(entry.get("key"), str)
+    ])
 
 
 def condition_key_known(key: str) -> bool | None:
-    """Whether the Service Authorization Reference lists the condition key for its service (``kms:ViaService``,
-    ``kms:EncryptionContext:app``). None for global keys (``aws:…``, documented in the IAM User Guide's "AWS global
-    condition context keys", not in the reference) and for services not in the catalogue."""
+    """Whether ``key`` is a documented condition key (names are case-insensitive): a global ``aws:`` key of the
+    IAM User Guide's "AWS global condition context keys" (``aws:SourceIp``, ``aws:PrincipalTag/team``), or a key
+    the Service Authorization Reference lists for its service (``kms:ViaService``, ``kms:EncryptionContext:app``).
+    None for a service not in the catalogue, and for a value that is not of the ``service:name`` shape."""
     service, sep, rest = key.partition(":")
-    service = service.lower()
-    if not sep or not rest or service == "aws":
+    if not sep or not rest:
         return None
-    found = _condition_keys(service)
+    found = _condition_keys(service.lower())
     if found is None:
         return None
-    exact, patterns = found
     low = key.lower()
-    return low in exact or any(p.fullmatch(low) for p in patterns)
+    return low in found.exact or any(p.fullmatch(low) for p in found.patterns)
+
+
+def condition_key_candidates(service: str) -> tuple[str, ...] | None:
+    """Every condition key documented for ``service`` (``"aws"`` for the global keys), canonical case; a key with a
+    variable part keeps it as ``${Name}`` (``aws:PrincipalTag/${TagKey}``). None for a service not in the
+    catalogue."""
+    found = _condition_keys(service.lower())
+    return found.names if found is not None else None
+
+
+_VARIABLE_TAIL = re.compile(r"\$\{[^}]*\}$")
+
+
+def closest_condition_key(key: str) -> str | None:
+    """The documented key of the same service that ``key`` most likely misspells (``kms:ViaServce`` ->
+    ``kms:ViaService``; ``aws:PrincipalTags/team`` -> ``aws:PrincipalTag/team``), or None when nothing is close. A
+    key with a variable tail is compared by its fixed head, and the suggestion keeps the caller's tail. None for a
+    key that is itself documented."""
+    service, sep, _ = key.partition(":")
+    names = condition_key_candidates(service) if sep else None
+    if not names or condition_key_known(key):
+        return None
+    low = key.lower()
+    options: dict[str, str] = {}  # lower-case text compared -> suggestion
+    for name in names:
+        head = _VARIABLE_TAIL.sub("", name)
+        if head == name:
+            if "${" not in name:
+                options.setdefault(name.lower(), name)
+            continue
+        # the caller's head: up to and including the separator that ends the fixed part, at the same depth
+        separator = head[-1]
+        depth = head.count(separator)
+        pieces = key.split(separator)
+        if len(pieces) <= depth or not pieces[depth]:
+            continue
+        mine = separator.join(pieces[:depth]) + separator
+        options.setdefault(f"{mine.lower()}\0{head.lower()}", head + separator.join(pieces[depth:]))
+    scored: list[tuple[float, str]] = []
+    for text, suggestion in options.items():
+        if "\0" in text:
+            mine_head, head_low = text.split("\0")
+            ratio = difflib.SequenceMatcher(None, mine_head, head_low).ratio()
+        else:
+            ratio = difflib.SequenceMatcher(None, low, text).ratio()
+        if ratio >= 0.8 and suggestion.lower() != low:
+            scored.append((ratio, suggestion))
+    return max(scored, key=lambda item: item[0])[1] if scored else None
+
+
+def closest_action(action: str) -> str | None:
+    """The action of the same service that ``action`` most likely misspells (``kms:Decryptt`` -> ``kms:Decrypt``),
+    or None: for a wildcard, a service not in the catalogue, or nothing close."""
+    service, sep, name = action.partition(":")
+    if not sep or not name or "*" in action or "?" in action:
+        return None
+    actions = service_actions(service)
+    if not actions:
+        return None
+    match = difflib.get_close_matches(action.lower(), list(actions), n=1, cutoff=0.8)
+    return actions[match[0]] if match else None
 
 
 def cross_account_allowed(action: str) -> bool:

@@ -254,24 +254,12 @@ def _unknown_actions(st: Statement) -> Iterator[Finding]:
         if not patterns:
             continue
         for pattern in unknown_kms_actions(patterns):
-            hint = _closest_action(pattern)
+            hint = catalogue.closest_action(pattern)
             extra = f" (did you mean {hint}?)" if hint else ""
             yield make_finding(
                 "KR011", f"{st.label}: {element} {pattern!r} matches no KMS action{extra}", statement=st,
                 fix=f"Use {hint}." if hint else None,
             )
-
-
-def _closest_action(pattern: str) -> str | None:
-    import difflib
-
-    from kms_rescue.policy.actions import kms_actions
-
-    if "*" in pattern or "?" in pattern:
-        return None
-    names = {a.lower(): a for a in kms_actions()}
-    match = difflib.get_close_matches(pattern.lower(), list(names), n=1, cutoff=0.8)
-    return names[match[0]] if match else None
 
 
 def _deny_covers_administrators(st: Statement, key_account: str) -> Iterator[Finding]:
@@ -374,8 +362,9 @@ def _conditions(st: Statement) -> Iterator[Finding]:
 
 
 def _unknown_condition_keys(st: Statement) -> Iterator[Finding]:
-    """Service condition keys (``kms:ViaServce``) the Service Authorization Reference does not list. Global
-    ``aws:`` keys and services the catalogue does not have are not judged (``condition_key_known`` is None)."""
+    """Condition keys that are not documented: a service key (``kms:ViaServce``) the Service Authorization Reference
+    does not list, or an ``aws:`` key (``aws:SourceIpp``) that is not on the IAM User Guide's "AWS global condition
+    context keys" page. Services the catalogue does not have are not judged (``condition_key_known`` is None)."""
     seen: set[str] = set()
     for condition in st.conditions:
         key = condition.key
@@ -388,11 +377,18 @@ def _unknown_condition_keys(st: Statement) -> Iterator[Finding]:
             "so this Allow grants nothing" if st.effect == "Allow" and not negated else
             "so the condition never sees a value"
         )
+        service = key.split(":", 1)[0]
+        if service.lower() == "aws":
+            owner = f"on the IAM User Guide's list of global condition keys (read {catalogue.global_keys_read()})"
+        else:
+            owner = f"a condition key of {service}"
+        hint = catalogue.closest_condition_key(key)
+        extra = f" (did you mean {hint}?)" if hint else ""
         yield make_finding(
             "KR023",
-            f"{st.label}: condition key {key!r} is not a condition key of {key.split(':', 1)[0]}; it is never in the "
-            f"request context, {effect}",
+            f"{st.label}: condition key {key!r} is not {owner}{extra}; it is never in the request context, {effect}",
             statement=st,
+            fix=f"Use {hint}." if hint else None,
         )
 
 
