@@ -1,7 +1,7 @@
 """A ``credential_process`` that exceeds ``--timeout`` is killed with its whole process group, and nothing the
 tool started outlives the command: checked with a process that sleeps and spawns a child, through the real CLI
-against the lab, both when ``--timeout`` fires and when the overall deadline ends the report first
-(docs/report.md, "The identities")."""
+against the lab, both when ``--timeout`` fires and when the overall deadline ends the report first, for a profile's
+own command and for the command of a role profile's ``source_profile`` (docs/report.md, "The identities")."""
 
 from __future__ import annotations
 
@@ -109,3 +109,95 @@ def test_nothing_outlives_the_report(tmp_path: Path, timeout: str, deadline: str
     assert stuck["status"] == "timeout"
     assert elapsed < min(float(timeout), float(deadline)) + 15
     assert_gone(pids_from(pidfile))
+
+
+# A role profile whose source_profile has the credential_process: botocore's assume-role provider resolves the
+# source profile through its own chain, which must run the command the same way (docs/report.md, "The identities").
+VIA_ROLE = ("\n[profile via-role]\nregion = us-east-1\nrole_arn = arn:aws:iam::111122223333:role/Admin\n"
+            "source_profile = stuck\n")
+
+
+#: The same, one hop further: a role profile whose source profile is via-role (a chain of two roles).
+CHAINED = ("\n[profile chained]\nregion = us-east-1\nrole_arn = arn:aws:iam::111122223333:role/App\n"
+           "source_profile = via-role\n")
+
+
+@pytest.mark.parametrize("profile", ["via-role", "chained"])
+def test_a_source_profiles_process_is_tracked_and_killed(profile: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in list(os.environ):
+        if var.startswith("AWS_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    config, pidfile = write_hang_profile(tmp_path)
+    config.write_text(config.read_text(encoding="utf-8") + VIA_ROLE + CHAINED, encoding="utf-8")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    groups = ProcessGroups()
+    with pytest.raises(CredentialTimeout):
+        open_session(IdentitySpec(name=profile, source="profile", profile=profile),
+                     SessionOptions(timeout=1.5, process_groups=groups))
+    pids = pids_from(pidfile)
+    groups.kill_all()
+    assert_gone(pids)
+    assert len(groups) == 0
+
+
+@pytest.mark.parametrize(("timeout", "deadline"), [("2", "60"), ("30", "3")], ids=["timeout", "deadline"])
+def test_nothing_a_source_profile_started_outlives_the_report(tmp_path: Path, timeout: str, deadline: str) -> None:
+    with Lab("healthy-default") as lab:
+        assert lab.config_path is not None
+        config, pidfile = write_hang_profile(tmp_path, Path(lab.config_path).read_text(encoding="utf-8"))
+        config.write_text(config.read_text(encoding="utf-8") + VIA_ROLE + f"endpoint_url = {lab.endpoint}\n",
+                          encoding="utf-8")
+        key = lab.key_arn(lab.scenario.keys[0].id)
+        started = time.monotonic()
+        proc = subprocess.run([str(SCRIPT), "report", key, "-f", "json", "--timeout", timeout, "--deadline",
+                               deadline, "--profile", "via-role"], env=clean_env(tmp_path, config),
+                              capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        elapsed = time.monotonic() - started
+    assert proc.returncode in (0, 3, 4, 5), proc.stderr
+    identities = json.loads(proc.stdout)["identities"]
+    assert [i["name"] for i in identities] == ["via-role"]
+    assert identities[0]["status"] == "timeout"
+    assert elapsed < min(float(timeout), float(deadline)) + 15
+    assert_gone(pids_from(pidfile))
+
+
+GIVE = """\
+import json, os, sys
+with open(sys.argv[4], "w") as fh:
+    fh.write(f"{os.getpid()} {os.getsid(0)}")
+print(json.dumps({"Version": 1, "AccessKeyId": sys.argv[1], "SecretAccessKey": sys.argv[2],
+                  "SessionToken": sys.argv[3]}))
+"""
+
+
+def test_a_source_profiles_process_still_supplies_the_role(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The role is assumed, in the lab, with the credentials the source profile's command prints; the command ran
+    in a session (so a process group) of its own, and it has ended and is no longer tracked."""
+    for var in list(os.environ):
+        if var.startswith("AWS_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with Lab("healthy-default") as lab:
+        assert lab.config_path is not None
+        admin = lab.session("admin").get_credentials().get_frozen_credentials()
+        script = tmp_path / "give.py"
+        script.write_text(GIVE, encoding="utf-8")
+        config = tmp_path / "config"
+        config.write_text(f"[profile src]\nregion = us-east-1\nendpoint_url = {lab.endpoint}\n"
+                          f"credential_process = {sys.executable} {script} {admin.access_key} {admin.secret_key} "
+                          f"{admin.token} {tmp_path / 'session'}\n"
+                          + VIA_ROLE.replace("source_profile = stuck", "source_profile = src")
+                          + f"endpoint_url = {lab.endpoint}\n", encoding="utf-8")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+        monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+        groups = ProcessGroups()
+        session = open_session(IdentitySpec(name="via-role", source="profile", profile="via-role"),
+                               SessionOptions(timeout=10, process_groups=groups))
+        arn = session.create_client("sts", region_name="us-east-1").get_caller_identity()["Arn"]
+    assert arn.startswith("arn:aws:sts::111122223333:assumed-role/Admin/")
+    pid, sid = (tmp_path / "session").read_text(encoding="utf-8").split()
+    assert pid == sid
+    assert len(groups) == 0

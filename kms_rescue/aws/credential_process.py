@@ -8,6 +8,12 @@ tracked by a :class:`ProcessGroups`, and :meth:`ProcessGroups.kill_all` ends tho
 is done (the report may finish before a slow command's own timeout: nothing it started may outlive it). The
 provider is put in place of botocore's through the session's public ``credential_provider`` component
 (``CredentialResolver.insert_before`` / ``remove``).
+
+A role profile's ``source_profile`` is resolved by botocore's assume-role provider through the chain its
+``ProfileProviderBuilder`` makes: :class:`SourceProfileProviders` is that builder with the chain's process provider
+swapped for ours, handed to an assume-role provider built with its public constructor (see
+:func:`kms_rescue.aws.sessions.open_session`), so a source profile's command is run, bounded, tracked and killed
+the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from botocore.credentials import CredentialResolver, ProcessProvider
+from botocore.credentials import CredentialProvider, CredentialResolver, ProcessProvider, ProfileProviderBuilder
 
 from kms_rescue.aws.classify import CredentialTimeout
 
@@ -107,19 +113,40 @@ def group_popen(timeout: float, groups: ProcessGroups) -> Callable[..., subproce
     return popen
 
 
-def install(resolver: CredentialResolver, profile: str, load_config: Callable[[], Any], timeout: float,
-            groups: ProcessGroups) -> None:
-    """Replace the chain's ``custom-process`` provider with one that runs the command under ``timeout``."""
-    ours = ProcessProvider(profile_name=profile, load_config=load_config, popen=group_popen(timeout, groups))
+class SourceProfileProviders(ProfileProviderBuilder):
+    """botocore's providers for a profile's own credentials (what the assume-role provider asks for a
+    ``source_profile``), with the ``credential_process`` run by ``popen`` (:func:`group_popen`)."""
+
+    def __init__(self, session: Any, *, popen: Callable[..., subprocess.Popen[bytes]], **kwargs: Any) -> None:
+        super().__init__(session, **kwargs)
+        self.process_popen = popen
+        self.process_config: Callable[[], Any] = lambda: session.full_config
+
+    def providers(self, profile_name: str, disable_env_vars: bool = False) -> list[CredentialProvider]:
+        return [ProcessProvider(profile_name=profile_name, load_config=self.process_config, popen=self.process_popen)
+                if getattr(provider, "METHOD", None) == ProcessProvider.METHOD else provider
+                for provider in super().providers(profile_name, disable_env_vars)]
+
+
+def replace(resolver: CredentialResolver, method: str, provider: CredentialProvider) -> bool:
+    """Put ``provider`` in the place of the chain's ``method`` provider (False if the chain has none)."""
     names = [getattr(p, "METHOD", None) for p in resolver.providers]
-    if "custom-process" not in names:
-        return
-    after = names[names.index("custom-process") + 1:]
-    resolver.remove("custom-process")
+    if method not in names:
+        return False
+    after = [name for name in names[names.index(method) + 1:] if name]
+    resolver.remove(method)
     if after:
-        resolver.insert_before(str(after[0]), ours)
+        resolver.insert_before(after[0], provider)
     else:
-        resolver.providers.append(ours)
+        resolver.providers.append(provider)
+    return True
 
 
-__all__ = ["GROUPS", "ProcessGroups", "install", "kill_group"]
+def install(resolver: CredentialResolver, profile: str, load_config: Callable[[], Any],
+            popen: Callable[..., subprocess.Popen[bytes]]) -> None:
+    """Replace the chain's ``custom-process`` provider with one that runs the command through ``popen``."""
+    replace(resolver, ProcessProvider.METHOD, ProcessProvider(profile_name=profile, load_config=load_config,
+                                                              popen=popen))
+
+
+__all__ = ["GROUPS", "ProcessGroups", "SourceProfileProviders", "group_popen", "install", "kill_group", "replace"]

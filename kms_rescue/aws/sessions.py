@@ -27,8 +27,18 @@ import botocore.config
 import botocore.hooks
 import botocore.loaders
 import botocore.session
+import botocore.utils
 from botocore import exceptions as bexc
-from botocore.credentials import ReadOnlyCredentials
+from botocore.credentials import (
+    AssumeRoleProvider,
+    CanonicalNameCredentialSourcer,
+    ContainerProvider,
+    CredentialProvider,
+    CredentialResolver,
+    EnvProvider,
+    InstanceMetadataProvider,
+    ReadOnlyCredentials,
+)
 from botocore.errorfactory import ClientExceptionsFactory
 from botocore.hooks import HierarchicalEmitter
 from botocore.utils import EVENT_ALIASES, JSONFileCache
@@ -50,6 +60,11 @@ SESSION_NAME = "kms-rescue"
 SESSION_NAME_RE = re.compile(r"\A[\w+=,.@-]{2,64}\Z", re.ASCII)
 #: The environment variable naming the AWS CLI's profile (AWS CLI User Guide, "Configuring environment variables").
 PROFILE_ENV = "AWS_PROFILE"
+
+#: How botocore creates the clients its credential providers use (STS for a role): with plugins disabled, where the
+#: installed botocore has that (older releases created them as plain clients).
+_create_nested_client: Callable[..., Any] = getattr(
+    botocore.utils, "create_nested_client", lambda session, service, **kwargs: session.create_client(service, **kwargs))
 
 _SHARED_LOCK = threading.Lock()
 _SHARED_LOADER: botocore.loaders.Loader | None = None
@@ -400,14 +415,16 @@ class SessionOptions:
 
 def _tune(session: botocore.session.Session, options: SessionOptions) -> None:
     resolver = session.get_component("credential_provider")
+    profile = session.get_config_variable("profile") or "default"
+    # credential_process: in a process group of its own, killed with it at the timeout (and at the end of the
+    # command at the latest), for the profile and for every source_profile its role is assumed from.
+    popen = credential_process.group_popen(options.timeout, options.process_groups or credential_process.GROUPS)
+    credential_process.replace(resolver, AssumeRoleProvider.METHOD, _assume_role_provider(session, profile, options,
+                                                                                          resolver, popen))
     # A profile without credentials must not fall through to the instance metadata service or a container
     # endpoint (the profile was chosen explicitly; those are other identities).
     resolver.remove("iam-role")
     resolver.remove("container-role")
-    with contextlib.suppress(bexc.UnknownCredentialError):
-        assume = resolver.get_provider("assume-role")
-        assume._prompter = options.mfa_prompter or _refuse_mfa
-        assume.cache = _ReadThroughCache(CLI_CACHE_DIR, write=options.write_cli_cache)
     # The chain's file providers parse their file on every load: the parses are shared as the session's are (left
     # alone if a botocore release names its parser differently).
     for method, attribute, kind in (("config-file", "_config_parser", "config"),
@@ -417,11 +434,29 @@ def _tune(session: botocore.session.Session, options: SessionOptions) -> None:
             parse = getattr(provider, attribute, None)
             if callable(parse):
                 setattr(provider, attribute, functools.partial(_parsed_file, kind, parse))
-    # credential_process: in a process group of its own, killed with it at the timeout (and at the end of the
-    # command at the latest).
-    profile = session.get_config_variable("profile") or "default"
-    credential_process.install(resolver, profile, lambda: session.full_config, options.timeout,
-                               options.process_groups or credential_process.GROUPS)
+    credential_process.install(resolver, profile, lambda: session.full_config, popen)
+
+
+def _assume_role_provider(session: botocore.session.Session, profile: str, options: SessionOptions,
+                          resolver: CredentialResolver, popen: Callable[..., Any]) -> AssumeRoleProvider:
+    """botocore's assume-role provider, built as botocore builds it, but never prompting unless allowed, reading
+    (and optionally writing) the AWS CLI's cache, and resolving a ``source_profile`` whose ``credential_process``
+    runs through ``popen``. A role profile's ``credential_source`` is still served by the environment, container
+    and instance metadata providers (the chain's own, taken before they leave it)."""
+    sources: list[CredentialProvider] = [EnvProvider()]
+    for method in (ContainerProvider.METHOD, InstanceMetadataProvider.METHOD):
+        with contextlib.suppress(bexc.UnknownCredentialError):
+            sources.append(resolver.get_provider(method))
+    return AssumeRoleProvider(
+        load_config=lambda: session.full_config,
+        client_creator=functools.partial(_create_nested_client, session),
+        # botocore documents the cache as any mapping with get, set and contains (the stubs say dict).
+        cache=_ReadThroughCache(CLI_CACHE_DIR, write=options.write_cli_cache),  # type: ignore[arg-type]
+        profile_name=profile,
+        prompter=options.mfa_prompter or _refuse_mfa,
+        credential_sourcer=CanonicalNameCredentialSourcer(sources),
+        profile_provider_builder=credential_process.SourceProfileProviders(session, popen=popen, cache={}),
+    )
 
 
 def resolve_credentials(
