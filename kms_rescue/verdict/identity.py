@@ -334,10 +334,10 @@ def _deciding_assumption(dims: Sequence[Dimension], results: Sequence[tuple[Worl
                          caller: Caller) -> str:
     """The one unknown whose value alone decides PutKeyPolicy, worded as the condition under which it is
     allowed; or the list of unknowns when no single one does."""
-    for index, dim in enumerate(dims):
+    for dim in dims:
         groups: dict[str | None, set[Tri]] = {}
         for world, tri, _ in results:
-            groups.setdefault(_value_of(world, dim, index), set()).add(tri)
+            groups.setdefault(_value_of(world, dim), set()).add(tri)
         if all(len(g) == 1 for g in groups.values()):
             good = [v for v, g in groups.items() if g <= {"yes", "depends"}]
             subject = f"role {caller.name}'s path is" if dim.name == "path" else ""
@@ -348,7 +348,7 @@ def _deciding_assumption(dims: Sequence[Dimension], results: Sequence[tuple[Worl
     return "the unknowns (" + ", ".join(d.name for d in dims) + ") take the right values"
 
 
-def _value_of(world: World, dim: Dimension, index: int) -> str | None:
+def _value_of(world: World, dim: Dimension) -> str | None:
     if dim.name == "path":
         return world.principal_arn
     return dict(world.values).get(dim.name)

@@ -72,9 +72,6 @@ class World:
             out["aws:PrincipalArn"] = self.principal_arn
         return out
 
-    def absent(self) -> tuple[str, ...]:
-        return tuple(key for key, value in self.values if value is None)
-
 
 @dataclass(frozen=True)
 class Dimension:
@@ -226,7 +223,7 @@ def build_space(caller: Caller, policies: Sequence[Policy], *, path_known: bool,
     return Space(tuple(worlds), tuple(dims))
 
 
-def describe_value(dim: Dimension, value: str | None, role_name: str | None = None) -> str:
+def describe_value(dim: Dimension, value: str | None) -> str:
     """How the wording names one candidate value (never inventing a principal)."""
     if dim.name == "path":
         if value is None:
