@@ -1,11 +1,20 @@
-"""Fixtures shared by the test modules."""
+"""Fixtures shared by the test modules in every folder of ``tests/`` (docs/testing.md).
+
+Each keeps the developer's own AWS configuration out of reach: no AWS_* variable of the shell survives, HOME is a
+private directory, and the AWS config, when there is one, is the lab's. Plain helpers (paths, builders, the report
+schema check) are in ``tests/helpers/``; a test module imports those, never another test module.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from kms_rescue.lab import Lab
 
 
 @pytest.fixture
@@ -18,3 +27,62 @@ def aws_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
     return tmp_path
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """For in-process runs (main([...])): private HOME, no AWS_* variables, no credentials file. The test points
+    AWS_CONFIG_FILE at its lab."""
+    for var in list(os.environ):
+        if var.startswith("AWS_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    return tmp_path
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """HOME isolated, AWS_* unset, no credentials file, no instance metadata, no escalation address or XDG config
+    of the developer's, cwd = a fresh directory (returned)."""
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name in ("KMS_RESCUE_ESCALATION_EMAIL", "XDG_CONFIG_HOME"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def lab_for(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Any], Lab]]:
+    """``lab_for(scenario)`` starts a lab (a built-in scenario's name or a scenario document) and points
+    AWS_CONFIG_FILE at it; every lab it started is stopped at the end of the test."""
+    started: list[Lab] = []
+
+    def start(scenario: Any) -> Lab:
+        lab = Lab(scenario).start()
+        started.append(lab)
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(lab.config_path))
+        return lab
+
+    yield start
+    for lab in started:
+        lab.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    """One running lab for all the tests of a module, of the scenario the module names in ``SCENARIO``. It must
+    end without an internal error (a request the lab could not serve is a bug of the lab, not an AWS answer)."""
+    scenario = getattr(request.module, "SCENARIO", None)
+    if scenario is None:
+        pytest.fail(f"{request.module.__name__} uses the lab fixture but names no SCENARIO")
+    with Lab(scenario) as running:
+        yield running
+        assert running.admin.internal_errors == []

@@ -19,7 +19,8 @@ from kms_rescue.aws.apply import write_backup
 from kms_rescue.cli.app import main
 from kms_rescue.cli.ticket import save_draft
 from kms_rescue.lab import Lab
-from tests.test_report_lab import clean_env
+from tests.helpers.cli import clean_env
+from tests.helpers.paths import DOCS
 
 SCRIPT = Path(sys.executable).with_name("kms-rescue")
 KEY = "arn:aws:kms:us-east-1:111122223333:key/0d5d6a3c-8d7e-4c1f-9b2a-6f1e2d3c4b5a"
@@ -185,7 +186,7 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_any_work(
 
 
 def test_lint_output_is_created_new_and_force_replaces(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    policy = Path(__file__).resolve().parent.parent / "docs" / "examples" / "default-key-policy.json"
+    policy = DOCS / "examples" / "default-key-policy.json"
     out = tmp_path / "lint.sarif"
     assert main(["lint", str(policy), "--account", "111122223333", "--format", "sarif", "--output", str(out)]) == 0
     assert mode(out) == 0o600

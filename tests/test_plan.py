@@ -23,31 +23,14 @@ from kms_rescue.plan import (
 from kms_rescue.policy import analyze_management, evaluate
 from kms_rescue.policy.actions import ADMIN_ACTIONS
 from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
+from tests.helpers.plans import ACCOUNT, APP_ROLE, BREAK_GLASS, KEY, ROLE_ONLY, SOLE_ADMIN_DELETED
 
-ACCOUNT = "111122223333"
 OTHER = "444455556666"
-KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 ADMIN_ROLE = f"arn:aws:iam::{ACCOUNT}:role/KeyAdmin"
-APP_ROLE = f"arn:aws:iam::{ACCOUNT}:role/PaymentsApp"
-BREAK_GLASS = f"arn:aws:iam::{ACCOUNT}:role/BreakGlass"
 BREAK_GLASS_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/BreakGlass/oncall"
 ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
 
-SOLE_ADMIN_DELETED = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Sid": "KeyAdministrators", "Effect": "Allow", "Principal": {"AWS": "AROAEXAMPLEID0000000001"},
-         "Action": "kms:*", "Resource": "*"},
-        {"Sid": "AppUse", "Effect": "Allow", "Principal": {"AWS": APP_ROLE},
-         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey*"], "Resource": "*"},
-    ],
-}
-ROLE_ONLY = {
-    "Version": "2012-10-17",
-    "Statement": [{"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": BREAK_GLASS}, "Action": "kms:*",
-                   "Resource": "*"}],
-}
 DEFAULT = {"Version": "2012-10-17", "Id": "key-default-1", "Statement": [delegation_statement(ACCOUNT)]}
 DENY_TRAP = {
     "Version": "2012-10-17",

@@ -29,7 +29,7 @@ from kms_rescue.report import (
     exit_code_for,
     policy_principals,
 )
-from tests.test_report_schema import validate_report
+from tests.helpers.schema import validate_report
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"
@@ -126,7 +126,7 @@ def checked(report: Report) -> Report:
 
 
 def make_report(verdict: str) -> Report:
-    """A small report of the given verdict (also used by the schema tests)."""
+    """A small report of the given verdict."""
     if verdict == "manageable":
         inv = investigation(probe("admin", session("Admin"), key_policy=NAMED_ADMIN, identity_docs=[]))
     elif verdict == "recoverable":
@@ -382,3 +382,10 @@ def test_a_key_in_an_account_none_of_the_identities_belongs_to_is_said_so():
     assert f"belongs to the key's account {ACCOUNT}" in r.summary
     assert r.next_steps[0].action == "read_policy" and f"a profile or role of {ACCOUNT}" in r.next_steps[0].detail
     assert any(f"belongs to account {ACCOUNT}" in w for w in r.warnings)
+
+
+def test_a_report_missing_a_field_is_rejected():
+    doc = make_report("manageable").to_dict()
+    del doc["key"]
+    with pytest.raises(AssertionError, match="key"):
+        validate_report(doc)

@@ -24,11 +24,7 @@ from kms_rescue.aws.apply import (
     write_backup,
 )
 from kms_rescue.plan import policy_text, propose_fix
-from tests import test_rescue as _shared
-from tests.test_plan import ACCOUNT, KEY, ROLE_ONLY, SOLE_ADMIN_DELETED
-
-clean_env = _shared.clean_env  # the fixture, shared
-lab_for = _shared.lab_for  # the fixture, shared
+from tests.helpers.plans import ACCOUNT, KEY, ROLE_ONLY, SOLE_ADMIN_DELETED
 
 BREAK_GLASS_SESSION = f"arn:aws:sts::{ACCOUNT}:assumed-role/BreakGlass/oncall"
 NOW = dt.datetime(2026, 11, 2, 9, 30, 0, tzinfo=dt.timezone.utc)

@@ -22,13 +22,12 @@ from kms_rescue.policy.guardrails import (
     SERVICE_CONTROL_POLICIES,
     UNREAD,
 )
-from tests.test_report_lab import isolated  # noqa: F401  (fixture)
 
 pytest.importorskip("moto")
 
 
 @pytest.fixture
-def run(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:  # noqa: F811
+def run(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     labs: list[Lab] = []
 
     def go(name: str | dict[str, Any], profiles: list[str] | None = None) -> tuple[Lab, Investigation]:
@@ -193,7 +192,7 @@ def test_a_boundary_nobody_may_read_is_assumed(run: Any) -> None:
     assert ev.decision is Decision.ALLOW and PERMISSIONS_BOUNDARY in ev.assumed
 
 
-def test_organization_reads_can_be_turned_off(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_organization_reads_can_be_turned_off(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Lab(load_scenario("guardrails-unreadable")) as lab:
         monkeypatch.setenv("AWS_CONFIG_FILE", str(lab.config_path))
         inv = investigate(lab.key_arn(lab.scenario.keys[0].id),

@@ -19,7 +19,7 @@ from kms_rescue.aws.credential_process import ProcessGroups
 from kms_rescue.aws.results import IdentitySpec
 from kms_rescue.aws.sessions import SessionOptions, open_session
 from kms_rescue.lab import Lab
-from tests.test_report_lab import clean_env
+from tests.helpers.cli import clean_env
 
 SCRIPT = Path(sys.executable).with_name("kms-rescue")
 

@@ -20,7 +20,9 @@ from kms_rescue.aws.sessions import SessionOptions, create_client, open_session
 from kms_rescue.cli import report as report_cli
 from kms_rescue.cli.app import main
 from kms_rescue.lab import Lab
-from tests.test_report_lab import check_classified, clean_env, lab_stats
+from tests.helpers.cli import clean_env
+from tests.helpers.lab import lab_stats
+from tests.helpers.schema import check_classified
 
 SCRIPT = Path(sys.executable).with_name("kms-rescue")
 

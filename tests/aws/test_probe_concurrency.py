@@ -21,8 +21,8 @@ from kms_rescue.aws.investigate import InvestigateOptions, _history_order, inves
 from kms_rescue.aws.probe import IdentityRun, ProbeSettings
 from kms_rescue.aws.results import CallResult, IdentityPolicies, IdentitySpec, PolicyDoc
 from kms_rescue.lab import Lab
-from tests.test_report_lab import isolated, scenario_doc  # noqa: F401  (fixture)
-from tests.test_report_schema import validate_report
+from tests.helpers.lab import scenario_doc
+from tests.helpers.schema import validate_report
 
 pytest.importorskip("moto")
 
@@ -105,7 +105,7 @@ def _iam_client(lab: Lab, profile: str) -> Any:
 
 
 @pytest.mark.parametrize("who", ["admin", "auditor-1"])
-def test_parallel_and_sequential_reads_agree(busy: Lab, isolated: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+def test_parallel_and_sequential_reads_agree(busy: Lab, isolated: Path, monkeypatch: pytest.MonkeyPatch,
                                              who: str):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(busy.config_path))
     iam = _iam_client(busy, "admin")  # the admin can read every role's and user's policies
@@ -149,7 +149,7 @@ def test_history_order_prefers_allowed_then_unknown_then_denied():
     assert order == ["admin", "root", "ops", "app"]
 
 
-def test_history_spends_no_request_on_a_denied_identity(busy: Lab, isolated: Path,  # noqa: F811
+def test_history_spends_no_request_on_a_denied_identity(busy: Lab, isolated: Path,
                                                         monkeypatch: pytest.MonkeyPatch):
     """busy-account: the app roles may not read CloudTrail, the admin may. Whichever identity connects first, the
     lookup waits until it knows whom to ask and asks once."""
@@ -303,7 +303,7 @@ def _report(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return doc
 
 
-def test_session_of_a_role_with_a_path_is_judged_by_the_roles_arn(isolated: Path,  # noqa: F811
+def test_session_of_a_role_with_a_path_is_judged_by_the_roles_arn(isolated: Path,
                                                                    monkeypatch: pytest.MonkeyPatch):
     """principalarn-condition: the admin profile is a session of role/admins/KmsAdmin, let in by a condition on
     aws:PrincipalArn matching role/admins/*. Its session ARN has no path; iam:GetRole (here by the root user, as
@@ -321,7 +321,7 @@ def test_session_of_a_role_with_a_path_is_judged_by_the_roles_arn(isolated: Path
                            Policy=kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
 
 
-def test_unknown_role_path_is_narrowed_by_what_the_probes_observed(isolated: Path,  # noqa: F811
+def test_unknown_role_path_is_narrowed_by_what_the_probes_observed(isolated: Path,
                                                                       monkeypatch: pytest.MonkeyPatch):
     """Without any identity that may call iam:GetRole, the role's path cannot be read. The admin's own
     kms:GetKeyPolicy succeeded, and only the statement matching role/admins/* lets it read the policy: of the
@@ -336,7 +336,7 @@ def test_unknown_role_path_is_narrowed_by_what_the_probes_observed(isolated: Pat
         assert doc["verdict"] == "manageable"
 
 
-def test_no_role_lookup_when_no_policy_tests_principalarn(isolated: Path,  # noqa: F811
+def test_no_role_lookup_when_no_policy_tests_principalarn(isolated: Path,
                                                           monkeypatch: pytest.MonkeyPatch):
     """The path only matters to conditions on aws:PrincipalArn: without one, no iam:GetRole is spent on it. Each
     role session's own GetRole (which shows its permissions boundary) is the only one: never a second."""
@@ -384,7 +384,7 @@ def test_prepared_clients_are_reused_and_a_failure_is_left_for_the_real_use():
 GROUP_CALLS = ("iam:ListGroupPolicies", "iam:ListAttachedGroupPolicies", "iam:GetPolicy")
 
 
-def test_users_of_one_group_read_its_policies_once(busy: Lab, isolated: Path,  # noqa: F811
+def test_users_of_one_group_read_its_policies_once(busy: Lab, isolated: Path,
                                                    monkeypatch: pytest.MonkeyPatch):
     """busy-account: the three auditors are users of one group, whose attached policy is KmsReadOnly. The group's
     lists and the policy's document are read once; every auditor's policies are still read, with that document."""
@@ -445,7 +445,7 @@ def test_identities_waiting_for_a_read_in_flight_reuse_it():
 
 # --- who reads for whom after the probe ----------------------------------------------------------------------------
 
-def test_late_fill_reads_only_through_identities_that_read_their_own(busy: Lab, isolated: Path,  # noqa: F811
+def test_late_fill_reads_only_through_identities_that_read_their_own(busy: Lab, isolated: Path,
                                                                      monkeypatch: pytest.MonkeyPatch):
     """After the probe, an identity still without its policies is read by one that read its own. An identity
     whose policies another identity read proved nothing about its own IAM permissions, and is not asked."""

@@ -19,7 +19,7 @@ from kms_rescue.aws.known_secrets import known_credentials
 from kms_rescue.aws.redact import REDACTED, Redactor, redact
 from kms_rescue.cli.app import main
 from kms_rescue.lab import Lab
-from tests.test_report_lab import clean_env, lab_secrets
+from tests.helpers.cli import clean_env, lab_secrets
 
 IAM_IDS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-prefixes"
 ACCESS_KEYS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html"

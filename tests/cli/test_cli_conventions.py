@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_report_lab import clean_env, lab_secrets, run_cli
+from tests.helpers.cli import clean_env, lab_secrets, run_cli
 
 pytest.importorskip("moto")
 

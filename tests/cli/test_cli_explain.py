@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from kms_rescue.cli.app import main
+from tests.helpers import paths
 
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "examples"
+DOCS = paths.DOCS / "examples"
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ALICE = "arn:aws:iam::111122223333:user/alice"
 ADMIN_SESSION = "arn:aws:sts::111122223333:assumed-role/KeyAdmin/oncall"

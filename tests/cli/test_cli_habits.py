@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kms_rescue.cli.app import main
-from tests.test_report_lab import SCRIPT, clean_env, lab_secrets, run_cli
+from tests.helpers.cli import SCRIPT, clean_env, lab_secrets, run_cli
 
 KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 

@@ -14,12 +14,9 @@ from rich.console import Console
 from kms_rescue.cli.app import main
 from kms_rescue.cli.demo import lab_environment, run_demo
 from kms_rescue.cli.prompter import FakePrompter
-from tests import test_rescue as _shared
-from tests.test_rescue import START
-
-clean_env = _shared.clean_env  # the fixture, shared
-
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
+from tests.helpers.paths import DOCS, REPO
+from tests.helpers.session import START
+from tests.helpers.terminal import ANSI
 
 
 def test_demo_without_a_terminal_prints_the_report_and_explains(clean_env: Path,
@@ -120,9 +117,6 @@ def test_demo_in_a_real_terminal_through_the_lockout_to_a_saved_ticket(clean_env
 
 # --- the docs' examples run ----------------------------------------------------------------------------------------
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
-
-
 def doc_commands() -> list[tuple[str, str, int]]:
     """(doc, command, expected exit code) for every ``$ kms-rescue …  # exit N`` line in a console block."""
     out: list[tuple[str, str, int]] = []
@@ -204,7 +198,7 @@ def test_make_demo_succeeds_on_the_demos_verdict(clean_env: Path) -> None:
     import shutil
     import subprocess
 
-    root = Path(__file__).resolve().parent.parent
+    root = REPO
     if shutil.which("make") is None or not (root / ".venv" / ".installed").exists():
         pytest.skip("needs make and the project's .venv (make install)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

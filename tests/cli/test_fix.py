@@ -8,42 +8,18 @@ kms-policy-error-invalid-principals), as KMS does.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from kms_rescue.lab import Lab
-from tests import test_rescue as _shared
-from tests.test_rescue import scenario_with
+from tests.helpers.lab import env_for, scenario_with, stale_principal_scenario
+from tests.helpers.paths import DOCS
 
-clean_env = _shared.clean_env  # the fixture, shared
 ACCOUNT = "111122223333"
 CLI = str(Path(sys.executable).parent / "kms-rescue")
-
-
-def stale_principal_scenario() -> dict[str, Any]:
-    """AWS's default statement plus one naming role/OldAdmin, since deleted: KMS shows its unique id (AROA…) and
-    refuses any policy that keeps it (AWS Knowledge Center, "kms-policy-error-invalid-principals")."""
-    doc = scenario_with("healthy-default")
-    doc["deleted"] = ["role/OldAdmin"]
-    doc["keys"][0]["policy"] = {"Version": "2012-10-17", "Statement": [
-        {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
-         "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
-        {"Sid": "OldAdmin", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/OldAdmin"},
-         "Action": "kms:*", "Resource": "*"}]}
-    doc["history"] = []
-    return doc
-
-
-def env_for(lab: Lab) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_CONFIG_FILE=str(lab.config_path), AWS_EC2_METADATA_DISABLED="true",
-               AWS_SHARED_CREDENTIALS_FILE=str(Path(env.get("HOME", "/nonexistent")) / "no-credentials"))
-    return env
 
 
 def fix(lab: Lab, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -144,7 +120,7 @@ def test_bad_input_is_one_line_exit_2(clean_env: Path, args: list[str], needle: 
 
 # --- docs/fix.md's examples run ------------------------------------------------------------------------------------
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "fix.md"
+DOC = DOCS / "fix.md"
 
 
 def fix_doc_commands() -> list[tuple[str, int]]:

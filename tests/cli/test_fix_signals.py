@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from kms_rescue.lab import Lab
-from tests import test_rescue as _shared
-from tests.test_fix import CLI, env_for
+from tests.helpers.lab import env_for
+from tests.helpers.paths import SCRIPT
 
-clean_env = _shared.clean_env  # the fixture, shared
+CLI = str(SCRIPT)
 
 
 def _wait_for(predicate: object, what: str, limit: float = 60.0) -> None:

@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 from kms_rescue.cli.app import main
 from kms_rescue.errors import UsageError
 from kms_rescue.lab.scenario import builtin_names, builtin_text, load_scenario
+from tests.helpers import paths
 
 ACCOUNT = "111122223333"
-FIXTURES = Path(__file__).parent / "fixtures" / "lint"
+FIXTURES = paths.FIXTURES / "lint"
 RUN_DEADLINE_MS = 5_000  # "no run over a few seconds", per example
 FUZZ = settings(max_examples=100, deadline=RUN_DEADLINE_MS, suppress_health_check=[HealthCheck.too_slow],
                 derandomize=True)

@@ -32,10 +32,11 @@ from kms_rescue.policy.input_limits import (
     refuse_yaml_aliases,
 )
 from kms_rescue.policy.sources import load_policies, read_source
+from tests.helpers import paths
 
 ACCOUNT = "111122223333"
 SCRIPT = Path(sys.executable).parent / "kms-rescue"
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "examples"
+DOCS = paths.DOCS / "examples"
 POLICY = DOCS / "default-key-policy.json"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
 
@@ -255,7 +256,7 @@ def test_lab_options(option: str, value: str, message: str, capsys: pytest.Captu
 
 # --- docs/limits.md ---------------------------------------------------------------------------------------------
 
-LIMITS_PAGE = Path(__file__).resolve().parent.parent / "docs" / "limits.md"
+LIMITS_PAGE = paths.DOCS / "limits.md"
 
 
 def _page_examples() -> list[tuple[str, int, str | None]]:

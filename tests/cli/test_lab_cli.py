@@ -20,6 +20,7 @@ import pytest
 
 from kms_rescue.cli.app import main
 from kms_rescue.lab import builtin_names, load_scenario
+from tests.helpers.paths import FIXTURES
 
 SCRIPT = Path(sys.executable).with_name("kms-rescue")
 
@@ -49,7 +50,7 @@ def test_usage_errors(args: list[str], message: str, capsys: pytest.CaptureFixtu
 
 
 def test_bad_scenario_file_is_one_line_with_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    doc = json.loads(Path(__file__).with_name("lab").joinpath("minimal.json").read_text())
+    doc = json.loads((FIXTURES / "lab" / "minimal.json").read_text())
     doc["identities"][0]["polcies"] = []
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(doc))

@@ -18,8 +18,9 @@ import pytest
 
 from kms_rescue.cli.app import main
 from kms_rescue.policy.lint import lint_files
+from tests.helpers import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "lint"
+FIXTURES = paths.FIXTURES / "lint"
 ACCOUNT = "111122223333"
 LOCKED = (FIXTURES / "locked-out.json").read_text()
 CLEAN = (FIXTURES / "default-console-policy.json").read_text()

@@ -12,8 +12,9 @@ import pytest
 
 from kms_rescue.cli.app import main
 from kms_rescue.cli.lint import LintFormat
+from tests.helpers import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "lint"
+FIXTURES = paths.FIXTURES / "lint"
 ACCOUNT = "111122223333"
 SCRIPT = Path(sys.executable).parent / "kms-rescue"
 

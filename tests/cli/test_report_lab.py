@@ -6,102 +6,25 @@ developer's real configuration is never read."""
 
 from __future__ import annotations
 
-import configparser
 import json
-import os
 import shlex
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from kms_rescue.aws.results import OUTCOMES
-from kms_rescue.cli.app import main
-from kms_rescue.lab import Lab, builtin_names, load_scenario
-from tests.test_report_schema import validate_report
+from kms_rescue.lab import Lab, builtin_names
+from tests.helpers.cli import assert_no_secrets, clean_env, in_process, lab_secrets, run_cli
+from tests.helpers.lab import lab_stats, scenario_doc
+from tests.helpers.schema import check_classified, validate_report
 
 pytest.importorskip("moto")
 
-SCRIPT = Path(sys.executable).with_name("kms-rescue")
 #: Scenarios whose verdict turns on a guardrail (permissions boundary, SCP, RCP): the lab enforces them, and the
 #: investigation reads them (Investigation.guardrails_for), but the report does not pass them to the engine yet.
 #: Strict: when the report does, these pass, and the marks must go.
 SCENARIOS = sorted(builtin_names())
-
-
-def scenario_doc(name: str) -> dict[str, Any]:
-    scenario = load_scenario(name)
-    raw = getattr(scenario, "raw", None)
-    if isinstance(raw, dict):
-        return raw
-    path = Path(__file__).resolve().parent.parent / "kms_rescue" / "lab" / "scenarios" / f"{name}.json"
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def lab_secrets(config_path: Path | str) -> list[str]:
-    """Every credential value in the lab's AWS config: access key ids, secret keys, session tokens."""
-    parser = configparser.RawConfigParser()
-    parser.read(config_path)
-    found = []
-    for section in parser.sections():
-        for key in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token"):
-            if parser.has_option(section, key):
-                found.append(parser.get(section, key))
-    assert found, "the lab's config has credentials to look for"
-    return found
-
-
-def assert_no_secrets(texts: list[str], secrets: list[str]) -> None:
-    for text in texts:
-        for secret in secrets:
-            assert secret not in text, "a lab credential appeared in an output"
-
-
-def clean_env(home: Path, config: Path | str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"HOME": str(home), "AWS_CONFIG_FILE": str(config),
-                "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-credentials"), "NO_COLOR": "1"})
-    return env
-
-
-def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
-
-
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """For in-process runs (main([...])): private HOME, no AWS_* variables."""
-    for var in list(os.environ):
-        if var.startswith("AWS_"):
-            monkeypatch.delenv(var)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    return tmp_path
-
-
-def in_process(args: list[str], config: Path | str, capsys: pytest.CaptureFixture[str],
-               monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    code = main(["report", *args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def lab_stats(lab: Lab) -> dict[str, int]:
-    stats = lab.admin.stats
-    return dict(stats() if callable(stats) else stats)
-
-
-def check_classified(doc: dict[str, Any]) -> None:
-    validate_report(doc)
-    for ident in doc["identities"]:
-        assert ident["status"] in OUTCOMES
-        assert ident["calls"], f"{ident['name']} made no call"
-        assert all(c["outcome"] in OUTCOMES for c in ident["calls"])
 
 
 # --- every scenario, through the installed script ----------------------------------------------------------------

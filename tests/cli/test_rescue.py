@@ -6,14 +6,11 @@ only: nothing can reach a real account.
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import os
 import re
 import stat
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,99 +24,10 @@ from kms_rescue.cli.rescue import RescueSession, SessionSettings, run_rescue
 from kms_rescue.lab import Lab
 from kms_rescue.lab.scenario import load_scenario
 from kms_rescue.policy import analyze_management
+from tests.helpers.lab import scenario_with, stale_principal_scenario
+from tests.helpers.session import START, assert_no_secrets, run_session
 
 ACCOUNT = "111122223333"
-START = [("confirm", "Investigate", True), ("checkbox", "default"), ("text", "Add a role", "")]
-
-
-# --- shared helpers (test_ticket.py and test_demo.py import them) -----------------------------------------------
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """HOME isolated, AWS_* unset, no credentials file, cwd = a fresh directory."""
-    for name in list(os.environ):
-        if name.startswith("AWS_") or name in ("KMS_RESCUE_ESCALATION_EMAIL", "XDG_CONFIG_HOME"):
-            monkeypatch.delenv(name)
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
-
-
-@pytest.fixture
-def lab_for(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """``lab_for(scenario)`` starts a lab and points AWS_CONFIG_FILE at it; stopped at the end of the test."""
-    started: list[Lab] = []
-
-    def start(scenario: Any) -> Lab:
-        lab = Lab(scenario).start()
-        started.append(lab)
-        monkeypatch.setenv("AWS_CONFIG_FILE", str(lab.config_path))
-        return lab
-
-    yield start
-    for lab in started:
-        lab.stop()
-
-
-def lab_secrets(lab: Lab) -> list[str]:
-    """Every credential value the lab issued for its profiles."""
-    out: list[str] = []
-    for profile in lab.profiles:
-        c = lab.credentials(profile)
-        out += [v for v in (c.access_key_id, c.secret_access_key, c.session_token) if v]
-    return out
-
-
-def assert_no_secrets(lab: Lab, *texts: str | bytes) -> None:
-    secrets = lab_secrets(lab)
-    assert secrets
-    for text in texts:
-        body = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-        for s in secrets:
-            assert s not in body, "a lab credential leaked into an output"
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-    prompter: FakePrompter
-    session: RescueSession
-
-    def asked(self, kind: str | None = None) -> list[str]:
-        return [a.message for a in self.prompter.asked if kind is None or a.kind == kind]
-
-
-def run_session(key: str | None, script: Sequence[tuple[Any, ...]], *, settings: SessionSettings | None = None,
-                tmp: Path | None = None) -> Run:
-    out, err = io.StringIO(), io.StringIO()
-    consoles = (Console(file=out, width=140, no_color=True, highlight=False),
-                Console(file=err, width=140, no_color=True, highlight=False))
-    prompter = FakePrompter(script)
-    sessions: list[RescueSession] = []
-    where = str(tmp or Path.cwd())
-    code = run_rescue(key, settings or SessionSettings(backup_dir=where, ticket_dir=where), interactive=True,
-                      prompter=prompter, consoles=consoles, progress_bar=False, on_session=sessions.append)
-    assert prompter.done, f"script not used up: {prompter.script}"
-    return Run(code, out.getvalue(), err.getvalue(), prompter, sessions[0])
-
-
-def scenario_with(name: str, **changes: Any) -> dict[str, Any]:
-    """A built-in scenario as a dict, changed."""
-    from kms_rescue.lab.scenario import builtin_text
-
-    doc = copy.deepcopy(json.loads(builtin_text(name)))
-    doc["name"] = f"{name}-variant"
-    doc.update(changes)
-    return doc
 
 
 # --- locked out: escalate and draft the ticket -------------------------------------------------------------------
@@ -717,8 +625,6 @@ def test_a_key_that_does_not_exist_is_not_escalated(lab_for: Any, clean_env: Pat
 def test_the_session_fix_drops_a_deleted_principal_and_kms_accepts_it(lab_for: Any, clean_env: Path) -> None:
     """Issue 10: the default statement plus one naming the deleted role/OldAdmin (shown as AROA…): the session's
     diff removes the id with its reason, and KMS accepts the write (it refused the fix that kept it)."""
-    from tests.test_fix import stale_principal_scenario
-
     lab = lab_for(stale_principal_scenario())
     key = lab.key_arn("alias/payments")
     unique_id = json.loads(lab.admin.raw_key_policy(key))["Statement"][1]["Principal"]["AWS"]

@@ -16,10 +16,10 @@ from kms_rescue.aws.sessions import discover_identities
 from kms_rescue.cli.prompter import FakePrompter
 from kms_rescue.cli.rescue import RescueSession, SessionSettings
 from kms_rescue.lab import Lab
-from tests.test_rescue import START, clean_env, lab_for, run_session  # noqa: F401  (fixtures)
+from tests.helpers.session import START, run_session
 
 
-def test_the_probe_stage_ends_at_its_deadline(clean_env: Path, monkeypatch: Any) -> None:  # noqa: F811
+def test_the_probe_stage_ends_at_its_deadline(clean_env: Path, monkeypatch: Any) -> None:
     with Lab("busy-account", fault="hang", fault_rate=0.5, seed=11) as lab:
         monkeypatch.setenv("AWS_CONFIG_FILE", str(lab.config_path))
         key = lab.key_arn(lab.scenario.keys[0].id)
@@ -34,7 +34,7 @@ def test_the_probe_stage_ends_at_its_deadline(clean_env: Path, monkeypatch: Any)
     assert any("deadline" in w for w in report.warnings)
 
 
-def test_a_taken_ticket_name_gets_a_number(lab_for: Any, clean_env: Path) -> None:  # noqa: F811
+def test_a_taken_ticket_name_gets_a_number(lab_for: Any, clean_env: Path) -> None:
     lab = lab_for("sole-admin-deleted")
     key = lab.key_arn("alias/payments")
     mine = clean_env / "ticket.md"

@@ -14,10 +14,8 @@ from typing import Any
 import pytest
 
 from kms_rescue.lab import Lab
-from tests import test_rescue as _shared
+from tests.helpers.terminal import ANSI
 
-clean_env = _shared.clean_env  # the fixture, shared
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 CLI = str(Path(sys.executable).parent / "kms-rescue")
 
 

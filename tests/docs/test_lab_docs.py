@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from kms_rescue.lab import Lab, builtin_names, load_scenario
+from tests.helpers.paths import DOCS
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "lab.md"
+DOC = DOCS / "lab.md"
 
 
 def blocks(lang: str) -> list[str]:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from kms_rescue.cli.app import main
+from tests.helpers.paths import REPO
 
-REPO = Path(__file__).parents[1]
 PAGE = REPO / "docs" / "lint.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 

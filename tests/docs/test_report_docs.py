@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from kms_rescue.lab import Lab
-from tests.test_report_schema import validate_report
+from tests.helpers.paths import DOCS
+from tests.helpers.schema import validate_report
 
 pytest.importorskip("moto")
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "report.md"
+DOC = DOCS / "report.md"
 SCRIPT = Path(sys.executable).with_name("kms-rescue")
 
 

@@ -16,8 +16,10 @@ import jsonschema
 import pytest
 import yaml
 
-REPO = Path(__file__).parents[1]
-FIXTURES = Path(__file__).parent / "fixtures" / "lint"
+from tests.helpers import paths
+from tests.helpers.paths import REPO
+
+FIXTURES = paths.FIXTURES / "lint"
 ACCOUNT = "111122223333"
 BIN = Path(sys.executable).parent
 SCRIPT = REPO / "scripts" / "kms-rescue-action.sh"

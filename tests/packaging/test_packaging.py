@@ -24,8 +24,9 @@ from pathlib import Path
 import pytest
 
 import kms_rescue
+from tests.helpers.paths import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 DOCS = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*") if p.is_file())
 
 

@@ -26,6 +26,7 @@ from kms_rescue.policy.catalogue import (
     reference_version,
     service_actions,
 )
+from tests.helpers.paths import DOCS
 
 
 @pytest.mark.parametrize(
@@ -233,7 +234,7 @@ def test_lint_and_explain_modules_load_no_catalogue_data_and_neither_boto3_nor_i
 
 def test_the_catalogue_example_in_docs_engine_md_says_what_it_does() -> None:
     """Each line of docs/engine.md's catalogue example ends with a comment that starts with its result."""
-    text = (Path(__file__).resolve().parent.parent / "docs" / "engine.md").read_text(encoding="utf-8")
+    text = (DOCS / "engine.md").read_text(encoding="utf-8")
     block = text.split("## The action catalogue", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict[str, object] = {}
     lines = block.strip().splitlines()

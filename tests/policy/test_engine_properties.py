@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kms_rescue.policy import Decision, PolicyInputError, analyze_management, evaluate
-from tests.test_evaluate import ACCOUNT, ADMIN_ROLE, ALICE, KEY, ROOT
+from tests.helpers.engine import ACCOUNT, ADMIN_ROLE, ALICE, KEY, ROOT
 
 PRINCIPALS = [ROOT, ALICE, ADMIN_ROLE, f"arn:aws:sts::{ACCOUNT}:assumed-role/KeyAdmin/s",
               "arn:aws:iam::444455556666:user/carol"]

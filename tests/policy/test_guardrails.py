@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +24,7 @@ from kms_rescue.policy.guardrails import (
     OrgLevel,
     OrgMembership,
 )
+from tests.helpers.paths import DOCS
 
 ACCOUNT = "111122223333"
 MGMT = "444455556666"
@@ -261,7 +261,7 @@ def test_default_is_unchanged_for_every_case() -> None:
 
 def test_the_engine_docs_guardrails_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     """docs/engine.md's guardrails example runs and prints what its comments say."""
-    text = (Path(__file__).resolve().parents[1] / "docs" / "engine.md").read_text()
+    text = (DOCS / "engine.md").read_text()
     section = text.split("## Guardrails", 1)[1]
     (code,) = re.findall(r"```python\n(.*?)```", section.split("\n## ", 1)[0], flags=re.S)
     exec(compile(code, "docs/engine.md", "exec"), {})

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kms_rescue.policy import PolicyInputError, analyze_management
-from tests.test_evaluate import (
+from tests.helpers.engine import (
     ACCOUNT,
     ADMIN_ROLE,
     ADMIN_SESSION,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -37,9 +36,10 @@ from kms_rescue.policy.partitions import (
     partition_of_arn,
     partitions,
 )
+from tests.helpers.paths import DOCS
 
 ACCOUNT = "111122223333"
-EXAMPLE = Path(__file__).resolve().parent.parent / "docs" / "examples" / "default-key-policy.json"
+EXAMPLE = DOCS / "examples" / "default-key-policy.json"
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 
 # (Region, partition, DNS suffix): "ARNs": the partition is the group of Regions the resource is in.

@@ -12,9 +12,10 @@ import pytest
 
 from kms_rescue.policy.lint import RULES, SECURITY_SEVERITY, lint_files
 from kms_rescue.render.sarif import LEVELS, artifact_uri, render_sarif, sarif_json
+from tests.helpers import paths
+from tests.helpers.paths import REPO
 
-REPO = Path(__file__).parents[1]
-FIXTURES = Path(__file__).parent / "fixtures" / "lint"
+FIXTURES = paths.FIXTURES / "lint"
 ACCOUNT = "111122223333"
 
 _TEXT = {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "minLength": 1}}}

@@ -46,13 +46,10 @@ from kms_rescue.render.ticket import (
     valid_address,
 )
 from kms_rescue.report import build_report
-from tests import test_rescue as _shared
-from tests.test_rescue import assert_no_secrets
+from tests.helpers import paths
+from tests.helpers.session import assert_no_secrets
 
-clean_env = _shared.clean_env  # the fixture, shared
-lab_for = _shared.lab_for  # the fixture, shared
-
-GOLDEN = Path(__file__).parent / "golden" / "ticket"
+GOLDEN = paths.GOLDEN / "ticket"
 ACCOUNT = "111122223333"
 KEY_ID = "0d5d6a3c-8d7e-4c1f-9b2a-6f1e2d3c4b5a"
 KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{KEY_ID}"

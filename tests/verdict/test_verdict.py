@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from kms_rescue.policy import parse_policy
 from kms_rescue.policy.principals import parse_caller
 from kms_rescue.verdict.identity import decide_identity, request_time_context
 from kms_rescue.verdict.worlds import MAX_WORLDS, parse_documents, path_candidates
+from tests.helpers.paths import REPO
 
 ACCOUNT = "111122223333"
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -167,7 +167,7 @@ PURE = ["kms_rescue/verdict", "kms_rescue/report.py", "kms_rescue/contract.py", 
 
 
 def test_the_verdict_layer_and_report_never_import_the_aws_package():
-    root = Path(__file__).resolve().parent.parent
+    root = REPO
     files = [p for entry in PURE for p in ((root / entry).rglob("*.py") if (root / entry).is_dir()
                                           else [root / entry])]
     assert len(files) > 10

@@ -16,6 +16,7 @@ import pytest
 
 from kms_rescue.policy.lint import lint_files
 from kms_rescue.policy.sources import load_policies_from_text
+from tests.helpers.paths import FIXTURES
 
 ACCOUNT = "111122223333"
 
@@ -270,7 +271,7 @@ def test_lint_accepts_every_partitions_regions(tmp_path: Path, capsys: pytest.Ca
 
 def test_cfn_lint_is_imported_only_for_templates(tmp_path: Path) -> None:
     (tmp_path / "t.yaml").write_text(SUB_BLOCK)
-    fixtures = Path(__file__).parent / "fixtures" / "lint"
+    fixtures = FIXTURES / "lint"
     probe = textwrap.dedent("""\
         import sys
         from kms_rescue.policy.lint import lint_files
@@ -290,7 +291,7 @@ def test_cfn_lint_is_imported_only_for_templates(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["cfn-template.yaml", "cfn-template.json"])
 def test_the_fixture_templates_keep_their_lines(name: str) -> None:
-    path = Path(__file__).parent / "fixtures" / "lint" / name
+    path = FIXTURES / "lint" / name
     [located] = load_policies_from_text(path.read_text(), source=name, account=ACCOUNT, region="eu-west-2")
     text = path.read_text()
     first_sid = "- Sid: EnableIAMPolicies" if name.endswith("yaml") else '"Sid": "Admins"'

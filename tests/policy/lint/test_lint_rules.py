@@ -15,8 +15,10 @@ from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.lint import RULES, SEVERITIES, Finding, lint_policy
 from kms_rescue.policy.lint.findings import severity_rank
 from kms_rescue.policy.sources import load_policies
+from tests.helpers import paths
+from tests.helpers.paths import DOCS
 
-FIXTURES = Path(__file__).parent / "fixtures" / "lint"
+FIXTURES = paths.FIXTURES / "lint"
 ACCOUNT = "111122223333"
 OTHER = "444455556666"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
@@ -248,7 +250,7 @@ def test_bad_key_account_is_an_input_error(account: str) -> None:
 
 
 def test_every_rule_is_documented_with_its_severity() -> None:
-    text = (Path(__file__).parents[1] / "docs" / "rules.md").read_text(encoding="utf-8")
+    text = (DOCS / "rules.md").read_text(encoding="utf-8")
     for rule in RULES.values():
         heading = f"## {rule.id} {rule.name}"
         assert heading in text, heading
@@ -316,7 +318,7 @@ def test_policy_known_after_apply_is_kr019() -> None:
 
 
 def test_the_kr023_example_in_docs_rules_md_is_what_lint_says() -> None:
-    text = (Path(__file__).parents[1] / "docs" / "rules.md").read_text(encoding="utf-8")
+    text = (DOCS / "rules.md").read_text(encoding="utf-8")
     section = text.split("## KR023 ", 1)[1].split("\n## ", 1)[0]
     example = section.split("```text\n", 1)[1].split("```", 1)[0].splitlines()
     message = example[0].split("MEDIUM KR023 ", 1)[1].removesuffix("...").rstrip()

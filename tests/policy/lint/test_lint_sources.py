@@ -15,8 +15,9 @@ from kms_rescue.policy.sources import (
     load_policies,
     load_policies_from_text,
 )
+from tests.helpers import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "lint"
+FIXTURES = paths.FIXTURES / "lint"
 ACCOUNT = "111122223333"
 
 

@@ -13,8 +13,9 @@ import pytest
 
 from kms_rescue.cli.app import main
 from kms_rescue.policy.lint import lint_files
+from tests.helpers import paths
 
-FIXTURES = Path(__file__).parent / "fixtures" / "lint"
+FIXTURES = paths.FIXTURES / "lint"
 ACCOUNT = "111122223333"
 PLAN = json.loads((FIXTURES / "terraform-plan.json").read_text())
 
