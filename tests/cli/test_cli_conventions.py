@@ -20,7 +20,6 @@ from tests.helpers.cli import clean_env, lab_secrets, run_cli
 
 pytest.importorskip("moto")
 
-from kms_rescue.lab import Lab
 
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -32,10 +31,8 @@ def _without_regions(config: Path, dest: Path, extra: str = "") -> Path:
     return dest
 
 
-@pytest.fixture(scope="module")
-def lab():
-    with Lab("healthy-default") as running:
-        yield running
+#: The scenario of the lab the module's tests share (the ``lab`` fixture of tests/conftest.py).
+SCENARIO = "healthy-default"
 
 
 def _env(tmp_path: Path, config: Path, **extra: str) -> dict[str, str]:

@@ -119,17 +119,14 @@ def test_the_help_lists_the_flags_and_completion(capsys, monkeypatch):
 # --- against the lab -------------------------------------------------------------------------------------------
 
 moto = pytest.importorskip("moto")
-from kms_rescue.lab import Lab  # noqa: E402
 
 DEBUG_LINE = re.compile(r"^kms-rescue: debug: (?P<service>[a-z0-9-]+)\.(?P<op>[A-Za-z]+) region=(?P<region>\S+) "
                         r"status=(?P<status>\S+) request_id=(?P<rid>\S+) retries=(?P<retries>\S+) "
                         r"elapsed=(?P<ms>\d+)ms(?: error=\S+)?$")
 
 
-@pytest.fixture(scope="module")
-def lab():
-    with Lab("healthy-default") as running:
-        yield running
+#: The scenario of the lab the module's tests share (the ``lab`` fixture of tests/conftest.py).
+SCENARIO = "healthy-default"
 
 
 def test_debug_logs_each_aws_request_without_credentials(lab, tmp_path: Path):

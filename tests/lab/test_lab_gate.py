@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -106,13 +105,6 @@ SCENARIO: dict[str, Any] = {
 }
 
 NO_RETRY = Config(retries={"total_max_attempts": 1})
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    with Lab(SCENARIO) as running:
-        yield running
-        assert running.admin.internal_errors == []
 
 
 def kms(lab: Lab, profile: str) -> Any:

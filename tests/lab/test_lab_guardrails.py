@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -90,13 +89,6 @@ SCENARIO: dict[str, Any] = {
          "Action": "kms:Encrypt", "Resource": "*"},
     ]}}],
 }
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    with Lab(SCENARIO) as running:
-        yield running
-        assert running.admin.internal_errors == []
 
 
 def put(lab: Lab, profile: str) -> str | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import boto3
@@ -28,10 +27,8 @@ SIGNING = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_aws-signin
 PUT_KEY_POLICY = "https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html"
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    with Lab("sole-admin-deleted") as running:
-        yield running
+#: The scenario of the lab the module's tests share (the ``lab`` fixture of tests/conftest.py).
+SCENARIO = "sole-admin-deleted"
 
 
 def creds_of(lab: Lab):  # the lab's credentials of its first profile

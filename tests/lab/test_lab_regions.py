@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -63,13 +62,6 @@ SCENARIO: dict[str, Any] = {
          "time": "-5d"},
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    with Lab(SCENARIO) as running:
-        yield running
-        assert running.admin.internal_errors == []
 
 
 def kms(lab: Lab, region: str, profile: str = "admin") -> Any:
