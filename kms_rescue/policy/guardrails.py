@@ -1,6 +1,6 @@
 """Guardrails beyond the key: a caller's permissions boundary, the organization's SCPs and RCPs.
 
-What the engine applies, from AWS's documentation (each rule has a case in ``tests/test_guardrails.py``; the
+What the engine applies, from AWS's documentation (each rule has a case in ``tests/policy/test_guardrails.py``; the
 evaluation order is in docs/engine.md):
 
 - IAM User Guide, "Policy evaluation logic" ("How AWS enforcement code logic evaluates requests"): an explicit

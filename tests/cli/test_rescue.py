@@ -511,7 +511,7 @@ def test_sigint_is_held_back_during_the_write() -> None:
 
 def test_ctrl_c_before_the_write_stops_before_it(lab_for: Any, clean_env: Path) -> None:
     """Only the write itself is held back (issue 10): Ctrl-C once the backup is made and just before PutKeyPolicy
-    is sent still interrupts, and the key keeps its policy. (Signals during the write: tests/test_fix_signals.py,
+    is sent still interrupts, and the key keeps its policy. (Signals during the write: tests/cli/test_fix_signals.py,
     with real signals sent to a real process.)"""
     import signal
 

@@ -1,6 +1,6 @@
 """The lab is a test double, but it is a server on this machine: it serves only requests signed (SigV4) with the
 secrets it issued, only when addressed to its own host and port, and never reads a body over its cap. boto3 with
-the lab's credentials keeps working (the AWS CLI: tests/test_lab_docs.py). Each case names the AWS page it follows
+the lab's credentials keeps working (the AWS CLI: tests/docs/test_lab_docs.py). Each case names the AWS page it follows
 (docs/lab.md, "What the lab checks")."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The escalation ticket: formats against golden files, what it must name (DESIGN.md §1.12), the escalation
 address, ``--open-case`` and its fallback, the command against the lab, and the secrets scan.
 
-Regenerate the golden files with ``KMS_RESCUE_UPDATE_GOLDEN=1 pytest tests/test_ticket.py`` and review the diff.
+Regenerate the golden files with ``KMS_RESCUE_UPDATE_GOLDEN=1 pytest tests/render/test_ticket.py`` and review the diff.
 """
 
 from __future__ import annotations
