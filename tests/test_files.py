@@ -9,7 +9,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,8 @@ from kms_rescue.cli.app import main
 from kms_rescue.cli.ticket import save_draft
 from kms_rescue.lab import Lab
 from tests.helpers.cli import clean_env
-from tests.helpers.paths import DOCS
+from tests.helpers.paths import DOCS, SCRIPT
 
-SCRIPT = Path(sys.executable).with_name("kms-rescue")
 KEY = "arn:aws:kms:us-east-1:111122223333:key/0d5d6a3c-8d7e-4c1f-9b2a-6f1e2d3c4b5a"
 
 

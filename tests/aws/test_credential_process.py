@@ -20,8 +20,7 @@ from kms_rescue.aws.results import IdentitySpec
 from kms_rescue.aws.sessions import SessionOptions, open_session
 from kms_rescue.lab import Lab
 from tests.helpers.cli import clean_env
-
-SCRIPT = Path(sys.executable).with_name("kms-rescue")
+from tests.helpers.paths import SCRIPT
 
 HANG = """\
 import os, subprocess, sys, time

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,9 +21,8 @@ from kms_rescue.cli.app import main
 from kms_rescue.lab import Lab
 from tests.helpers.cli import clean_env
 from tests.helpers.lab import lab_stats
+from tests.helpers.paths import SCRIPT
 from tests.helpers.schema import check_classified
-
-SCRIPT = Path(sys.executable).with_name("kms-rescue")
 
 
 def test_the_cli_default_is_the_library_default() -> None:

@@ -20,6 +20,7 @@ from kms_rescue.aws.redact import REDACTED, Redactor, redact
 from kms_rescue.cli.app import main
 from kms_rescue.lab import Lab
 from tests.helpers.cli import clean_env, lab_secrets
+from tests.helpers.paths import SCRIPT
 
 IAM_IDS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-prefixes"
 ACCESS_KEYS = "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html"
@@ -149,7 +150,6 @@ def test_known_credentials_cover_every_profile_and_cache(aws_home: Path) -> None
 
 # --- the red-team case, end to end ---------------------------------------------------------------------------
 
-SCRIPT = Path(sys.executable).with_name("kms-rescue")
 
 
 def test_a_failing_credential_process_never_leaks_another_profiles_secret(tmp_path: Path) -> None:

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kms_rescue.lab import Lab
 from tests.helpers.lab import env_for, scenario_with, stale_principal_scenario
-from tests.helpers.paths import DOCS
+from tests.helpers.paths import DOCS, SCRIPT
 
 ACCOUNT = "111122223333"
-CLI = str(Path(sys.executable).parent / "kms-rescue")
+CLI = str(SCRIPT)
 
 
 def fix(lab: Lab, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,6 @@ import re
 import shlex
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -33,9 +32,9 @@ from kms_rescue.policy.input_limits import (
 )
 from kms_rescue.policy.sources import load_policies, read_source
 from tests.helpers import paths
+from tests.helpers.paths import SCRIPT
 
 ACCOUNT = "111122223333"
-SCRIPT = Path(sys.executable).parent / "kms-rescue"
 DOCS = paths.DOCS / "examples"
 POLICY = DOCS / "default-key-policy.json"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"

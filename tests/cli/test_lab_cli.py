@@ -9,7 +9,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,9 +19,7 @@ import pytest
 
 from kms_rescue.cli.app import main
 from kms_rescue.lab import builtin_names, load_scenario
-from tests.helpers.paths import FIXTURES
-
-SCRIPT = Path(sys.executable).with_name("kms-rescue")
+from tests.helpers.paths import FIXTURES, SCRIPT
 
 
 def test_list(capsys: pytest.CaptureFixture[str]) -> None:

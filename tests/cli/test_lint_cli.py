@@ -13,10 +13,10 @@ import pytest
 from kms_rescue.cli.app import main
 from kms_rescue.cli.lint import LintFormat
 from tests.helpers import paths
+from tests.helpers.paths import SCRIPT
 
 FIXTURES = paths.FIXTURES / "lint"
 ACCOUNT = "111122223333"
-SCRIPT = Path(sys.executable).parent / "kms-rescue"
 
 
 def fx(name: str) -> str:

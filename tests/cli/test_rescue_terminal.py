@@ -7,16 +7,16 @@ from __future__ import annotations
 import io
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kms_rescue.lab import Lab
+from tests.helpers.paths import SCRIPT
 from tests.helpers.terminal import ANSI
 
-CLI = str(Path(sys.executable).parent / "kms-rescue")
+CLI = str(SCRIPT)
 
 
 def spawn(lab: Lab, key: str, cwd: Path, columns: int) -> tuple[Any, io.StringIO]:

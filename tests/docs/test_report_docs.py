@@ -7,19 +7,17 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from kms_rescue.lab import Lab
-from tests.helpers.paths import DOCS
+from tests.helpers.paths import DOCS, SCRIPT
 from tests.helpers.schema import validate_report
 
 pytest.importorskip("moto")
 
 DOC = DOCS / "report.md"
-SCRIPT = Path(sys.executable).with_name("kms-rescue")
 
 
 def documented_commands() -> list[tuple[str, int]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 
@@ -26,9 +25,9 @@ from kms_rescue.policy.conditions import RequestContext, _template, evaluate_con
 from kms_rescue.policy.evaluate import actions_cover
 from kms_rescue.policy.model import Condition
 from kms_rescue.policy.wildcard import ONE, STAR, compile_pattern, wildcard_match
+from tests.helpers.paths import SCRIPT
 
 ACCOUNT = "111122223333"
-SCRIPT = Path(sys.executable).parent / "kms-rescue"
 # Generous: each run takes well under a second now; before the fix the cases below took from 4 s to minutes.
 CLI_TIMEOUT_S = 20
 
