@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kms_rescue.cli.app import main
+from kms_rescue.status import ExitStatus
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "examples"
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -43,7 +44,7 @@ def test_explain_text_names_the_statement(capsys: pytest.CaptureFixture[str]) ->
     assert '"AllowAdministration"' in out
 
 
-@pytest.mark.parametrize("expect, code", [("allow", 1), ("deny", 0)])
+@pytest.mark.parametrize("expect, code", [("allow", ExitStatus.EXPECTATION_FAILED), ("deny", ExitStatus.OK)])
 def test_expect_sets_the_exit_code(capsys: pytest.CaptureFixture[str], expect: str, code: int) -> None:
     got, out, _ = run(capsys, "explain", "--policy", str(DOCS / "sole-admin-deleted.json"), "--principal",
                       "arn:aws:iam::111122223333:root", "--action", "kms:PutKeyPolicy", "--key-arn", KEY,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kms_rescue.cli._io import write_new_file
+from kms_rescue.status import ExitStatus, signal_status
 
 if TYPE_CHECKING:
     from kms_rescue.aws.apply import ApplyError, ApplyResult, FixRefused
@@ -39,7 +40,7 @@ class SignalExit(Exception):
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signum
+        return signal_status(self.signum)
 
 
 @contextlib.contextmanager
@@ -138,6 +139,16 @@ class FixOutcome:
             return "old"
         assert self.error is not None
         return self.error.state
+
+
+def outcome_status(outcome: FixOutcome) -> ExitStatus:
+    """The exit status of a write (docs/exit-status.md): OK when a fresh read verified it, NOT_APPLIED when the key
+    still holds the old policy (the checks or KMS refused the write), else APPLIED_NOT_VERIFIED."""
+    if outcome.verified:
+        return ExitStatus.OK
+    if outcome.refused is not None or (outcome.error is not None and outcome.error.state == "old"):
+        return ExitStatus.NOT_APPLIED
+    return ExitStatus.APPLIED_NOT_VERIFIED
 
 
 def run_fix(plan: FixPlan, investigation: Investigation, applier: IdentityReport, *, region: str, timeout: float,
@@ -279,6 +290,7 @@ __all__ = [
     "change_key_state",
     "checks_lines",
     "outcome_lines",
+    "outcome_status",
     "plan_for",
     "prechecks",
     "probe_for",

@@ -1,6 +1,7 @@
 """``kms-rescue report``: probe every identity, decide who can still manage the key, print the evidence.
 
-Exit codes: 0 manageable, 3 recoverable, 4 locked_out, 5 undetermined, 6 not found, 2 usage error, 1 internal error.
+Exit status (docs/exit-status.md): 0 manageable, 3 recoverable, 4 locked_out, 5 undetermined, 6 not found, 2 usage
+error, 1 internal error.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kms_rescue.cli._io import check_output, write_payload
 from kms_rescue.cli._progress import ProbeProgress
 from kms_rescue.cli._region import announce_aws_profile, chosen_identities, describe_key, key_region
 from kms_rescue.cli.options import positive_seconds
+from kms_rescue.status import ExitStatus
 
 if TYPE_CHECKING:
     from kms_rescue.aws.results import ProgressEvent
@@ -82,7 +84,7 @@ def _print_schema(value: bool) -> None:
     if value:
         text = schema_text()
         typer.echo(text, nl=not text.endswith("\n"))
-        raise typer.Exit(0)
+        raise typer.Exit(ExitStatus.OK)
 
 
 def _isatty(stream: Any) -> bool:

@@ -41,6 +41,7 @@ from kms_rescue.cli.options import positive_seconds
 from kms_rescue.cli.prompter import Choice, Prompter
 from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline
 from kms_rescue.errors import KmsRescueError, UsageError
+from kms_rescue.status import ExitStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -49,13 +50,12 @@ if TYPE_CHECKING:
     from kms_rescue.aws.results import IdentitySpec, Investigation
     from kms_rescue.report import IdentityReport, Report
 
-EXIT_INTERRUPTED = 130
-
 EPILOG = (
     "Examples: kms-rescue arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab · "
     "kms-rescue rescue alias/payments --region us-east-1 --role-arn arn:aws:iam::111122223333:role/KeyAdmin · "
     "kms-rescue demo (try it on a local lab first). Without a terminal (or with --no-input) it prints the report "
-    "and exits with its code: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined, 6 not found."
+    "and exits with its code: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined, 6 not found "
+    "(docs/exit-status.md)."
 )
 
 
@@ -591,7 +591,7 @@ class RescueSession:
         self.say()
 
     def apply(self, report: Report, plan: Any, applier: IdentityReport) -> int:
-        from kms_rescue.cli.fixflow import run_fix
+        from kms_rescue.cli.fixflow import outcome_status, run_fix
 
         assert self.investigation is not None
         outcome = run_fix(plan, self.investigation, applier, region=report.key.region or "",
@@ -605,11 +605,9 @@ class RescueSession:
         self.say_lines(outcome_lines(outcome))
         if outcome.signals:
             raise SignalExit(outcome.signals[0])
-        if outcome.refused is not None:
+        if outcome.refused is not None:  # the checks refused it: nothing changed, the key is as the report says
             return report.exit_code
-        if outcome.result is not None:
-            return 0 if outcome.result.verified else 1
-        return 1
+        return outcome_status(outcome)
 
     # -- recoverable --------------------------------------------------------------------------------------------
 
@@ -821,7 +819,7 @@ def run_rescue(
         return session.run(key)
     except KeyboardInterrupt:
         err.print("kms-rescue: interrupted: nothing was half-applied")
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
     except SignalExit as exc:
         err.print(f"kms-rescue: signal {exc.signum} arrived during the write: the write finished and was read "
                   "back (above); exiting")
