@@ -41,6 +41,7 @@ from kms_rescue.cli.options import positive_seconds
 from kms_rescue.cli.prompter import Choice, Prompter
 from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline
 from kms_rescue.errors import KmsRescueError, UsageError
+from kms_rescue.render.styles import URGENCY_STYLES, outcome_style
 from kms_rescue.status import ExitStatus
 
 if TYPE_CHECKING:
@@ -95,9 +96,6 @@ def _consoles(width: int | None = None) -> tuple[Console, Console]:
             Console(file=sys.stderr, width=width, highlight=False, no_color=no_color, emoji=False))
 
 
-OUTCOME_STYLES = {"ok": "green", "yes": "bold green", "access_denied": "red", "no": "red", "-": "dim"}
-
-
 def calls_table(report: Report) -> Any:
     """The identities × calls table (rich)."""
     from rich import box
@@ -116,7 +114,7 @@ def calls_table(report: Report) -> Any:
         table.add_column(h, no_wrap=True, min_width=max([len(h), *(len(short_outcome(c)) for c in cells)]))
 
     def cell(value: str) -> Text:
-        return Text(short_outcome(value), style=OUTCOME_STYLES.get(value.split(" ")[0], "yellow"))
+        return Text(short_outcome(value), style=outcome_style(value))
 
     for row in rows:
         who = Text(row.name, style="bold")
@@ -139,7 +137,7 @@ def stacked_calls(report: Report) -> list[tuple[str, str]]:
     calls = headings[3:-1]
     out: list[tuple[str, str]] = [("Identities and calls", "bold")]
     for row in rows:
-        style = OUTCOME_STYLES.get(row.manage.split(" ")[0], "yellow")
+        style = outcome_style(row.manage)
         out.append((f"{row.name}: can manage: {row.manage} (status {row.status})", style))
         if row.arn:
             out.append((f"  {row.arn}", ""))
@@ -394,7 +392,6 @@ class RescueSession:
 
     def show(self, report: Report) -> None:
         from kms_rescue.render.report_view import state_lines  # deferred with the other renderers: start-up time
-        from kms_rescue.render.text import URGENCY_STYLES
 
         for notice, line in zip(report.key_state, state_lines(report), strict=True):
             self.say(line, URGENCY_STYLES[notice.urgency])  # the key's state comes before anything else
