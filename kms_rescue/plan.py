@@ -26,11 +26,12 @@ from typing import Any
 from kms_rescue.default_policy import DELEGATION_SID, delegation_statement
 from kms_rescue.errors import UsageError
 from kms_rescue.policy import analyze_management, evaluate, parse_policy
+from kms_rescue.policy.actions import ADMIN_ACTIONS
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.evaluate import PolicyDocument, key_arn_parts
 from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
 from kms_rescue.policy.partitions import DEFAULT_PARTITION, account_root_arn
-from kms_rescue.policy.principals import parse_caller, role_caller
+from kms_rescue.policy.principals import classify_aws_value, parse_caller, role_caller
 
 #: The Sid of the key administrators statement in the console's default key policy.
 ADMIN_SID = "Allow access for Key Administrators"
@@ -40,8 +41,6 @@ PUT_KEY_POLICY = "kms:PutKeyPolicy"
 
 
 def _admin_actions() -> tuple[str, ...]:
-    from kms_rescue.policy.actions import ADMIN_ACTIONS
-
     return tuple(ADMIN_ACTIONS)
 
 
@@ -250,8 +249,6 @@ def _principal_values(block: Any) -> list[str] | None:
 
 
 def _refused_reason(value: str, deleted: Mapping[str, str]) -> str | None:
-    from kms_rescue.policy.principals import classify_aws_value
-
     if classify_aws_value(value).kind == "unique_id":
         return UNIQUE_ID_REASON
     if value in deleted:

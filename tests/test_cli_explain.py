@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import kms_rescue.cli.explain as explain_cli
 from kms_rescue.cli.app import main
 from kms_rescue.status import ExitStatus
 
@@ -114,12 +115,10 @@ def test_bad_options_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], arg
 
 def test_internal_errors_are_one_line_unless_debug(capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import kms_rescue.policy as policy_pkg
-
     def boom(**_: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(policy_pkg, "evaluate", boom)
+    monkeypatch.setattr(explain_cli, "evaluate", boom)  # the command's own name for the engine (imported at top)
     args = ["explain", "--policy", str(DOCS / "default-key-policy.json"), "--principal", ALICE, "--action",
             "kms:PutKeyPolicy", "--key-arn", KEY]
     code, _, err = run(capsys, *args)

@@ -139,3 +139,33 @@ def test_the_pure_core_never_imports_aws() -> None:
     offenders = {name: sorted(d for d in deps if d.startswith("kms_rescue.aws"))
                  for name, deps in graph.items() if not name.startswith(impure)}
     assert {n: d for n, d in offenders.items() if d} == {}
+
+
+def _deferred_without_a_reason(path: Path) -> list[str]:
+    """Imports inside functions that no comment explains (on the line, or on the line above its block)."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    found = []
+    for fn in ast.walk(ast.parse("\n".join(lines))):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            first = node.lineno
+            while first > 1 and (not lines[first - 2].strip()
+                                 or lines[first - 2].strip().startswith(("import ", "from "))):
+                first -= 1  # the start of this block of imports (isort's groups are split by blank lines)
+            block = lines[first - 2: node.end_lineno]
+            if not any("#" in line for line in block):
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
+    return found
+
+
+def test_imports_are_at_module_top_unless_deferred_for_a_reason() -> None:
+    """Outside aws/, policy/ and lab/ (their owners are moving theirs), an import inside a function is there only
+    for start-up time (--help, lint and explain import neither boto3 nor the report layer), and says so."""
+    skipped = {"aws", "policy", "lab"}
+    found = [line for path in sorted(PACKAGE.rglob("*.py"))
+             if path.relative_to(PACKAGE).parts[0] not in skipped
+             for line in _deferred_without_a_reason(path)]
+    assert not found, found

@@ -23,6 +23,8 @@ from typer.core import TyperGroup
 from kms_rescue import __version__
 from kms_rescue.aws.redact import redact
 from kms_rescue.cli import _say
+from kms_rescue.cli._exit import exit_now_if_abandoned
+from kms_rescue.cli._gc import skip_final_collection
 from kms_rescue.errors import KmsRescueError, UsageError
 from kms_rescue.keyids import KEY_ID_RE
 from kms_rescue.status import ExitStatus, signal_status
@@ -208,8 +210,6 @@ def run() -> int:
     """The console script: :func:`main`, then an exit that skips the interpreter's final sweep of the heap (and
     does not wait for calls abandoned at the overall deadline)."""
     code = main()
-    from kms_rescue.cli._exit import exit_now_if_abandoned
-    from kms_rescue.cli._gc import skip_final_collection
 
     exit_now_if_abandoned(code)  # calls abandoned at the overall deadline are not waited for
     skip_final_collection()

@@ -11,7 +11,10 @@ import typer
 from kms_rescue.cli import _say
 from kms_rescue.cli._io import read_text
 from kms_rescue.errors import UsageError
+from kms_rescue.policy import Guardrails, OrgLevel, evaluate, parse_policy
+from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
 from kms_rescue.policy.partitions import partition_by_id
+from kms_rescue.policy.principals import parse_caller
 from kms_rescue.status import ExitStatus
 
 if TYPE_CHECKING:
@@ -100,9 +103,6 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Explain whether PRINCIPAL may perform ACTION on a key under a key policy, and why."""
-        from kms_rescue.policy import evaluate, parse_policy
-        from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
-        from kms_rescue.policy.principals import parse_caller
 
         kms_limit = "KMS accepts key policies of at most 32,768 bytes"
         key_doc = parse_policy(
@@ -151,7 +151,6 @@ _RCP_FULL_ACCESS = {"Version": "2012-10-17",
 
 def _guardrails(boundary: str | None, scps: list[str], rcps: list[str]) -> Guardrails | None:
     """The guardrails given on the command line (docs/engine.md, Guardrails), None when none were."""
-    from kms_rescue.policy import Guardrails, OrgLevel, parse_policy  # deferred, as the command's: start-up time
 
     if boundary is None and not scps and not rcps:
         return None

@@ -108,6 +108,7 @@ def run_fix_command(key: str, *, apply: bool, yes: bool, admin_role: str | None,
                     role_arn: list[str], role_session_name: str | None, region: str | None, timeout: float,
                     backup_dir: str | None, fmt: FixFormat) -> int:
     """The command's body; returns the exit code."""
+    # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.apply import describe_journal_entry, last_journal_entry
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref

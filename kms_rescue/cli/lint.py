@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from kms_rescue.cli._io import write_payload
 from kms_rescue.cli.options import account_id
 from kms_rescue.errors import UsageError
-from kms_rescue.policy.lint.baseline import STDIN_NAME
+from kms_rescue.policy.lint import lint_files, render_text, summary_line
+from kms_rescue.policy.lint.baseline import STDIN_NAME, artifact_uri, baseline_document, is_baseline, read_baseline
 from kms_rescue.policy.partitions import is_region_code
 from kms_rescue.status import ExitStatus
 
@@ -83,9 +85,6 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Lint KMS key policies for lockouts and the mistakes that lead to them."""
-        from kms_rescue.cli._io import write_payload
-        from kms_rescue.policy.lint import lint_files, render_text, summary_line
-        from kms_rescue.policy.lint.baseline import read_baseline
 
         account_id(account, "--account")
         if not is_region_code(region):  # botocore's partition data, matched whole (no trailing newline)
@@ -114,6 +113,7 @@ def register(app: typer.Typer) -> None:
         if fmt is LintFormat.json:
             payload = json.dumps(report.to_dict(fail_on=fail_on.value), indent=2)
         elif fmt is LintFormat.sarif:
+            # Deferred for start-up time: --help, lint and explain never load the report layer.
             from kms_rescue.render.sarif import sarif_json
 
             payload = sarif_json(report)
@@ -147,7 +147,6 @@ def exit_status(report: LintReport, fail_on: Severity, *, soft_fail: bool = Fals
 
 def _check_baseline_target(path: str) -> None:
     """A baseline is written to a new file or over an older baseline, never over anything else."""
-    from kms_rescue.policy.lint.baseline import is_baseline
 
     target = Path(path)
     if not target.exists():
@@ -161,8 +160,6 @@ def _check_baseline_target(path: str) -> None:
 
 
 def _write_baseline(report: LintReport, path: str) -> None:
-    from kms_rescue.policy.lint.baseline import artifact_uri, baseline_document
-
     entries = [(artifact_uri(r.location.source, report.repo_root), r.location.name, f) for r, f in report.findings]
     entries += [
         (artifact_uri(r.location.source, report.repo_root), r.location.name, s.finding)

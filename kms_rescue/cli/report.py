@@ -40,13 +40,16 @@ class ReportFormat(str, Enum):
 def render(report: Report, fmt: ReportFormat, *, width: int = 100, color: bool = False) -> str:
     """The report in ``fmt`` (every member of :class:`ReportFormat` has a renderer)."""
     if fmt is ReportFormat.json:
+        # Deferred for start-up time: --help, lint and explain never load the report layer.
         from kms_rescue.render.json_ import render_json
 
         return render_json(report)
     if fmt is ReportFormat.markdown:
+        # Deferred for start-up time: --help, lint and explain never load the report layer.
         from kms_rescue.render.markdown import render_markdown
 
         return render_markdown(report)
+    # Deferred for start-up time: --help, lint and explain never load the report layer.
     from kms_rescue.render.text import render_text
 
     return render_text(report, width=width, color=color)
@@ -117,6 +120,7 @@ def run_report(
     positive_seconds(timeout, "--timeout")
     check_deadline(deadline)
     check_output(output, force=force)
+    # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref
     from kms_rescue.report import build_report

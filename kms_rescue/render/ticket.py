@@ -15,6 +15,7 @@ message in it was redacted when it was recorded), and the commands scrub the run
 
 from __future__ import annotations
 
+import datetime as _dt
 import email.policy
 import email.utils
 import json
@@ -352,8 +353,6 @@ def render_email(ticket: Ticket) -> str:
 
 
 def _date_header(generated_at: str) -> str | None:
-    import datetime as _dt
-
     try:
         moment = _dt.datetime.fromisoformat(generated_at.replace("Z", "+00:00"))
     except ValueError:
