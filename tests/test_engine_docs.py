@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())  # wherever tests/ puts me
 ENGINE = (ROOT / "docs" / "engine.md").read_text(encoding="utf-8")
 AWS_URL = re.compile(r"https://docs\.aws\.amazon\.com/\S+?\.html")
 

@@ -15,7 +15,7 @@ from kms_rescue.contract import EXIT_CODES, VERDICTS, exit_code_for
 from kms_rescue.errors import KmsRescueError, UsageError
 from kms_rescue.status import SIGNAL_BASE, VERDICT_STATUS, ExitStatus, signal_status, verdict_status
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists())  # wherever tests/ puts me
 DOC = ROOT / "docs" / "exit-status.md"
 ROW = re.compile(r"^\| (\d+) \| `([A-Z_]+)` \| ([^|]+) \|")
 

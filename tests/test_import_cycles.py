@@ -8,7 +8,7 @@ import ast
 from collections.abc import Iterator
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "kms_rescue"
+PACKAGE = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").exists()) / "kms_rescue"
 
 #: Cycles that remain, each with who is removing it (issue 14). The lead empties this at merge.
 KNOWN_CYCLES: dict[frozenset[str], str] = {
