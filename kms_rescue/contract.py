@@ -2,7 +2,7 @@
 session and the ticket read. :meth:`Report.to_dict` is the JSON document described by ``docs/report.schema.json``
 (``schema_version`` changes when a field is added, changes meaning or goes away). Pure: no I/O.
 
-Verdicts (docs/report.md, "Verdicts and exit codes"):
+Verdicts (docs/report.md, "The verdict"; their exit statuses: docs/exit-status.md):
 
 * ``manageable`` — a probed identity can call kms:PutKeyPolicy now (in every world the observations leave).
 * ``recoverable`` — none can for certain, but a principal of the key's account that exists (or may exist) can:
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from kms_rescue.observations import CallResult, HistoryEvent, KeyLocation
+from kms_rescue.status import VERDICT_STATUS, verdict_status
 from kms_rescue.verdict.key_state import KeyStateNotice
 
 SCHEMA_VERSION = "1.1"
@@ -29,7 +30,8 @@ MANAGE_ACTION = "kms:PutKeyPolicy"
 
 Verdict = Literal["manageable", "recoverable", "locked_out", "undetermined", "not_found"]
 VERDICTS: tuple[Verdict, ...] = ("manageable", "recoverable", "locked_out", "undetermined", "not_found")
-EXIT_CODES: dict[str, int] = {"manageable": 0, "recoverable": 3, "locked_out": 4, "undetermined": 5, "not_found": 6}
+#: The exit status of each verdict, as plain numbers (the table is :mod:`kms_rescue.status`; docs/exit-status.md).
+EXIT_CODES: dict[str, int] = {verdict: int(status) for verdict, status in VERDICT_STATUS.items()}
 
 PolicySource = Literal["live", "cloudtrail", "none"]
 StepAction = Literal[
@@ -55,12 +57,8 @@ StepAction = Literal[
 
 
 def exit_code_for(verdict: str) -> int:
-    """The ``report`` exit code of a verdict: 0 manageable, 3 recoverable, 4 locked_out, 5 undetermined,
-    6 not_found."""
-    try:
-        return EXIT_CODES[verdict]
-    except KeyError:
-        raise ValueError(f"unknown verdict {verdict!r}") from None
+    """The exit status of a verdict (:data:`kms_rescue.status.VERDICT_STATUS`; docs/exit-status.md)."""
+    return int(verdict_status(verdict))
 
 
 # --- the contract ----------------------------------------------------------------------------------------------

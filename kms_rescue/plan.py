@@ -23,16 +23,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from kms_rescue.default_policy import DELEGATION_SID, delegation_statement
 from kms_rescue.errors import UsageError
 from kms_rescue.policy import analyze_management, evaluate, parse_policy
+from kms_rescue.policy.actions import ADMIN_ACTIONS
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.evaluate import PolicyDocument, key_arn_parts
 from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
 from kms_rescue.policy.partitions import DEFAULT_PARTITION, account_root_arn
-from kms_rescue.policy.principals import parse_caller, role_caller
+from kms_rescue.policy.principals import classify_aws_value, parse_caller, role_caller
 
-#: The Sid AWS's default key policy gives its account-principal statement.
-DELEGATION_SID = "Enable IAM User Permissions"
 #: The Sid of the key administrators statement in the console's default key policy.
 ADMIN_SID = "Allow access for Key Administrators"
 #: The session name used when the engine checks a role (any session of a role named in a policy is covered).
@@ -41,8 +41,6 @@ PUT_KEY_POLICY = "kms:PutKeyPolicy"
 
 
 def _admin_actions() -> tuple[str, ...]:
-    from kms_rescue.policy.actions import ADMIN_ACTIONS
-
     return tuple(ADMIN_ACTIONS)
 
 
@@ -143,18 +141,6 @@ def policy_text(policy: Mapping[str, Any]) -> str:
 
 
 # --- the statements ------------------------------------------------------------------------------------------
-
-
-def delegation_statement(account: str, sid: str = DELEGATION_SID, partition: str = DEFAULT_PARTITION) -> dict[str, Any]:
-    """The account-principal statement of AWS's default key policy, in the key's partition (``arn:aws-cn:…`` for a
-    key in a China Region: AWS General Reference, "Amazon Resource Names (ARNs)")."""
-    return {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": {"AWS": account_root_arn(account, partition)},
-        "Action": "kms:*",
-        "Resource": "*",
-    }
 
 
 def admin_statement(role_arn: str, sid: str = ADMIN_SID) -> dict[str, Any]:
@@ -263,8 +249,6 @@ def _principal_values(block: Any) -> list[str] | None:
 
 
 def _refused_reason(value: str, deleted: Mapping[str, str]) -> str | None:
-    from kms_rescue.policy.principals import classify_aws_value
-
     if classify_aws_value(value).kind == "unique_id":
         return UNIQUE_ID_REASON
     if value in deleted:

@@ -1,5 +1,5 @@
 """The repair plan: additive fixes that restore manageability, the diff's reasons, and the engine check that the
-apply step runs before any write (DESIGN.md §1.2, §1.4, §1.10)."""
+apply step runs before any write (docs/engine.md rules 2 and 4, and the lockout check)."""
 
 from __future__ import annotations
 
@@ -61,9 +61,9 @@ class FixCase:
 
 FIX_CASES = [
     FixCase("sole-admin-deleted", "a deleted principal's unique id matches nobody; the account principal delegates "
-            "to IAM and covers root (§1.2, §1.5)", SOLE_ADMIN_DELETED, None, [DELEGATION_SID], True, False,
+            "to IAM and covers root (rules 2 and 5)", SOLE_ADMIN_DELETED, None, [DELEGATION_SID], True, False,
             ("KeyAdministrators",)),
-    FixCase("role-only-with-admin", "a named role is granted directly, no identity policy needed (§1.3)",
+    FixCase("role-only-with-admin", "a named role is granted directly, no identity policy needed (rule 3)",
             ROLE_ONLY, ADMIN_ROLE, [DELEGATION_SID, ADMIN_SID], False, False),
     FixCase("default-already", "the default policy already delegates to the account: nothing to add",
             DEFAULT, None, [], False, False),
@@ -88,7 +88,7 @@ def test_fix_is_additive_and_restores_manageability(case: FixCase) -> None:
     assert plan.changed is bool(case.adds)
     assert json.loads(plan.proposed_text) == plan.proposed
     if case.adds:
-        # After the fix the root user can manage the key: the account principal covers it (§1.2, §1.7).
+        # After the fix the root user can manage the key: the account principal covers it (rules 2 and 7).
         assert evaluate(principal=ROOT, action="kms:PutKeyPolicy", resource=KEY, key_policy=plan.proposed).allowed
 
 
@@ -179,7 +179,7 @@ def test_the_diff_applies_to_the_current_text() -> None:
 
 
 def test_kept_deny_is_reported() -> None:
-    """Explicit deny wins (§1.4): a Deny the owner wrote is kept and still covers the principals it covers; a
+    """Explicit deny wins (rule 4): a Deny the owner wrote is kept and still covers the principals it covers; a
     NotPrincipal exempts a role session only when every layer (account, role, session) is listed."""
     plan = propose_fix(DENY_TRAP, key_arn=KEY, admin_role_arn=ADMIN_ROLE)
     assert plan.proposed["Statement"][1] == DENY_TRAP["Statement"][1]
@@ -203,16 +203,16 @@ class CheckCase:
 
 
 CHECK_CASES = [
-    CheckCase("root-through-account", "the account principal covers the root user without identity policy (§1.2)",
+    CheckCase("root-through-account", "the account principal covers the root user without identity policy (rule 2)",
               DEFAULT, ROOT, None, True, unknown=True),
-    CheckCase("user-through-delegation", "delegation: an IAM user is allowed when its identity policy allows (§1.2)",
+    CheckCase("user-through-delegation", "delegation: an IAM user is allowed when its identity policy allows (rule 2)",
               DEFAULT, ALICE, [ADMIN_IDENTITY_POLICY], True),
     CheckCase("user-identity-unknown", "delegation with unread identity policies is not assumed to allow",
               DEFAULT, ALICE, None, False, unknown=True),
-    CheckCase("named-role-session", "a role named directly covers its sessions (§1.3)", ROLE_ONLY,
+    CheckCase("named-role-session", "a role named directly covers its sessions (rule 3)", ROLE_ONLY,
               f"arn:aws:sts::{ACCOUNT}:assumed-role/BreakGlass/oncall", [], True),
     CheckCase("policy-without-applier", "the key policy is the gatekeeper: a policy that drops the applier "
-              "locks it out (§1.1, §1.10)", ROLE_ONLY, ALICE, [ADMIN_IDENTITY_POLICY], False),
+              "locks it out (rule 1, lockout check)", ROLE_ONLY, ALICE, [ADMIN_IDENTITY_POLICY], False),
 ]
 
 
@@ -232,7 +232,7 @@ def test_check_keeps_management(case: CheckCase) -> None:
     ("", "not a role ARN"),
 ])
 def test_admin_role_must_be_a_role_of_the_key_account(value: str, problem: str) -> None:
-    """Only principals of the key's account can manage it (§1.6), so the administrator must be one."""
+    """Only principals of the key's account can manage it (rule 6), so the administrator must be one."""
     with pytest.raises(UsageError, match=problem):
         validate_admin_role(value, ACCOUNT)
     if value:

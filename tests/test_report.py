@@ -1,5 +1,6 @@
 """build_report (pure) on synthetic investigations: one case per verdict rule, the next steps, the evidence, the
-renderers (every format) and exit codes. Each case names the AWS fact it rests on (DESIGN.md §1)."""
+renderers (every format) and exit codes. Each case names the AWS fact it rests on (docs/engine.md, "Where each rule
+comes from")."""
 
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ def make_report(verdict: str) -> Report:
 # --- verdicts --------------------------------------------------------------------------------------------------
 
 def test_named_role_session_can_manage_now():
-    """A key-policy Allow naming a role covers every session of that role, without an identity policy (§1.3)."""
+    """A key-policy Allow naming a role covers every session of that role, without an identity policy (rule 3)."""
     r = checked(build_report(investigation(probe("admin", session("Admin"), key_policy=NAMED_ADMIN,
                                                  identity_docs=[]))))
     assert (r.verdict, r.exit_code) == ("manageable", 0)
@@ -159,7 +160,7 @@ def test_named_role_session_can_manage_now():
 
 
 def test_delegation_with_identity_policy_is_manageable():
-    """The account principal delegates to IAM: a principal whose identity policy allows is allowed (§1.2)."""
+    """The account principal delegates to IAM: a principal whose identity policy allows is allowed (rule 2)."""
     r = checked(build_report(investigation(probe("ops", session("Ops"), key_policy=DEFAULT, identity_docs=[KMS_ALL]))))
     assert r.verdict == "manageable"
     ops = r.identity("ops")
@@ -167,7 +168,7 @@ def test_delegation_with_identity_policy_is_manageable():
 
 
 def test_delegation_without_identity_policy_is_recoverable_through_an_iam_admin():
-    """Delegation alone grants nobody (§1.2): an IAM administrator must attach an identity policy; root can too."""
+    """Delegation alone grants nobody (rule 2): an IAM administrator must attach an identity policy; root can too."""
     r = checked(build_report(investigation(probe("intern", session("Intern"), key_policy=DEFAULT,
                                                  identity_docs=[S3_ONLY, READ_POLICY]))))
     assert (r.verdict, r.exit_code) == ("recoverable", 3)
@@ -191,7 +192,7 @@ def test_unreadable_identity_policies_are_unknown_not_denied():
 
 
 def test_root_is_offered_only_when_the_policy_lets_root_in():
-    """Root-user rescue is real only when the policy lets root in (§1.7): a root-less policy naming an existing
+    """Root-user rescue is real only when the policy lets root in (rule 7): a root-less policy naming an existing
     role is recoverable through that role, and no step says "sign in as root"."""
     r = checked(build_report(investigation(probe("app", session("App"), key_policy=NAMED_ADMIN, identity_docs=[]))))
     assert r.verdict == "recoverable"
@@ -203,14 +204,14 @@ def test_root_is_offered_only_when_the_policy_lets_root_in():
 
 
 def test_root_identity_is_evaluated_through_the_account_principal():
-    """The root user is covered by the account principal and needs no identity policy (§1.2)."""
+    """The root user is covered by the account principal and needs no identity policy (rule 2)."""
     r = checked(build_report(investigation(probe("root", ROOT, key_policy=DEFAULT, identity_docs=[]))))
     assert r.verdict == "manageable"
     assert r.identity("root").can_manage is True  # type: ignore[union-attr]
 
 
 def test_deleted_sole_admin_is_locked_out():
-    """A deleted principal shows as a unique id and a new one of the same name does not match (§1.5): with no
+    """A deleted principal shows as a unique id and a new one of the same name does not match (rule 5): with no
     account principal, nobody in the account can manage the key; only AWS Support can help."""
     doc = policy(stmt("KeyAdministration", {"AWS": "AROAEXAMPLEID12345678"}),
                  stmt("Use", {"AWS": f"arn:aws:iam::{ACCOUNT}:role/App"}, ["kms:Decrypt", "kms:GetKeyPolicy"]))
@@ -226,7 +227,7 @@ def test_deleted_sole_admin_is_locked_out():
 
 
 def test_management_only_by_another_account_is_locked_out():
-    """PutKeyPolicy is not offered across accounts (§1.6): a policy that admits only another account locks the
+    """PutKeyPolicy is not offered across accounts (rule 6): a policy that admits only another account locks the
     key out, and that account's probed identity cannot manage it."""
     doc = policy(stmt("Partner", {"AWS": f"arn:aws:iam::{OTHER}:root"}))
     r = checked(build_report(investigation(probe("partner", session("PartnerAdmin", OTHER), identity_docs=[KMS_ALL]),
@@ -249,7 +250,8 @@ def test_unresolved_key_is_undetermined():
 
 
 def test_policy_from_cloudtrail_with_a_deleted_admin_is_locked_out():
-    """CloudTrail records PutKeyPolicy with its policy (§1.11); IAM says the role it names no longer exists."""
+    """CloudTrail records PutKeyPolicy with its policy (docs/engine.md: history); IAM says the role it names no longer
+    exists."""
     ev = HistoryEvent("e1", "PutKeyPolicy", "2026-01-01T00:00:00Z", session("KeyAdmin", name="alice"),
                       policy=policy(stmt("KeyAdministrators", {"AWS": KEYADMIN_ROLE})))
     checks = {KEYADMIN_ROLE: PrincipalCheck(KEYADMIN_ROLE, False, "iam:GetRole by app: no such entity", "app")}
@@ -275,7 +277,8 @@ def test_policy_from_cloudtrail_with_an_existing_admin_is_recoverable():
 
 
 def test_nitro_enclave_lock_is_reported_as_intentional():
-    """Keys locked to Nitro Enclaves attestation are locked on purpose (§1.12): say so, do not offer a fix."""
+    """Keys locked to Nitro Enclaves attestation are locked on purpose (docs/rescue.md, "Intentional locks"): say so,
+    do not offer a fix."""
     doc = policy(stmt("EnclaveOnly", {"AWS": f"arn:aws:iam::{ACCOUNT}:role/EnclaveApp"},
                       Condition={"StringEqualsIgnoreCase": {"kms:RecipientAttestation:PCR0": "ab" * 48}}))
     r = checked(build_report(investigation(probe("builder", session("EnclaveBuilder"), key_policy=doc,
@@ -295,7 +298,7 @@ def test_pending_deletion_key_cancel_first():
 
 def test_break_glass_session_name_is_part_of_the_step():
     """A Deny with NotPrincipal exempts a role session only when every layer (account, role, session) is listed
-    (§1.4): the next step must assume the role under that exact session name."""
+    (rule 4): the next step must assume the role under that exact session name."""
     bg_role = f"arn:aws:iam::{ACCOUNT}:role/BreakGlass"
     bg_session = session("BreakGlass", name="break-glass")
     doc = policy(

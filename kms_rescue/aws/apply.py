@@ -38,6 +38,7 @@ from kms_rescue.errors import KmsRescueError
 from kms_rescue.plan import FixPlan, ManagementCheck, check_keeps_management, policy_text
 from kms_rescue.policy import PolicyInputError, analyze_management, parse_policy
 from kms_rescue.policy.evaluate import PolicyDocument
+from kms_rescue.status import ExitStatus
 
 POLICY_NAME = "default"
 BACKUP_MODE = 0o600
@@ -46,14 +47,15 @@ STATE_OLD, STATE_NEW, STATE_OTHER, STATE_UNKNOWN = "old", "new", "other", "unkno
 
 
 class ApplyError(KmsRescueError):
-    """The new policy was not applied (or could not be verified); the message says which and what to do."""
-
-    exit_code = 1
+    """The new policy was not applied (or could not be verified); the message says which and what to do. Its exit
+    status (docs/exit-status.md) follows what is on the key: NOT_APPLIED for the old policy, else
+    APPLIED_NOT_VERIFIED."""
 
     def __init__(self, message: str, *, hint: str | None = None, backup_path: Path | None = None,
                  applied: bool = False, state: str = STATE_OLD, diff: str = "",
                  restore_command: str | None = None) -> None:
         super().__init__(message, hint=hint)
+        self.exit_code = ExitStatus.NOT_APPLIED if state == STATE_OLD else ExitStatus.APPLIED_NOT_VERIFIED
         self.backup_path = backup_path
         self.applied = applied
         #: what is on the key: "old" (nothing changed), "other" (someone else's change), "unknown" (unread)

@@ -20,6 +20,7 @@ from typing import Any
 from kms_rescue.athena import KEY_EVENTS
 from kms_rescue.athena import athena_query as athena_query  # re-exported: the query text lives in athena.py
 from kms_rescue.aws.results import CallResult, HistoryEvent
+from kms_rescue.default_policy import default_key_policy
 from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, partition_for_region
 
 #: The management events that shape who can manage a key.
@@ -78,24 +79,6 @@ class TokenBucket:
                     return
                 wait = (1 - self._tokens) / self.rate
             self._sleep(wait)
-
-
-def default_key_policy(account: str, partition: str = "aws") -> dict[str, Any]:
-    """The policy KMS gives a key created through the API without a Policy parameter (KMS Developer Guide,
-    "Default key policy"): it allows the account, that is, delegates to IAM."""
-    return {
-        "Version": "2012-10-17",
-        "Id": "key-default-1",
-        "Statement": [
-            {
-                "Sid": "Enable IAM User Permissions",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            }
-        ],
-    }
 
 
 def _partition_of(region: Any) -> str:

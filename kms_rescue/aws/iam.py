@@ -11,14 +11,15 @@ import functools
 import json
 import threading
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from kms_rescue.aws.fanout import fan_out
 from kms_rescue.aws.results import CallResult, IdentityPolicies, PolicyDoc
 from kms_rescue.policy.errors import PolicyInputError
-from kms_rescue.policy.model import parse_policy
 from kms_rescue.policy.principals import parse_caller
+from kms_rescue.principal_checks import is_role_session as is_role_session  # re-export: investigate.py's iam_reads.
+from kms_rescue.principal_checks import mentions_principal_arn as mentions_principal_arn  # (same)
 
 
 class Recorder(Protocol):
@@ -225,27 +226,6 @@ def _read_principal(iam: Any, kind: str, name: str, call: Recorder, read_by: str
                                 reason=f"could not read every policy of {Kind.lower()} {name}: "
                                        + "; ".join(failures[:3]))
     return IdentityPolicies("read", docs, read_by=read_by)
-
-
-def mentions_principal_arn(documents: Sequence[Any]) -> bool:
-    """Whether any of the policy documents has a condition on aws:PrincipalArn (documents that do not parse are
-    passed over: they decide nothing)."""
-    for doc in documents:
-        try:
-            policy = parse_policy(doc)
-        except PolicyInputError:
-            continue
-        if any(c.key.lower() == "aws:principalarn" for st in policy.statements for c in st.conditions):
-            return True
-    return False
-
-
-def is_role_session(arn: str) -> bool:
-    """An assumed-role session's ARN (``arn:aws:sts::…:assumed-role/ROLE/SESSION``)."""
-    try:
-        return parse_caller(arn).kind == "assumed_role"
-    except PolicyInputError:
-        return False
 
 
 def read_role_arn(iam: Any, caller_arn: str, call: Recorder) -> str | None:

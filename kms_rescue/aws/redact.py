@@ -39,7 +39,7 @@ def _mixed(text: str) -> bool:
 
 def _random40(match: re.Match[str]) -> str:
     """A standalone 40-character run is a secret access key when it looks random (a path of the same length, such
-    as ``/work/main/tests/fixtures/lint/malformed``, does not)."""
+    as ``/srv/repos/tests/fixtures/lint/malformed``, does not)."""
     run = match.group(0)
     return REDACTED if _mixed(run) else run
 

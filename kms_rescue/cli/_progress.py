@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 class ProbeProgress:
     def __init__(self, console: Console | None = None) -> None:
+        # Deferred for start-up time: lint and explain never import rich.
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

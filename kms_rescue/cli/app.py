@@ -11,6 +11,7 @@ import difflib
 import importlib
 import inspect
 import re
+import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -22,13 +23,14 @@ from typer.core import TyperGroup
 from kms_rescue import __version__
 from kms_rescue.aws.redact import redact
 from kms_rescue.cli import _say
+from kms_rescue.cli._exit import exit_now_if_abandoned
+from kms_rescue.cli._gc import skip_final_collection
 from kms_rescue.errors import KmsRescueError, UsageError
 from kms_rescue.keyids import KEY_ID_RE
+from kms_rescue.status import ExitStatus, signal_status
 
 # Modules under kms_rescue.cli that provide a ``register(app)`` function, in --help order.
 COMMAND_MODULES: tuple[str, ...] = ("explain", "lint", "report", "lab", "rescue", "fix", "ticket", "demo")
-
-EXIT_INTERRUPTED = 130
 
 #: Flags every command takes, anywhere on the line (as the AWS CLI takes --debug): the level of stderr output.
 LEVEL_FLAGS = {"--quiet": _say.QUIET, "-q": _say.QUIET, "--verbose": _say.VERBOSE, "-v": _say.VERBOSE,
@@ -76,7 +78,7 @@ app = typer.Typer(
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"kms-rescue {__version__}")
-        raise typer.Exit(0)
+        raise typer.Exit(ExitStatus.OK)
 
 
 @app.callback()
@@ -152,7 +154,7 @@ def _main(args: list[str]) -> int:
             result = command.main(args=args, prog_name="kms-rescue", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):  # typer turns EOF at a prompt into Abort
         _err("kms-rescue: interrupted")
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
     except typer.TyperException as exc:  # usage errors from option parsing (typer's vendored click)
         show = getattr(exc, "show", None)
         if callable(show):
@@ -167,8 +169,8 @@ def _main(args: list[str]) -> int:
         if exc.hint:
             _err(f"hint: {exc.hint}")
         return exc.exit_code
-    except BrokenPipeError:
-        return 1
+    except BrokenPipeError:  # the reader went away (`| head`): exit as a process ended by SIGPIPE would
+        return signal_status(signal.SIGPIPE)
     except Exception as exc:
         if debug:
             traceback.print_exc()
@@ -176,10 +178,10 @@ def _main(args: list[str]) -> int:
             f"kms-rescue: internal error: {type(exc).__name__}: {exc}"
             " (run again with --debug for the traceback, and please report it)"
         )
-        return 1
-    if result == EXIT_INTERRUPTED:  # typer turns Ctrl-C during a command into Exit(130)
+        return ExitStatus.INTERNAL_ERROR
+    if result == ExitStatus.INTERRUPTED:  # typer turns Ctrl-C during a command into Exit(130)
         _err("kms-rescue: interrupted")
-    return result if isinstance(result, int) else 0
+    return result if isinstance(result, int) else ExitStatus.OK
 
 
 def _level(args: list[str]) -> tuple[int, list[str]]:
@@ -208,8 +210,6 @@ def run() -> int:
     """The console script: :func:`main`, then an exit that skips the interpreter's final sweep of the heap (and
     does not wait for calls abandoned at the overall deadline)."""
     code = main()
-    from kms_rescue.cli._exit import exit_now_if_abandoned
-    from kms_rescue.cli._gc import skip_final_collection
 
     exit_now_if_abandoned(code)  # calls abandoned at the overall deadline are not waited for
     skip_final_collection()

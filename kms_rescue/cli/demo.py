@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 from kms_rescue.cli._extras import require_lab_extra
+from kms_rescue.cli.rescue import SessionSettings, is_interactive, run_rescue
 
 DEMO_SCENARIO = "sole-admin-deleted"
 
@@ -48,6 +49,7 @@ def lab_environment(config_path: str, scratch: str) -> Iterator[None]:
 
 def _start_lab() -> Any:
     require_lab_extra("demo")
+    # Deferred for start-up time: the lab imports moto (the lab extra).
     from kms_rescue.lab import Lab
 
     return Lab(DEMO_SCENARIO)
@@ -95,7 +97,6 @@ def epilogue(key_arn: str, scratch: str, saved_ticket: Path | None, session: Any
 
 def run_demo(*, interactive: bool, prompter: Any = None, consoles: Any = None, progress_bar: bool = True) -> int:
     """Start the lab, run the session (or the report) against its key, explain. Returns the session's code."""
-    from kms_rescue.cli.rescue import SessionSettings, run_rescue
 
     scratch = tempfile.mkdtemp(prefix="kms-rescue-demo-")
     sessions: list[Any] = []
@@ -125,6 +126,5 @@ def register(app: typer.Typer) -> None:
         no_input: bool = typer.Option(False, "--no-input", help="Ask nothing: print the report instead."),
     ) -> None:
         """Try the rescue session on a local lab account whose only key administrator was deleted."""
-        from kms_rescue.cli.rescue import is_interactive
 
         raise typer.Exit(run_demo(interactive=is_interactive(no_input)))

@@ -11,7 +11,11 @@ import typer
 from kms_rescue.cli import _say
 from kms_rescue.cli._io import read_text
 from kms_rescue.errors import UsageError
+from kms_rescue.policy import Guardrails, OrgLevel, evaluate, parse_policy
+from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
 from kms_rescue.policy.partitions import partition_by_id
+from kms_rescue.policy.principals import parse_caller
+from kms_rescue.status import ExitStatus
 
 if TYPE_CHECKING:
     from kms_rescue.policy import Guardrails
@@ -95,13 +99,10 @@ def register(app: typer.Typer) -> None:
         ),
         fmt: ExplainFormat = typer.Option(ExplainFormat.text, "--format", help="Output format."),
         expect: Expectation | None = typer.Option(
-            None, "--expect", help="Exit 0 when the decision matches (deny = either kind of deny), 1 otherwise."
+            None, "--expect", help="Exit 0 when the decision matches (deny = either kind of deny), 10 otherwise."
         ),
     ) -> None:
         """Explain whether PRINCIPAL may perform ACTION on a key under a key policy, and why."""
-        from kms_rescue.policy import evaluate, parse_policy
-        from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
-        from kms_rescue.policy.principals import parse_caller
 
         kms_limit = "KMS accepts key policies of at most 32,768 bytes"
         key_doc = parse_policy(
@@ -138,7 +139,7 @@ def register(app: typer.Typer) -> None:
             matched = result.allowed if expect is Expectation.allow else not result.allowed
             if not matched:
                 typer.echo(f"expected {expect.value}, got {result.decision.value}", err=True)
-            raise typer.Exit(0 if matched else 1)
+            raise typer.Exit(ExitStatus.OK if matched else ExitStatus.EXPECTATION_FAILED)
 
 
 #: What AWS attaches to every level when the policy type is enabled (AWS Organizations User Guide, "SCP
@@ -150,7 +151,6 @@ _RCP_FULL_ACCESS = {"Version": "2012-10-17",
 
 def _guardrails(boundary: str | None, scps: list[str], rcps: list[str]) -> Guardrails | None:
     """The guardrails given on the command line (docs/engine.md, Guardrails), None when none were."""
-    from kms_rescue.policy import Guardrails, OrgLevel, parse_policy  # deferred, as the command's: start-up time
 
     if boundary is None and not scps and not rcps:
         return None

@@ -3,11 +3,12 @@
 ``--plan`` (the default) probes, plans and runs every pre-write check, and writes nothing. ``--apply --yes`` runs
 the interactive session's exact safe sequence (one implementation: :mod:`kms_rescue.cli.fixflow`).
 
-Exit codes: 0 nothing to change, a plan whose checks pass, or applied and verified by a fresh read; 1 not applied
-(the checks refused it, or KMS refused it and a fresh read shows the old policy); 7 applied but not verified, or a
-fresh read shows a policy that is neither the old nor the new one, or could not be read; 2 usage error; 3, 4, 5, 6
-the key is not manageable by the identities given (recoverable, locked out, undetermined, not found: see
-``kms-rescue report``); 128 + N when signal N arrived during the write (after it finished and was read back).
+Exit statuses (:mod:`kms_rescue.status`; docs/exit-status.md, docs/fix.md): OK 0 nothing to change, a plan whose
+checks pass, or applied and verified by a fresh read; NOT_APPLIED 9 (the checks refused it, or KMS refused it and a
+fresh read shows the old policy); APPLIED_NOT_VERIFIED 7 (a fresh read shows a policy that is neither the old nor
+the new one, or could not be read); USAGE 2; 3, 4, 5, 6 the key is not manageable by the identities given
+(recoverable, locked out, undetermined, not found: see ``kms-rescue report``); 128 + N when signal N arrived during
+the write (after it finished and was read back).
 """
 
 from __future__ import annotations
@@ -25,27 +26,27 @@ from kms_rescue.cli.fixflow import (
     SignalExit,
     checks_lines,
     outcome_lines,
+    outcome_status,
     plan_for,
     prechecks,
     run_fix,
 )
 from kms_rescue.cli.options import positive_seconds
 from kms_rescue.errors import UsageError
+from kms_rescue.status import ExitStatus
 
 if TYPE_CHECKING:
     from kms_rescue.cli.fixflow import FixOutcome
     from kms_rescue.plan import FixPlan
     from kms_rescue.report import IdentityReport, Report
 
-EXIT_NOT_APPLIED = 1
-EXIT_NOT_VERIFIED = 7
-
 EPILOG = (
     "Examples: kms-rescue fix alias/payments --region us-east-1 (the plan, no write) · "
     "kms-rescue fix KEY_ARN --apply --yes --profile admin --backup-dir ./backups · "
-    "kms-rescue fix KEY_ARN --format json. Exit codes: 0 nothing to change / plan passes / applied and verified, "
-    "1 not applied, 7 applied but not verified (or the key holds another policy), 2 usage error, "
-    "3 recoverable, 4 locked out, 5 undetermined, 6 not found, 128+N signal N during the write."
+    "kms-rescue fix KEY_ARN --format json. Exit status: 0 nothing to change / plan passes / applied and verified, "
+    "9 not applied, 7 applied but not verified (or the key holds another policy), 2 usage error, "
+    "3 recoverable, 4 locked out, 5 undetermined, 6 not found, 128+N signal N during the write "
+    "(docs/exit-status.md)."
 )
 
 
@@ -103,18 +104,11 @@ def _outcome_payload(payload: dict[str, Any], outcome: FixOutcome) -> None:
             payload["diff_now"] = failure.diff
 
 
-def _exit_for(outcome: FixOutcome) -> int:
-    if outcome.verified:
-        return 0
-    if outcome.refused is not None or (outcome.error is not None and outcome.error.state == "old"):
-        return EXIT_NOT_APPLIED
-    return EXIT_NOT_VERIFIED
-
-
 def run_fix_command(key: str, *, apply: bool, yes: bool, admin_role: str | None, profile: str | None,
                     role_arn: list[str], role_session_name: str | None, region: str | None, timeout: float,
                     backup_dir: str | None, fmt: FixFormat) -> int:
     """The command's body; returns the exit code."""
+    # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.apply import describe_journal_entry, last_journal_entry
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref
@@ -166,7 +160,7 @@ def run_fix_command(key: str, *, apply: bool, yes: bool, admin_role: str | None,
         payload.update(notes=list(plan.notes), locked_out=False)
         lines += [(f"note: {n}", "") for n in plan.notes]
         lines.append(("Nothing to change: the policy already has what the fix would add.", ""))
-        return finish(0)
+        return finish(ExitStatus.OK)
     checks, locked = prechecks(plan, investigation, applier)
     _plan_payload(payload, plan, checks, locked)
     lines.append((f"Proposed key policy for {plan.key_arn}, applied as {applier.name} ({applier.arn}):", ""))
@@ -177,7 +171,7 @@ def run_fix_command(key: str, *, apply: bool, yes: bool, admin_role: str | None,
     if not apply:
         lines.append(("Plan only: nothing was written. Apply it with --apply --yes." if passes else
                       "The checks refuse this plan: it would not be applied.", ""))
-        return finish(0 if passes else EXIT_NOT_APPLIED)
+        return finish(ExitStatus.OK if passes else ExitStatus.NOT_APPLIED)
     typer.echo("kms-rescue: re-reading the key policy before the write …", err=True)
     outcome = run_fix(plan, investigation, applier, region=report.key.region or "", timeout=timeout,
                       backup_dir=folder,
@@ -185,7 +179,7 @@ def run_fix_command(key: str, *, apply: bool, yes: bool, admin_role: str | None,
                                                            "calling kms:PutKeyPolicy …", err=True))
     _outcome_payload(payload, outcome)
     lines += outcome_lines(outcome)
-    code = finish(_exit_for(outcome))
+    code = finish(outcome_status(outcome))
     if outcome.signals:
         raise SignalExit(outcome.signals[0])
     return code
@@ -227,4 +221,4 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(code)
 
 
-__all__ = ["EXIT_NOT_APPLIED", "EXIT_NOT_VERIFIED", "FixFormat", "register", "run_fix_command"]
+__all__ = ["FixFormat", "register", "run_fix_command"]

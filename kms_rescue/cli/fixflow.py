@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kms_rescue.cli._io import write_new_file
+from kms_rescue.policy import analyze_management
+from kms_rescue.status import ExitStatus, signal_status
 
 if TYPE_CHECKING:
     from kms_rescue.aws.apply import ApplyError, ApplyResult, FixRefused
@@ -39,7 +41,7 @@ class SignalExit(Exception):
 
     @property
     def exit_code(self) -> int:
-        return 128 + self.signum
+        return signal_status(self.signum)
 
 
 @contextlib.contextmanager
@@ -73,6 +75,7 @@ def sigint_held() -> contextlib.AbstractContextManager[list[int]]:
 def plan_for(report: Report, admin_role: str | None = None) -> FixPlan:
     """The proposed policy for the report's key: every principal KMS would refuse taken out, AWS's default
     statement added unless there, and the named administrator unless already named."""
+    # Deferred for start-up time: --help, lint and explain never load the report layer.
     from kms_rescue.plan import deleted_principals, propose_fix
 
     assert report.policy.document is not None and report.key.arn is not None
@@ -93,8 +96,8 @@ def prechecks(plan: FixPlan, investigation: Investigation, applier: IdentityRepo
                                                                                              bool]:
     """The engine checks the write sequence runs before writing, without writing: whether the applier and the named
     administrator keep kms:PutKeyPolicy, and whether the proposed policy locks the key out."""
+    # Deferred for start-up time: --help, lint and explain never load the report layer.
     from kms_rescue.plan import check_keeps_management
-    from kms_rescue.policy import analyze_management
 
     probe = probe_for(investigation, applier.name)
     assert applier.arn is not None
@@ -140,10 +143,21 @@ class FixOutcome:
         return self.error.state
 
 
+def outcome_status(outcome: FixOutcome) -> ExitStatus:
+    """The exit status of a write (docs/exit-status.md): OK when a fresh read verified it, NOT_APPLIED when the key
+    still holds the old policy (the checks or KMS refused the write), else APPLIED_NOT_VERIFIED."""
+    if outcome.verified:
+        return ExitStatus.OK
+    if outcome.refused is not None or (outcome.error is not None and outcome.error.state == "old"):
+        return ExitStatus.NOT_APPLIED
+    return ExitStatus.APPLIED_NOT_VERIFIED
+
+
 def run_fix(plan: FixPlan, investigation: Investigation, applier: IdentityReport, *, region: str, timeout: float,
             backup_dir: str, environ: Any = None, before_write: Callable[[Path], None] | None = None) -> FixOutcome:
     """The safe sequence (re-read, backup, checks, one write with signals held back for it alone, verify) as
     ``applier``. Errors become the outcome; nothing is raised for a failed or refused write."""
+    # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.apply import ApplyError, FixRefused, applier_for, apply_fix, kms_clients_for
 
     probe = probe_for(investigation, applier.name)
@@ -233,6 +247,7 @@ def change_key_state(action: str, investigation: Investigation, identity: str, *
     """``action`` "cancel_deletion" (kms:CancelKeyDeletion; KMS leaves the key Disabled: KMS Developer Guide,
     "Deleting AWS KMS keys") or "enable" (kms:EnableKey), as ``identity``, sent once with signals held back for
     the call alone, then the state read back with kms:DescribeKey: the truth after the write."""
+    # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.apply import ApplyError, client_error, kms_clients_for
 
     probe = probe_for(investigation, identity)
@@ -279,6 +294,7 @@ __all__ = [
     "change_key_state",
     "checks_lines",
     "outcome_lines",
+    "outcome_status",
     "plan_for",
     "prechecks",
     "probe_for",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 import sys
 import threading
@@ -33,6 +34,7 @@ def _summary(description: str, width: int = 96) -> str:
 
 
 def list_text() -> str:
+    # Deferred for start-up time: the lab imports moto (the lab extra).
     from kms_rescue.lab import builtin_names, load_scenario
 
     rows = []
@@ -46,7 +48,6 @@ def list_text() -> str:
 
 def ready_text(lab: Any) -> str:
     """What stdout shows once the lab serves: a line to paste, then (as shell comments) profiles and keys."""
-    import shlex
 
     lines = [f"export AWS_CONFIG_FILE={shlex.quote(str(lab.config_path))}", f"# endpoint {lab.endpoint}",
              f"# regions {', '.join(lab.regions)} (profiles: {lab.region})"]
@@ -107,6 +108,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError("name a scenario (a built-in, see `kms-rescue lab --list`, or a JSON file)")
         if aws_config is None:
             raise UsageError("--aws-config FILE is required: where to write the AWS config for the lab's profiles")
+        # Deferred for start-up time: the lab imports moto (the lab extra).
         from kms_rescue.lab import Lab
 
         lab_ = Lab(

@@ -10,20 +10,17 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from kms_rescue.cli._io import write_payload
 from kms_rescue.cli.options import account_id
 from kms_rescue.errors import UsageError
-from kms_rescue.policy.lint.baseline import STDIN_NAME
+from kms_rescue.policy.lint import lint_files, render_text, summary_line
+from kms_rescue.policy.lint.baseline import STDIN_NAME, artifact_uri, baseline_document, is_baseline, read_baseline
 from kms_rescue.policy.partitions import is_region_code
+from kms_rescue.status import ExitStatus
 
 if TYPE_CHECKING:
     from kms_rescue.policy.lint.findings import Severity
     from kms_rescue.policy.lint.report import LintReport
-
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_BAD_INPUT = 2
-EXIT_LOCKED_OUT = 4
-
 
 class LintFormat(str, Enum):
     text = "text"
@@ -42,8 +39,9 @@ EPILOG = (
     "Examples: kms-rescue lint key-policy.json --account 111122223333 · "
     "kms-rescue lint infra/ --account 111122223333 --format sarif --output lint.sarif --repo-root . · "
     "terraform show -json plan.out > plan.json && kms-rescue lint plan.json --account 111122223333. "
-    "Exit status: the first that applies of 2 bad input, 4 a reported lockout, 1 a reported finding at or above "
-    "--fail-on, else 0; --soft-fail turns 4 and 1 into 0. Rules: docs/rules.md; CI use: docs/lint.md."
+    "Exit status: the first that applies of 2 bad input, 4 a reported lockout, 8 a reported finding at or above "
+    "--fail-on, else 0; --soft-fail turns 4 and 8 into 0 (docs/exit-status.md). Rules: docs/rules.md; CI use: "
+    "docs/lint.md."
 )
 
 
@@ -61,7 +59,7 @@ def register(app: typer.Typer) -> None:
         region: str = typer.Option("us-east-1", "--region", help="${AWS::Region} in CloudFormation templates."),
         fmt: LintFormat = typer.Option(LintFormat.text, "--format", help="Output format."),
         fail_on: FailOn = typer.Option(
-            FailOn.high, "--fail-on", help="Exit 1 when a reported finding is at least this severe."
+            FailOn.high, "--fail-on", help="Exit 8 when a reported finding is at least this severe."
         ),
         output: str | None = typer.Option(None, "--output", "-o", help="Write the report to FILE, not stdout."),
         force: bool = typer.Option(False, "--force", help="Replace the --output file if it exists."),
@@ -87,9 +85,6 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Lint KMS key policies for lockouts and the mistakes that lead to them."""
-        from kms_rescue.cli._io import write_payload
-        from kms_rescue.policy.lint import lint_files, render_text, summary_line
-        from kms_rescue.policy.lint.baseline import read_baseline
 
         account_id(account, "--account")
         if not is_region_code(region):  # botocore's partition data, matched whole (no trailing newline)
@@ -114,10 +109,11 @@ def register(app: typer.Typer) -> None:
         for note in report.notes:
             typer.echo(f"kms-rescue lint: {note}", err=True)
         if report.errors and not report.results:
-            raise typer.Exit(EXIT_BAD_INPUT)
+            raise typer.Exit(ExitStatus.USAGE)
         if fmt is LintFormat.json:
             payload = json.dumps(report.to_dict(fail_on=fail_on.value), indent=2)
         elif fmt is LintFormat.sarif:
+            # Deferred for start-up time: --help, lint and explain never load the report layer.
             from kms_rescue.render.sarif import sarif_json
 
             payload = sarif_json(report)
@@ -129,29 +125,28 @@ def register(app: typer.Typer) -> None:
         if write_baseline:
             if report.errors:
                 typer.echo(f"kms-rescue: error: {write_baseline} not written: fix the files above first", err=True)
-                raise typer.Exit(EXIT_BAD_INPUT)
+                raise typer.Exit(ExitStatus.USAGE)
             _write_baseline(report, write_baseline)
-            raise typer.Exit(EXIT_OK)
+            raise typer.Exit(ExitStatus.OK)
         raise typer.Exit(exit_status(report, fail_on.value, soft_fail=soft_fail))
 
 
-def exit_status(report: LintReport, fail_on: Severity, *, soft_fail: bool = False) -> int:
-    """The one exit-code rule (docs/lint.md, "Exit status"): the first that applies of 2 (a file could not be
-    read), 4 (a reported finding is a lockout, KR001), 1 (a reported finding is at or above ``fail_on``), 0.
-    KR001 is critical, so every ``--fail-on`` counts it: 4 is the lockout's own form of 1. ``soft_fail`` turns 4
-    and 1 into 0; suppressed and skipped findings never count."""
+def exit_status(report: LintReport, fail_on: Severity, *, soft_fail: bool = False) -> ExitStatus:
+    """The one exit-status rule (docs/lint.md, "Exit status"): the first that applies of USAGE 2 (a file could not
+    be read), LOCKED_OUT 4 (a reported finding is a lockout, KR001), LINT_FINDINGS 8 (a reported finding is at or
+    above ``fail_on``), OK 0. KR001 is critical, so every ``--fail-on`` counts it: 4 is the lockout's own form of
+    8. ``soft_fail`` turns 4 and 8 into 0; suppressed and skipped findings never count."""
     if report.errors:
-        return EXIT_BAD_INPUT
+        return ExitStatus.USAGE
     if soft_fail:
-        return EXIT_OK
+        return ExitStatus.OK
     if report.locked_out:
-        return EXIT_LOCKED_OUT
-    return EXIT_FINDINGS if report.reaches(fail_on) else EXIT_OK
+        return ExitStatus.LOCKED_OUT
+    return ExitStatus.LINT_FINDINGS if report.reaches(fail_on) else ExitStatus.OK
 
 
 def _check_baseline_target(path: str) -> None:
     """A baseline is written to a new file or over an older baseline, never over anything else."""
-    from kms_rescue.policy.lint.baseline import is_baseline
 
     target = Path(path)
     if not target.exists():
@@ -165,8 +160,6 @@ def _check_baseline_target(path: str) -> None:
 
 
 def _write_baseline(report: LintReport, path: str) -> None:
-    from kms_rescue.policy.lint.baseline import artifact_uri, baseline_document
-
     entries = [(artifact_uri(r.location.source, report.repo_root), r.location.name, f) for r, f in report.findings]
     entries += [
         (artifact_uri(r.location.source, report.repo_root), r.location.name, s.finding)

@@ -55,6 +55,7 @@ class QuestionaryPrompter:
         return answer
 
     def text(self, message: str, *, default: str = "", validate: Validator | None = None) -> str:
+        # Deferred for start-up time: questionary loads prompt_toolkit, needed only to ask.
         import questionary
 
         # The answer is checked after Enter, and a problem is printed as a paragraph that wraps: prompt_toolkit's
@@ -72,11 +73,13 @@ class QuestionaryPrompter:
         return {"output": output} if output is not None else {}
 
     def secret(self, message: str) -> str:
+        # Deferred for start-up time: questionary loads prompt_toolkit, needed only to ask.
         import questionary
 
         return str(self._check(questionary.password(message, **self._kwargs).unsafe_ask()))
 
     def confirm(self, message: str, *, default: bool = False) -> bool:
+        # Deferred for start-up time: questionary loads prompt_toolkit, needed only to ask.
         import questionary
 
         # auto_enter=False: a y or n only counts once Enter is pressed, so typing ahead never answers.
@@ -84,6 +87,7 @@ class QuestionaryPrompter:
                                                     **self._kwargs).unsafe_ask()))
 
     def confirm_write(self, message: str, *, token: str) -> bool:
+        # Deferred for start-up time: questionary loads prompt_toolkit, needed only to ask.
         import questionary
 
         answer = str(self._check(questionary.text(f"{message} Type {token} and press Enter to go ahead "
@@ -91,6 +95,7 @@ class QuestionaryPrompter:
         return answer.strip() == token
 
     def select(self, message: str, choices: Sequence[Choice], *, default: str | None = None) -> str:
+        # Deferred for start-up time: questionary loads prompt_toolkit, needed only to ask.
         import questionary
 
         options = [questionary.Choice(c.title, value=c.value) for c in choices]
@@ -99,6 +104,7 @@ class QuestionaryPrompter:
                                                   **self._kwargs).unsafe_ask()))
 
     def checkbox(self, message: str, choices: Sequence[Choice]) -> list[str]:
+        # Deferred for start-up time: questionary loads prompt_toolkit, needed only to ask.
         import questionary
 
         options = [questionary.Choice(c.title, value=c.value, checked=c.checked) for c in choices]

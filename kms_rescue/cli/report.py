@@ -1,6 +1,7 @@
 """``kms-rescue report``: probe every identity, decide who can still manage the key, print the evidence.
 
-Exit codes: 0 manageable, 3 recoverable, 4 locked_out, 5 undetermined, 6 not found, 2 usage error, 1 internal error.
+Exit status (docs/exit-status.md): 0 manageable, 3 recoverable, 4 locked_out, 5 undetermined, 6 not found, 2 usage
+error, 1 internal error.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from kms_rescue.cli._io import check_output, write_payload
 from kms_rescue.cli._progress import ProbeProgress
 from kms_rescue.cli._region import announce_aws_profile, chosen_identities, describe_key, key_region
 from kms_rescue.cli.options import positive_seconds
+from kms_rescue.status import ExitStatus
 
 if TYPE_CHECKING:
     from kms_rescue.aws.results import ProgressEvent
@@ -38,13 +40,16 @@ class ReportFormat(str, Enum):
 def render(report: Report, fmt: ReportFormat, *, width: int = 100, color: bool = False) -> str:
     """The report in ``fmt`` (every member of :class:`ReportFormat` has a renderer)."""
     if fmt is ReportFormat.json:
+        # Deferred for start-up time: --help, lint and explain never load the report layer.
         from kms_rescue.render.json_ import render_json
 
         return render_json(report)
     if fmt is ReportFormat.markdown:
+        # Deferred for start-up time: --help, lint and explain never load the report layer.
         from kms_rescue.render.markdown import render_markdown
 
         return render_markdown(report)
+    # Deferred for start-up time: --help, lint and explain never load the report layer.
     from kms_rescue.render.text import render_text
 
     return render_text(report, width=width, color=color)
@@ -82,7 +87,7 @@ def _print_schema(value: bool) -> None:
     if value:
         text = schema_text()
         typer.echo(text, nl=not text.endswith("\n"))
-        raise typer.Exit(0)
+        raise typer.Exit(ExitStatus.OK)
 
 
 def _isatty(stream: Any) -> bool:
@@ -115,6 +120,7 @@ def run_report(
     positive_seconds(timeout, "--timeout")
     check_deadline(deadline)
     check_output(output, force=force)
+    # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref
     from kms_rescue.report import build_report

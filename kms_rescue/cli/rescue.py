@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,11 +37,26 @@ import typer
 from kms_rescue.cli._complete import complete_profile, complete_region
 from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._progress import ProbeProgress
-from kms_rescue.cli.fixflow import SignalExit, outcome_lines, sigint_held, signals_held
+from kms_rescue.cli.fixflow import (
+    SignalExit,
+    change_key_state,
+    outcome_lines,
+    outcome_status,
+    plan_for,
+    run_fix,
+    save_proposal,
+    sigint_held,
+    signals_held,
+)
 from kms_rescue.cli.options import positive_seconds
-from kms_rescue.cli.prompter import Choice, Prompter
-from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline
+from kms_rescue.cli.prompter import Choice, Prompter, QuestionaryPrompter
+from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline, run_report
+from kms_rescue.cli.ticket import escalation_address, open_support_case, save_draft, with_aliases, write_ticket
 from kms_rescue.errors import KmsRescueError, UsageError
+from kms_rescue.policy.partitions import is_region_code
+from kms_rescue.policy.principals import parse_caller
+from kms_rescue.render.styles import URGENCY_STYLES, outcome_style
+from kms_rescue.status import ExitStatus
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -49,13 +65,12 @@ if TYPE_CHECKING:
     from kms_rescue.aws.results import IdentitySpec, Investigation
     from kms_rescue.report import IdentityReport, Report
 
-EXIT_INTERRUPTED = 130
-
 EPILOG = (
     "Examples: kms-rescue arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab · "
     "kms-rescue rescue alias/payments --region us-east-1 --role-arn arn:aws:iam::111122223333:role/KeyAdmin · "
     "kms-rescue demo (try it on a local lab first). Without a terminal (or with --no-input) it prints the report "
-    "and exits with its code: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined, 6 not found."
+    "and exits with its code: 0 manageable, 3 recoverable, 4 locked out, 5 undetermined, 6 not found "
+    "(docs/exit-status.md)."
 )
 
 
@@ -88,6 +103,7 @@ class SessionSettings:
 
 
 def _consoles(width: int | None = None) -> tuple[Console, Console]:
+    # Deferred for start-up time: lint and explain never import rich.
     from rich.console import Console
 
     no_color = "NO_COLOR" in os.environ
@@ -95,11 +111,9 @@ def _consoles(width: int | None = None) -> tuple[Console, Console]:
             Console(file=sys.stderr, width=width, highlight=False, no_color=no_color, emoji=False))
 
 
-OUTCOME_STYLES = {"ok": "green", "yes": "bold green", "access_denied": "red", "no": "red", "-": "dim"}
-
-
 def calls_table(report: Report) -> Any:
     """The identities × calls table (rich)."""
+    # Deferred for start-up time: lint and explain never import rich.
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -116,7 +130,7 @@ def calls_table(report: Report) -> Any:
         table.add_column(h, no_wrap=True, min_width=max([len(h), *(len(short_outcome(c)) for c in cells)]))
 
     def cell(value: str) -> Text:
-        return Text(short_outcome(value), style=OUTCOME_STYLES.get(value.split(" ")[0], "yellow"))
+        return Text(short_outcome(value), style=outcome_style(value))
 
     for row in rows:
         who = Text(row.name, style="bold")
@@ -133,13 +147,14 @@ STACKED_BELOW = 80
 def stacked_calls(report: Report) -> list[tuple[str, str]]:
     """The identities × calls table as a list, for narrow terminals: each identity's name, whether it can manage
     the key and its status first, then its caller and calls (lines break between words, never inside a name)."""
+    # Deferred for start-up time: --help, lint and explain never load the report layer.
     from kms_rescue.render.report_view import grid
 
     headings, rows = grid(report)
     calls = headings[3:-1]
     out: list[tuple[str, str]] = [("Identities and calls", "bold")]
     for row in rows:
-        style = OUTCOME_STYLES.get(row.manage.split(" ")[0], "yellow")
+        style = outcome_style(row.manage)
         out.append((f"{row.name}: can manage: {row.manage} (status {row.status})", style))
         if row.arn:
             out.append((f"  {row.arn}", ""))
@@ -226,17 +241,20 @@ class RescueSession:
         return os.environ if self.settings.environ is None else self.settings.environ
 
     def say(self, text: str = "", style: str | None = None) -> None:
+        # Deferred for start-up time: lint and explain never import rich.
         from rich.text import Text
 
         self.out.print(Text(text, style=style or ""))
 
     def heading(self, text: str) -> None:
+        # Deferred for start-up time: lint and explain never import rich.
         from rich.rule import Rule
 
         self.out.print(Rule(text, align="left"))
 
     def say_lines(self, lines: Sequence[tuple[str, str]]) -> None:
         """Lines from :mod:`kms_rescue.cli.fixflow`; commands (cyan) are never wrapped, so they paste."""
+        # Deferred for start-up time: lint and explain never import rich.
         from rich.text import Text
 
         for text, style in lines:
@@ -246,11 +264,13 @@ class RescueSession:
 
     def _default_region(self) -> str | None:
         """--region, else the AWS CLI's Region chain (AWS_REGION, AWS_DEFAULT_REGION, the profile's region)."""
+        # Deferred for start-up time: kms_rescue.aws imports boto3.
         from kms_rescue.aws.conventions import choose_region
 
         return choose_region(self.settings.region, profiles=self.settings.profiles, environ=self.environ).region
 
     def _parse(self, value: str) -> KeyRef:
+        # Deferred for start-up time: kms_rescue.aws imports boto3.
         from kms_rescue.aws.keyref import parse_key_ref
 
         return parse_key_ref(value, self._region_for(value))
@@ -268,8 +288,8 @@ class RescueSession:
         return None
 
     def ask_key(self, given: str | None) -> KeyRef:
+        # Deferred for start-up time: kms_rescue.aws imports boto3.
         from kms_rescue.aws.keyref import parse_key_ref
-        from kms_rescue.policy.partitions import is_region_code
 
         value = given
         if value is not None and (problem := self._validate_key_or_needs_region(value)) is not None:
@@ -303,6 +323,7 @@ class RescueSession:
     # -- 2. identities ------------------------------------------------------------------------------------------
 
     def choose_identities(self) -> list[IdentitySpec]:
+        # Deferred for start-up time: kms_rescue.aws imports boto3.
         from kms_rescue.aws.results import IdentitySpec
         from kms_rescue.aws.sessions import SESSION_NAME_RE, discover_identities, role_name
 
@@ -354,6 +375,7 @@ class RescueSession:
     def unlock_mfa(self, specs: Sequence[IdentitySpec], region: str | None = None) -> None:
         """Role profiles that need an MFA code: ask once each, here (never from a probe thread), and let botocore
         cache the role's credentials where the AWS CLI keeps them, so the probes reuse them."""
+        # Deferred for start-up time: kms_rescue.aws imports boto3.
         from kms_rescue.aws.sessions import SessionOptions, open_session
 
         for spec in specs:
@@ -375,6 +397,7 @@ class RescueSession:
     # -- 3. probe -----------------------------------------------------------------------------------------------
 
     def investigate(self, ref: KeyRef, specs: Sequence[IdentitySpec]) -> Report:
+        # Deferred for start-up time: kms_rescue.aws imports boto3.
         from kms_rescue.aws.investigate import InvestigateOptions, investigate
         from kms_rescue.report import build_report
 
@@ -394,7 +417,6 @@ class RescueSession:
 
     def show(self, report: Report) -> None:
         from kms_rescue.render.report_view import state_lines  # deferred with the other renderers: start-up time
-        from kms_rescue.render.text import URGENCY_STYLES
 
         for notice, line in zip(report.key_state, state_lines(report), strict=True):
             self.say(line, URGENCY_STYLES[notice.urgency])  # the key's state comes before anything else
@@ -458,11 +480,11 @@ class RescueSession:
     def key_state_first(self, report: Report) -> None:
         """Pending deletion: offer to cancel it (kms:CancelKeyDeletion was evaluated for each identity), then to
         enable the key (a cancelled deletion leaves it Disabled). Disabled: say how to enable it, and offer to."""
-        from kms_rescue.cli.fixflow import change_key_state
 
         if self.investigation is None or not report.key.arn:
             return
         if report.key.id:
+            # Deferred for start-up time: kms_rescue.aws imports boto3.
             from kms_rescue.aws.apply import describe_journal_entry, last_journal_entry
 
             entry = last_journal_entry(self.settings.backup_dir or os.getcwd(), report.key.id)
@@ -493,8 +515,6 @@ class RescueSession:
                     self._offer_enable(report, managers[0], token)
 
     def _offer_enable(self, report: Report, who: str, token: str) -> None:
-        from kms_rescue.cli.fixflow import change_key_state
-
         assert self.investigation is not None and report.key.arn
         if self.prompter.confirm_write(f"Enable {report.key.id} as {who} (kms:EnableKey)?", token=token):
             change = change_key_state("enable", self.investigation, who, key_arn=report.key.arn,
@@ -512,7 +532,7 @@ class RescueSession:
         return next(p for p in self.investigation.identities if p.spec.name == name)
 
     def offer_fix(self, report: Report) -> int:
-        from kms_rescue.cli.fixflow import plan_for, save_proposal
+        # Deferred for start-up time: --help, lint and explain never load the report layer.
         from kms_rescue.plan import validate_admin_role
 
         managers = list(report.managers)
@@ -565,8 +585,6 @@ class RescueSession:
         return self.apply(report, plan, applier)
 
     def _suggest_admin(self, report: Report, applier: IdentityReport) -> str | None:
-        from kms_rescue.policy.principals import parse_caller
-
         if applier.role_arn and ":role/" in applier.role_arn:
             return applier.role_arn
         if applier.arn:
@@ -576,6 +594,7 @@ class RescueSession:
         return None
 
     def show_diff(self, plan: Any) -> None:
+        # Deferred for start-up time: lint and explain never import rich.
         from rich.text import Text
 
         self.heading("Proposed key policy (diff)")
@@ -591,8 +610,6 @@ class RescueSession:
         self.say()
 
     def apply(self, report: Report, plan: Any, applier: IdentityReport) -> int:
-        from kms_rescue.cli.fixflow import run_fix
-
         assert self.investigation is not None
         outcome = run_fix(plan, self.investigation, applier, region=report.key.region or "",
                           timeout=self.settings.timeout, backup_dir=self.settings.backup_dir or os.getcwd(),
@@ -605,11 +622,9 @@ class RescueSession:
         self.say_lines(outcome_lines(outcome))
         if outcome.signals:
             raise SignalExit(outcome.signals[0])
-        if outcome.refused is not None:
+        if outcome.refused is not None:  # the checks refused it: nothing changed, the key is as the report says
             return report.exit_code
-        if outcome.result is not None:
-            return 0 if outcome.result.verified else 1
-        return 1
+        return outcome_status(outcome)
 
     # -- recoverable --------------------------------------------------------------------------------------------
 
@@ -640,8 +655,8 @@ class RescueSession:
 
     def recoverable(self, report: Report) -> IdentitySpec | None:
         """Show the next steps; return an identity to add for another run (or None to stop)."""
-        import shlex
 
+        # Deferred for start-up time: kms_rescue.aws imports boto3.
         from kms_rescue.aws.results import IdentitySpec
         from kms_rescue.aws.sessions import SESSION_NAME_RE, role_name
 
@@ -713,7 +728,7 @@ class RescueSession:
     # -- locked out / undetermined: escalate ------------------------------------------------------------------------
 
     def escalate(self, report: Report) -> int:
-        from kms_rescue.cli.ticket import escalation_address, save_draft, with_aliases, write_ticket
+        # Deferred for start-up time: --help, lint and explain never load the report layer.
         from kms_rescue.render.ticket import TicketFormat, build_ticket, default_filename, render, valid_address
 
         self.heading("Escalate")
@@ -749,7 +764,6 @@ class RescueSession:
             self.say(f"Saved the ticket to {self.saved_ticket}", "bold green")
             if self.prompter.confirm("Open an AWS Support case through the Support API now? (needs a Business "
                                      "support plan or higher)", default=False):
-                from kms_rescue.cli.ticket import open_support_case
 
                 assert self.investigation is not None
                 case = open_support_case(report, self.investigation, ticket, say=lambda m: self.say(m, "dim"))
@@ -802,7 +816,6 @@ def run_rescue(
     if not interactive:
         if not key:
             raise UsageError("no key given: pass KEY (without a terminal, or with --no-input, nothing is asked)")
-        from kms_rescue.cli.report import run_report
 
         return run_report(key, timeout=settings.timeout, deadline=settings.deadline,
                           profiles=list(settings.profiles),
@@ -810,8 +823,6 @@ def run_rescue(
                           role_session_name=settings.role_session_name,
                           region=settings.region, trail_bucket=settings.trail_bucket, history=settings.history)
     if prompter is None:
-        from kms_rescue.cli.prompter import QuestionaryPrompter
-
         prompter = QuestionaryPrompter()
     out, err = consoles or _consoles()
     session = RescueSession(prompter, out, err, settings, progress_bar=progress_bar)
@@ -821,7 +832,7 @@ def run_rescue(
         return session.run(key)
     except KeyboardInterrupt:
         err.print("kms-rescue: interrupted: nothing was half-applied")
-        return EXIT_INTERRUPTED
+        return ExitStatus.INTERRUPTED
     except SignalExit as exc:
         err.print(f"kms-rescue: signal {exc.signum} arrived during the write: the write finished and was read "
                   "back (above); exiting")

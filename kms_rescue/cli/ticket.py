@@ -6,6 +6,7 @@ Exit codes follow the report's verdict: 0 manageable, 3 recoverable, 4 locked ou
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -26,6 +27,7 @@ from kms_rescue.cli._region import announce_aws_profile, chosen_identities, desc
 from kms_rescue.cli.options import positive_seconds
 from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline, investigation_deadline
 from kms_rescue.errors import UsageError
+from kms_rescue.policy.partitions import partition_for_region
 
 if TYPE_CHECKING:
     from kms_rescue.aws.results import Investigation
@@ -55,6 +57,7 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
 
 def _toml_value(text: str, key: str, source: Path) -> str | None:
     try:
+        # Deferred for start-up time: read only when a config file exists.
         import tomllib
     except ModuleNotFoundError:  # Python 3.10: read the one key we need
         m = re.search(rf'^\s*{re.escape(key)}\s*=\s*(?:"([^"\\]*)"|\'([^\']*)\')\s*(?:#.*)?$', text, re.M)
@@ -72,6 +75,7 @@ def _toml_value(text: str, key: str, source: Path) -> str | None:
 def escalation_address(explicit: str | None, environ: Mapping[str, str] | None = None) -> str | None:
     """``--to``, else ``KMS_RESCUE_ESCALATION_EMAIL``, else ``escalation_email`` in the config file; None when
     none is set. A malformed address is a :class:`UsageError`."""
+    # Deferred for start-up time: --help, lint and explain never load the report layer.
     from kms_rescue.render.ticket import valid_address
 
     env = os.environ if environ is None else environ
@@ -133,8 +137,8 @@ def open_support_case(report: Report, investigation: Investigation, ticket: Tick
                       say: Any = None) -> CaseInfo:
     """Open an AWS Support case with the first identity of the key's account whose credentials work (falls back to
     the draft and the console link when it cannot)."""
+    # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.support import CONSOLE_CASE_URL, open_case, support_client_for, support_region
-    from kms_rescue.policy.partitions import partition_for_region
     from kms_rescue.render.ticket import CaseInfo
 
     say = say or (lambda _m: None)
@@ -158,8 +162,7 @@ def open_support_case(report: Report, investigation: Investigation, ticket: Tick
 def with_aliases(report: Any, investigation: Any, *, timeout: float = 10.0, environ: Any = None) -> Any:
     """The report with the key's aliases listed (kms:ListAliases by KeyId, by an identity of the key's account)
     when the probes did not see them (DescribeKey of a key ARN does not name its aliases)."""
-    import dataclasses
-
+    # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.aliases import key_aliases
 
     key = report.key
@@ -194,6 +197,7 @@ def run_ticket(
     check_deadline(deadline)
     check_output(output, force=force)
     address = escalation_address(to)
+    # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref
     from kms_rescue.render.ticket import build_ticket, render

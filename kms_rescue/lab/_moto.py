@@ -47,6 +47,8 @@ from moto.kms.utils import _deserialize_ciphertext_blob
 from moto.moto_server.werkzeug_app import create_backend_app
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from kms_rescue import default_policy
+
 PrincipalKind = Literal["role", "user"]
 
 #: The services whose per-account state each lab keeps to itself.
@@ -498,20 +500,5 @@ def random_id(prefix: str, length: int = 20) -> str:
 
 
 def default_key_policy(account: str) -> str:
-    """KMS's default key policy (KMS Developer Guide, "Default key policy"): the account principal, kms:*."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Id": "key-default-1",
-            "Statement": [
-                {
-                    "Sid": "Enable IAM User Permissions",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                }
-            ],
-        },
-        indent=2,
-    )
+    """KMS's default key policy as the text moto stores (the one copy: :mod:`kms_rescue.default_policy`)."""
+    return json.dumps(default_policy.default_key_policy(account), indent=2)

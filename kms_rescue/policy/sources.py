@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from kms_rescue.default_policy import default_key_policy
 from kms_rescue.policy import cfn_decode, terraform_config
 from kms_rescue.policy.errors import NotAPolicyError, PolicyInputError
 from kms_rescue.policy.input_limits import (
@@ -116,22 +117,6 @@ class LocatedPolicy:
         if statement_index is not None and statement_index in self.statement_lines:
             return self.statement_lines[statement_index]
         return (self.document_line, None)
-
-
-def default_key_policy(account: str, partition: str = "aws") -> dict[str, Any]:
-    """The key policy KMS attaches when none is given (KMS Developer Guide, "Default key policy")."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "Enable IAM User Permissions",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            }
-        ],
-    }
 
 
 # --- JSON with positions ----------------------------------------------------------------------------------------

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import os
+from importlib.metadata import PackageNotFoundError, metadata
 from typing import TYPE_CHECKING, Any
 
 from kms_rescue import __version__
 from kms_rescue.policy.lint.baseline import artifact_uri, fingerprint
+from kms_rescue.policy.lint.findings import RULES, SECURITY_SEVERITY
 
 if TYPE_CHECKING:
     from kms_rescue.policy.lint.findings import Finding, Rule
@@ -34,8 +36,6 @@ LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "not
 
 
 def _rule_descriptor(rule: Rule) -> dict[str, Any]:
-    from kms_rescue.policy.lint.findings import SECURITY_SEVERITY
-
     help_text = f"{rule.why}\n\nFix: {rule.fix}\n\nAWS documentation: {rule.help_uri}"
     help_markdown = (
         f"**{rule.summary}**\n\n{rule.why}\n\n**Fix:** {rule.fix}\n\n"
@@ -63,10 +63,8 @@ def _rule_descriptor(rule: Rule) -> dict[str, Any]:
 def information_uri() -> str:
     """The project's home page from the installed package metadata, else the KMS key policy documentation."""
     try:
-        from importlib.metadata import PackageNotFoundError, metadata
-
         meta = metadata("kms-rescue")
-    except (ImportError, PackageNotFoundError):  # pragma: no cover - not installed
+    except PackageNotFoundError:  # pragma: no cover - not installed
         return FALLBACK_INFORMATION_URI
     for entry in meta.get_all("Project-URL") or []:
         label, _, url = entry.partition(",")
@@ -124,7 +122,6 @@ def render_sarif(report: LintReport, *, base: str | os.PathLike[str] | None = No
     """The SARIF log (a dict) for a lint report. ``base`` is the directory artifact URIs are relative to: by
     default the report's ``repo_root`` (``--repo-root``), else the current directory. Suppressed findings are
     results with ``suppressions`` (code scanning closes them), so the reason stays on record."""
-    from kms_rescue.policy.lint.findings import RULES
 
     if base is None:
         base = report.repo_root

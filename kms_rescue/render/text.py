@@ -19,30 +19,8 @@ from kms_rescue.render.report_view import (
     short_outcome,
     state_lines,
 )
+from kms_rescue.render.styles import URGENCY_STYLES, VERDICT_STYLES, outcome_style
 from kms_rescue.report import IdentityReport, Report
-
-VERDICT_STYLES = {
-    "manageable": "bold green",
-    "recoverable": "bold yellow",
-    "locked_out": "bold red",
-    "undetermined": "bold magenta",
-    "not_found": "bold cyan",
-}
-URGENCY_STYLES = {"critical": "bold red", "high": "bold yellow", "notice": "cyan"}
-OUTCOME_STYLES = {
-    "ok": "green",
-    "yes": "bold green",
-    "access_denied": "red",
-    "no": "red",
-    "not_found": "yellow",
-    "wrong_region": "yellow",
-    "key_disabled": "yellow",
-    "pending_deletion": "yellow",
-    "throttled": "magenta",
-    "timeout": "magenta",
-    "unknown": "yellow",
-}
-
 
 #: How much of an AWS error message a reason line keeps (the whole message is in the JSON report).
 REASON_CHARS = 100
@@ -74,8 +52,7 @@ def failure_reason(ident: IdentityReport) -> str | None:
 
 
 def _cell(value: str) -> Text:
-    head = value.split(" ")[0]
-    return Text(short_outcome(value), style=OUTCOME_STYLES.get(head, "dim" if value == "-" else "yellow"))
+    return Text(short_outcome(value), style=outcome_style(value))
 
 
 def render_text(report: Report, *, width: int = 100, color: bool = False, show_policy: bool = False) -> str:

@@ -15,6 +15,7 @@ message in it was redacted when it was recorded), and the commands scrub the run
 
 from __future__ import annotations
 
+import datetime as _dt
 import email.policy
 import email.utils
 import json
@@ -25,7 +26,8 @@ from email.message import EmailMessage
 from enum import Enum
 from typing import Any
 
-from kms_rescue.plan import DELEGATION_SID, delegation_statement, deleted_principals, propose_fix
+from kms_rescue.default_policy import DELEGATION_SID, default_key_policy
+from kms_rescue.plan import deleted_principals, propose_fix
 from kms_rescue.policy import PolicyInputError
 from kms_rescue.policy.evaluate import key_arn_parts
 from kms_rescue.policy.partitions import DEFAULT_PARTITION
@@ -104,15 +106,11 @@ def restore_policy_for(report: Report) -> tuple[dict[str, Any] | None, str]:
         base, origin = report.history.last_policy.document, "the last policy CloudTrail recorded"
     partition = (key_arn_parts(key_arn) or {}).get("partition") or DEFAULT_PARTITION
     if base is None:
-        return {"Version": "2012-10-17", "Id": "key-default-1", "Statement": [delegation_statement(
-            account, partition=partition)]}, (
-            "AWS's default key policy (no earlier policy is known)")
+        return default_key_policy(account, partition), "AWS's default key policy (no earlier policy is known)"
     try:
         plan = propose_fix(base, key_arn=key_arn, deleted_principals=deleted_principals(report.principals))
     except (PolicyInputError, ValueError):
-        return {"Version": "2012-10-17", "Id": "key-default-1", "Statement": [delegation_statement(
-            account, partition=partition)]}, (
-            "AWS's default key policy (the known policy could not be read)")
+        return default_key_policy(account, partition), "AWS's default key policy (the known policy could not be read)"
     if not plan.changed:
         return plan.proposed, f"{origin}, unchanged: it already has the \"{DELEGATION_SID}\" statement"
     kept = ("every statement kept" if not plan.removals else
@@ -355,8 +353,6 @@ def render_email(ticket: Ticket) -> str:
 
 
 def _date_header(generated_at: str) -> str | None:
-    import datetime as _dt
-
     try:
         moment = _dt.datetime.fromisoformat(generated_at.replace("Z", "+00:00"))
     except ValueError:

@@ -4,7 +4,7 @@ An observed outcome outranks an inference from policy text: an identity that can
 world the observations leave makes the key ``manageable`` whatever the static analysis says. Otherwise the
 analysis of the policy (every way in, ``kms_rescue.policy.management``) decides between ``recoverable`` and
 ``locked_out``; a probed identity whose access rests on one unknown keeps the key ``recoverable``. ``not_found``
-comes first: a key nobody can find is never a lockout (docs/report.md, "Verdicts and exit codes").
+comes first: a key nobody can find is never a lockout (docs/report.md, "The verdict").
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Applying a repaired policy: backup first (0600), engine check, PutKeyPolicy with the lockout safety check on
-(never bypassed), verification, and the restore command (DESIGN.md §1.10)."""
+(never bypassed), verification, and the restore command (docs/engine.md: lockout check)."""
 
 from __future__ import annotations
 

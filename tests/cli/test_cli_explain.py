@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+import kms_rescue.cli.explain as explain_cli
 from kms_rescue.cli.app import main
+from kms_rescue.status import ExitStatus
 from tests.helpers import paths
 
 DOCS = paths.DOCS / "examples"
@@ -44,7 +46,7 @@ def test_explain_text_names_the_statement(capsys: pytest.CaptureFixture[str]) ->
     assert '"AllowAdministration"' in out
 
 
-@pytest.mark.parametrize("expect, code", [("allow", 1), ("deny", 0)])
+@pytest.mark.parametrize("expect, code", [("allow", ExitStatus.EXPECTATION_FAILED), ("deny", ExitStatus.OK)])
 def test_expect_sets_the_exit_code(capsys: pytest.CaptureFixture[str], expect: str, code: int) -> None:
     got, out, _ = run(capsys, "explain", "--policy", str(DOCS / "sole-admin-deleted.json"), "--principal",
                       "arn:aws:iam::111122223333:root", "--action", "kms:PutKeyPolicy", "--key-arn", KEY,
@@ -114,12 +116,10 @@ def test_bad_options_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], arg
 
 def test_internal_errors_are_one_line_unless_debug(capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    import kms_rescue.policy as policy_pkg
-
     def boom(**_: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(policy_pkg, "evaluate", boom)
+    monkeypatch.setattr(explain_cli, "evaluate", boom)  # the command's own name for the engine (imported at top)
     args = ["explain", "--policy", str(DOCS / "default-key-policy.json"), "--principal", ALICE, "--action",
             "kms:PutKeyPolicy", "--key-arn", KEY]
     code, _, err = run(capsys, *args)

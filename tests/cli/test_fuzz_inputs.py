@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from kms_rescue.cli.app import main
 from kms_rescue.errors import UsageError
 from kms_rescue.lab.scenario import builtin_names, builtin_text, load_scenario
+from kms_rescue.status import ExitStatus
 from tests.helpers import paths
 
 ACCOUNT = "111122223333"
@@ -111,7 +112,7 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
 
 
 def check_outcome(code: int, err: str) -> None:
-    assert code in (0, 1, 2, 4), (code, err)
+    assert code in (ExitStatus.OK, ExitStatus.LINT_FINDINGS, ExitStatus.USAGE, ExitStatus.LOCKED_OUT), (code, err)
     assert "internal error" not in err and "Traceback" not in err, err
     if code == 2:
         assert len(err.strip().splitlines()) == 1, err

@@ -34,8 +34,9 @@ ACCOUNT = "111122223333"
 
 
 def test_locked_out_escalates_and_saves_the_ticket(lab_for: Any, clean_env: Path) -> None:
-    """DESIGN.md §1.5/§1.12: the sole administrator was deleted, nobody in the account can manage the key: the
-    session gives the escalation path and drafts the ticket."""
+    """Rule 5 (docs/engine.md) and the escalation (docs/rescue.md, "Locked out: escalate"): the sole administrator
+    was deleted, nobody in the account can manage the key: the session gives the escalation path and drafts the
+    ticket."""
     lab = lab_for("sole-admin-deleted")
     key = lab.key_arn("alias/payments")
     run = run_session(key, [*START, ("confirm", "Draft the escalation ticket", True),
@@ -182,7 +183,7 @@ def test_declined_fix_changes_nothing(lab_for: Any, clean_env: Path) -> None:
 
 
 def test_refused_fix_when_the_named_admin_is_denied(lab_for: Any, clean_env: Path) -> None:
-    """Explicit deny wins (§1.4): the plan keeps the owner's Deny, so an administrator it covers would not be able
+    """Explicit deny wins (rule 4): the plan keeps the owner's Deny, so an administrator it covers would not be able
     to manage the key: the engine check refuses before anything is written."""
     deny_all_but_root = {
         "Version": "2012-10-17",
@@ -343,7 +344,8 @@ def test_recoverable_from_history_names_the_role(lab_for: Any) -> None:
 
 
 def test_nitro_enclave_lock_is_reported_as_intentional(lab_for: Any) -> None:
-    """§1.12: a key locked to Nitro Enclaves attestation is not a lockout to fix: no fix, no ticket."""
+    """docs/rescue.md, "Intentional locks": a key locked to Nitro Enclaves attestation is not a lockout to fix: no
+    fix, no ticket."""
     lab = lab_for("nitro-enclave")
     key = lab.key_arn(lab.scenario.keys[0].id)
     run = run_session(key, START)

@@ -1,6 +1,7 @@
 """Every built-in scenario loads, validates, and behaves in the lab as its description and expected verdict say.
 
-The verdicts (DESIGN.md §2) are checked against the lab's enforcement, not against kms-rescue's analysis:
+The verdicts (docs/report.md, "The verdict") are checked against the lab's enforcement, not against kms-rescue's
+analysis:
 manageable = some profile can call PutKeyPolicy now; recoverable = none can, but an existing principal of the
 key's account (signed in without a profile, or reached with AssumeRole) can; locked_out = no principal of the
 key's account can; not_found = in the profiles' Region every profile is told the key does not exist

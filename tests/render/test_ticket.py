@@ -1,4 +1,4 @@
-"""The escalation ticket: formats against golden files, what it must name (DESIGN.md §1.12), the escalation
+"""The escalation ticket: formats against golden files, what it must name (docs/ticket.md), the escalation
 address, ``--open-case`` and its fallback, the command against the lab, and the secrets scan.
 
 Regenerate the golden files with ``KMS_RESCUE_UPDATE_GOLDEN=1 pytest tests/render/test_ticket.py`` and review the diff.
@@ -162,7 +162,7 @@ def test_undetermined_ticket_matches_its_golden_file() -> None:
 
 
 def test_ticket_names_everything_support_needs() -> None:
-    """DESIGN.md §1.12 / issue 5: key ARN, id, account, Region, state, identities with each call's result and
+    """docs/ticket.md / issue 5: key ARN, id, account, Region, state, identities with each call's result and
     time, the last known policy and former administrators, the policy to restore, what AWS will ask for."""
     report = build_report(investigation(), generated_at=T0)
     body = build_ticket(report).body

@@ -63,7 +63,7 @@ CASES = [
          pol(ENABLE_IAM), set()),
     Case("bare-account-id", "Principal accepts a bare account id for the account principal",
          pol(stmt(principal=ACCOUNT)), set()),
-    Case("deleted-only-admin", "DESIGN §1.5: a deleted principal shows as a unique id and matches nobody",
+    Case("deleted-only-admin", "engine rule 5: a deleted principal shows as a unique id and matches nobody",
          pol({"Sid": "Admins", **stmt(principal=DELETED_USER)}, USERS), {"KR001", "KR003"}),
     Case("deleted-role-but-delegation", "a unique id is reported even when the account principal keeps the key "
          "manageable", pol(ENABLE_IAM, stmt(principal=DELETED_ROLE)), {"KR003"}, {"KR001"}),
@@ -71,7 +71,7 @@ CASES = [
          pol({"Sid": "Admin", **stmt(principal=SESSION)}), {"KR002", "KR004"}, {"KR001"}),
     Case("sso-role", "Identity Center recreates AWSReservedSSO_ roles with a new suffix (IAM Identity Center "
          "User Guide, Referencing permission sets)", pol(ENABLE_IAM, stmt(principal=SSO)), {"KR005"}),
-    Case("only-other-account", "DESIGN §1.6: PutKeyPolicy is never allowed across accounts",
+    Case("only-other-account", "engine rule 6: PutKeyPolicy is never allowed across accounts",
          pol(stmt(principal=f"arn:aws:iam::{OTHER}:root")), {"KR001", "KR006"}),
     Case("unconditioned-star", '"*" without a condition is every principal of every account',
          pol(ENABLE_IAM, stmt(principal="*", action="kms:Decrypt")), {"KR007"}),
@@ -80,11 +80,11 @@ CASES = [
              principal="*", action=["kms:Encrypt", "kms:Decrypt"],
              Condition={"StringEquals": {"kms:CallerAccount": ACCOUNT, "kms:ViaService": "s3.us-east-1.amazonaws.com"}},
          )), set()),
-    Case("no-resource", "DESIGN §1.9: a statement without Resource has no effect",
+    Case("no-resource", "engine rule 9: a statement without Resource has no effect",
          pol(ENABLE_IAM, {"Effect": "Allow", "Principal": {"AWS": ADMIN}, "Action": "kms:*"}), {"KR008"}),
     Case("no-action-only-admin", "a statement without Action grants nothing, so the admin cannot manage",
          pol({"Effect": "Allow", "Principal": {"AWS": ADMIN}, "Resource": "*"}), {"KR008", "KR001"}),
-    Case("deny-everyone-putkeypolicy", "DESIGN §1.4: explicit deny wins, so an unconditional Deny on "
+    Case("deny-everyone-putkeypolicy", "engine rule 4: explicit deny wins, so an unconditional Deny on "
          "PutKeyPolicy for \"*\" locks the key", pol(ENABLE_IAM, stmt("Deny", "*", "kms:PutKeyPolicy")),
          {"KR009", "KR001"}),
     Case("deny-account", "a Deny naming the account covers its root user and every principal of it",
@@ -99,7 +99,7 @@ CASES = [
          set(), {"KR009", "KR001"}),
     Case("deny-scheduled-deletion", "a Deny that leaves PutKeyPolicy alone does not lock anyone out",
          pol(ENABLE_IAM, stmt("Deny", "*", "kms:ScheduleKeyDeletion")), set()),
-    Case("via-service-on-admin", "DESIGN §1.8: a direct PutKeyPolicy call carries no kms:ViaService",
+    Case("via-service-on-admin", "engine rule 8: a direct PutKeyPolicy call carries no kms:ViaService",
          pol(stmt(principal=ADMIN, Condition={"StringEquals": {"kms:ViaService": "ec2.us-east-1.amazonaws.com"}})),
          {"KR010", "KR001"}),
     Case("via-service-ifexists", "…IfExists holds when the key is absent (IAM condition operators)",
@@ -109,7 +109,7 @@ CASES = [
     Case("encryption-context-on-admin", "PutKeyPolicy has no encryption context",
          pol(ENABLE_IAM, stmt(principal=ADMIN, Condition={"StringEquals": {"kms:EncryptionContext:app": "pay"}})),
          {"KR010"}),
-    Case("principal-arn-is-session", "DESIGN §1.8: aws:PrincipalArn of a session is its role's ARN",
+    Case("principal-arn-is-session", "engine rule 8: aws:PrincipalArn of a session is its role's ARN",
          pol(ENABLE_IAM, stmt(principal="*", action="kms:Decrypt",
                               Condition={"ArnEquals": {"aws:PrincipalArn": SESSION}})), {"KR010"}),
     Case("source-arn-service-statement", "aws:SourceArn belongs on service-principal statements",
@@ -162,7 +162,7 @@ CASES = [
     Case("allow-notprincipal", "IAM User Guide, NotPrincipal: Allow with NotPrincipal grants everybody else",
          pol(ENABLE_IAM, {"Effect": "Allow", "NotPrincipal": {"AWS": ADMIN}, "Action": "kms:Decrypt",
                           "Resource": "*"}), {"KR015"}),
-    Case("nitro-enclave", "DESIGN §1.12: Nitro Enclaves attestation keys are locked on purpose",
+    Case("nitro-enclave", "docs/rescue.md, 'Intentional locks': Nitro Enclaves attestation keys are locked on purpose",
          pol(stmt(principal=APP, action="kms:Decrypt", Condition={"StringEqualsIgnoreCase": {
              "kms:RecipientAttestation:ImageSha384": "a" * 96}})), {"KR017"}, {"KR001"}),
     Case("cross-account-management", "KMS permissions reference: PutKeyPolicy is not a cross-account operation",
