@@ -25,7 +25,13 @@ from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._io import check_output, read_text, write_file
 from kms_rescue.cli._region import announce_aws_profile, chosen_identities, describe_key, key_region
 from kms_rescue.cli.options import positive_seconds
-from kms_rescue.cli.report import DEADLINE_HELP, DEFAULT_DEADLINE, check_deadline, investigation_deadline
+from kms_rescue.cli.report import (
+    DEADLINE_HELP,
+    DEFAULT_DEADLINE,
+    RENDER_RESERVE,
+    check_deadline,
+    investigation_deadline,
+)
 from kms_rescue.errors import UsageError
 from kms_rescue.policy.partitions import partition_for_region
 
@@ -159,17 +165,21 @@ def open_support_case(report: Report, investigation: Investigation, ticket: Tick
 # --- the command -----------------------------------------------------------------------------------------------
 
 
-def with_aliases(report: Any, investigation: Any, *, timeout: float = 10.0, environ: Any = None) -> Any:
+def with_aliases(report: Any, investigation: Any, *, timeout: float = 10.0, environ: Any = None,
+                 until: float | None = None) -> Any:
     """The report with the key's aliases listed (kms:ListAliases by KeyId, by an identity of the key's account)
-    when the probes did not see them (DescribeKey of a key ARN does not name its aliases)."""
+    when the probes did not see them (DescribeKey of a key ARN does not name its aliases). Only identities whose
+    probe finished are asked, and none once ``until`` (what is left of ``--deadline``) has passed."""
     # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.aliases import key_aliases
 
     key = report.key
     if key.aliases or not key.arn:
         return report
-    ok = [p.spec for p in investigation.identities if p.arn and (not key.account or f":{key.account}:" in p.arn)]
-    found = key_aliases(ok, key.arn, account=key.account, region=key.region, timeout=timeout, environ=environ)
+    ok = [p.spec for p in investigation.identities
+          if p.status == "ok" and p.arn and (not key.account or f":{key.account}:" in p.arn)]
+    found = key_aliases(ok, key.arn, account=key.account, region=key.region, timeout=timeout, environ=environ,
+                        until=until)
     if not found:
         return report
     return dataclasses.replace(report, key=dataclasses.replace(key, aliases=found))
@@ -214,7 +224,8 @@ def run_ticket(
     _say.note(f"kms-rescue: investigating {ref.raw} …")
     with collector_paused():
         investigation = investigate(ref, options, identities=specs)
-    report = with_aliases(build_report(investigation), investigation, timeout=timeout)
+    until = None if deadline is None else started + deadline - RENDER_RESERVE
+    report = with_aliases(build_report(investigation), investigation, timeout=timeout, until=until)
     ticket = build_ticket(report, to=address)
     if open_case:
         case = open_support_case(report, investigation, ticket, say=lambda m: _say.note(f"kms-rescue: {m}"))
