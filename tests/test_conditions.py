@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from kms_rescue.policy.conditions import (
     ConditionOutcome,
     RequestContext,
-    condition_problems,
     evaluate_condition,
     evaluate_conditions,
     known_operator,
     operator_info,
 )
 from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.lint.condition_problems import condition_problems
 from kms_rescue.policy.model import Condition, parse_policy
 
 ACCOUNT = "111122223333"
