@@ -32,6 +32,7 @@ __all__ = [
     "judge_all",
     "prepare_condition",
     "prepare_conditions",
+    "prepared_condition",
 ]
 
 
@@ -192,10 +193,13 @@ def prepare_conditions(conditions: Sequence[Condition]) -> tuple[PreparedConditi
     return tuple(prepare_condition(c) for c in conditions)
 
 
-# Cached for callers that judge the same condition object many times through this function (the management
-# analysis, lint); the engine's own hot path holds prepared conditions instead. See docs/engine.md, "Caches".
+# Cached for callers that meet the same condition many times (the management analysis judges each statement
+# for every candidate principal; lint reads each condition for several rules); the engine's own hot path holds
+# prepared conditions instead. See docs/engine.md, "Caches".
 @lru_cache(maxsize=8192)
-def _prepared(condition: Condition) -> PreparedCondition:
+def prepared_condition(condition: Condition) -> PreparedCondition:
+    """:func:`prepare_condition`, remembered for equal conditions. Raises :class:`PolicyInputError` for an
+    operator IAM does not have."""
     return prepare_condition(condition)
 
 
@@ -204,7 +208,7 @@ def evaluate_condition(condition: Condition, ctx: RequestContext) -> ConditionCh
 
     Raises :class:`PolicyInputError` for an operator IAM does not have.
     """
-    return _prepared(condition).check(ctx)
+    return prepared_condition(condition).check(ctx)
 
 
 def judge_all(
@@ -234,4 +238,4 @@ def evaluate_conditions(
 
     Raises :class:`PolicyInputError` (one line) for an unknown operator.
     """
-    return judge_all([_prepared(c) for c in conditions], ctx, stop_at_false=stop_at_false)
+    return judge_all([prepared_condition(c) for c in conditions], ctx, stop_at_false=stop_at_false)

@@ -122,6 +122,9 @@ class PolicyValue:
     like: LikePattern | None = None  # StringLike
     arn: ArnPattern | None = None  # ArnLike, ArnEquals and their negations
     text: str = ""  # StringEquals(IgnoreCase) without variables
+    # IpAddress: (version, prefix length, network address, netmask) as integers, for a containment test in a few
+    # integer operations
+    net: tuple[int, int, int, int] | None = None
 
 
 def policy_value(info: OperatorInfo, raw: str) -> PolicyValue:
@@ -146,6 +149,9 @@ def policy_value(info: OperatorInfo, raw: str) -> PolicyValue:
         parsed = parse_date(raw)
     elif family == "Ip":
         parsed = parse_network(raw)
+        if parsed is not None:
+            net = (parsed.version, parsed.prefixlen, int(parsed.network_address), int(parsed.netmask))
+            return PolicyValue(raw, (), False, parsed, True, net=net)
     elif family == "Binary":
         parsed = parse_binary(raw)
     elif family == "Null":
@@ -222,10 +228,10 @@ def compare(info: OperatorInfo, pv: PolicyValue, value: str, ctx: RequestContext
         net = parse_network(value)
         if net is None:
             raise RequestValueError(value)
-        policy_net: IpNet = pv.parsed
-        if net.version != policy_net.version:
-            return False
-        return net.subnet_of(policy_net)  # type: ignore[arg-type]
+        assert pv.net is not None
+        version, prefixlen, address, mask = pv.net
+        # the request's block lies inside the policy's: same version, at least as long a prefix, same network bits
+        return net.version == version and net.prefixlen >= prefixlen and int(net.network_address) & mask == address
     if fam == "Binary":
         data = parse_binary(value)
         # the request value is compared byte for byte with the base64-decoded policy value; a request value

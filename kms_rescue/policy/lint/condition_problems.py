@@ -5,8 +5,9 @@ operators", "Single-valued vs. multivalued context keys", "IAM policy elements: 
 
 from __future__ import annotations
 
-from kms_rescue.policy.condition_operators import VARIABLE_FAMILIES, OperatorInfo, operator_info, quote
-from kms_rescue.policy.condition_values import policy_value
+from kms_rescue.policy.condition_check import prepared_condition
+from kms_rescue.policy.condition_operators import VARIABLE_FAMILIES, OperatorInfo, quote
+from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.model import Condition
 from kms_rescue.policy.request_context import multi_valued, single_valued
 
@@ -15,21 +16,22 @@ __all__ = ["condition_problems"]
 
 def condition_problems(condition: Condition) -> list[str]:
     """What is wrong or risky in one condition, one line each; an empty list when nothing is."""
-    info = operator_info(condition.operator)
-    if info is None:
+    try:
+        prepared = prepared_condition(condition)  # shared with the engine: each condition is read once
+    except PolicyInputError:
         op = str(condition.operator)
         if op.lower().endswith("ifexists") and op.lower()[: -len("ifexists")].rsplit(":", 1)[-1] == "null":
             return [f"unknown condition operator {quote(op)}: IfExists cannot be added to Null"]
         return [f"unknown condition operator {quote(op)}"]
+    info = prepared.info
     problems: list[str] = []
     if info.operator != info.canonical:
         problems.append(f"operator {quote(info.operator)} is spelled {quote(info.canonical)} by AWS")
     fam = info.family
     if not condition.values:
         problems.append(f"{info.canonical} {condition.key} has no values, so it never matches")
-    for raw in condition.values:
-        pv = policy_value(info, raw)
-        segs = pv.segs
+    for pv in prepared.values:
+        raw, segs = pv.raw, pv.segs
         if "${" in raw and fam not in VARIABLE_FAMILIES:
             problems.append(
                 f"{info.canonical} does not support policy variables; {quote(raw)} is taken literally"
