@@ -195,7 +195,7 @@ def prepare_conditions(conditions: Sequence[Condition]) -> tuple[PreparedConditi
 
 # Cached for callers that meet the same condition many times (the management analysis judges each statement
 # for every candidate principal; lint reads each condition for several rules); the engine's own hot path holds
-# prepared conditions instead. See docs/engine.md, "Caches".
+# prepared conditions instead. Without it, lint ran 2 to 4 times slower (docs/engine.md, "Caches").
 @lru_cache(maxsize=8192)
 def prepared_condition(condition: Condition) -> PreparedCondition:
     """:func:`prepare_condition`, remembered for equal conditions. Raises :class:`PolicyInputError` for an

@@ -8,7 +8,6 @@ A policy string is read once into a *template*: a tuple of segments, each ``("li
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
 from kms_rescue.policy.request_context import RequestContext
@@ -60,10 +59,8 @@ def _variable_tail(text: str, stop: int) -> tuple[str | None, int] | None:
     return text[i + 1 : close], end + 1
 
 
-# Cached: the scan is a character-by-character Python loop, and the engine reads the same Resource and condition
-# strings for every request (evaluate's Resource matching, the lint rules, the management analysis). Measured in
-# docs/engine.md, "Caches".
-@lru_cache(maxsize=8192)
+# Not cached: its callers keep what they build from it (prepared conditions, like_patterns' compiled patterns), and
+# a cache here measured no gain (docs/engine.md, "Caches").
 def parse_template(text: str) -> tuple[Segment, ...]:
     """Split a policy string into literal text, ``*``/``?`` wildcards and policy variables. ``${*}``, ``${?}``
     and ``${$}`` are the literal characters. A ``$`` that starts no well-formed variable is literal text."""
