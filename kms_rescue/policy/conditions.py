@@ -1,5 +1,5 @@
 """The Condition element of IAM policies, in one import: this module only re-exports the names of the modules that
-do the work (``docs/architecture.md``, "The policy engine"):
+do the work (``docs/engine.md``, "Conditions, module by module"):
 
 * :mod:`kms_rescue.policy.request_context`: the request context, single- and multivalued keys;
 * :mod:`kms_rescue.policy.condition_operators`: operator names, set prefixes and ``...IfExists``;
