@@ -94,7 +94,7 @@ IpNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 # Cached: the request's aws:SourceIp is read again for every IP address condition that applies, and
-# ipaddress.ip_network is the slowest step of such a check; without it, the engine benchmark ran 20-30 % slower
+# ipaddress.ip_network is the slowest step of such a check; without it, the engine benchmark ran 20-25 % slower
 # (docs/engine.md, "Caches").
 @lru_cache(maxsize=4096)
 def parse_network(text: str) -> IpNet | None:
