@@ -391,3 +391,15 @@ def test_policy_imports_at_module_top_unless_deferred_for_start_up_time() -> Non
             if "deferred" not in text.lower():
                 offenders.append(f"{path.relative_to(POLICY_DIR)}:{lineno}")
     assert offenders == []
+
+
+@pytest.mark.parametrize("operator", ["StringLike", "ArnLike"])
+def test_a_variable_without_a_value_matches_nothing_even_beside_an_unknown_one(operator: str) -> None:
+    """VARS: a variable with no value and no default matches nothing, so the result is known (false) even when
+    another variable of the same pattern is unknown; StringLike and ArnLike agree."""
+    pattern = f"arn:aws:iam::{ACCOUNT}:role/${{aws:username}}-${{aws:userid}}"
+    condition = Condition(operator, "aws:PrincipalArn", (pattern,))
+    ctx = RequestContext({"aws:PrincipalArn": ADMIN}, unknown=["aws:username"])
+    assert prepare_condition(condition).check(ctx).result is False
+    assert prepare_condition(condition).check(RequestContext({"aws:PrincipalArn": ADMIN, "aws:userid": "x"},
+                                                             unknown=["aws:username"])).result is None
