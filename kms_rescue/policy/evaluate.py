@@ -29,7 +29,13 @@ from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from kms_rescue.policy.actions import canonical_action, cross_account_allowed
-from kms_rescue.policy.conditions import ConditionOutcome, RequestContext, evaluate_conditions, like_match
+from kms_rescue.policy.condition_check import (
+    ConditionOutcome,
+    PreparedCondition,
+    evaluate_conditions,
+    judge_all,
+    prepare_conditions,
+)
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.guardrails import (
     PERMISSIONS_BOUNDARY,
@@ -40,8 +46,10 @@ from kms_rescue.policy.guardrails import (
     not_principal_ignored,
     org_context,
 )
-from kms_rescue.policy.model import Policy, Statement, parse_policy
+from kms_rescue.policy.like_patterns import like_match
+from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES, Policy, Statement, parse_policy
 from kms_rescue.policy.principals import Caller, MatchKind, exempt_by_not_principal, match_spec, parse_caller
+from kms_rescue.policy.request_context import RequestContext
 from kms_rescue.policy.wildcard import WildcardPattern, compile_text, fold
 
 PolicyDocument = Mapping[str, Any] | str | bytes | Policy
@@ -180,23 +188,34 @@ def _uses_variables(patterns: tuple[str, ...] | None) -> bool:
     return patterns is not None and any("${" in p for p in patterns)
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """A statement that can apply to a caller, action and resource, whatever the request context."""
+
+    statement: Statement
+    principal_match: MatchKind | None
+    full: bool  # Resource uses policy variables: the whole statement is matched per request
+    conditions: tuple[PreparedCondition, ...]  # prepared once (empty when ``full``)
+
+
 @lru_cache(maxsize=4096)
 def _candidates(
     policy: Policy, action: str, caller_arn: str, resource: str, resource_policy: bool
-) -> tuple[tuple[Statement, MatchKind | None, bool], ...]:
-    """The statements that can apply to this caller, action and resource, whatever the request context:
-    ``(statement, principal match, needs the full check)``. The full check is needed when Resource uses policy
-    variables (their values come from the context); otherwise only the conditions remain to be judged."""
+) -> tuple[_Candidate, ...]:
+    """The statements that can apply to this caller, action and resource, whatever the request context. The full
+    check is needed when Resource uses policy variables (their values come from the context); otherwise only the
+    conditions remain to be judged, and they are prepared here once for every later request. Raises
+    :class:`PolicyInputError` for an unknown condition operator in a statement that applies."""
     caller = parse_caller(caller_arn)
-    out: list[tuple[Statement, MatchKind | None, bool]] = []
+    out: list[_Candidate] = []
     for st in statements_for(policy, action):
         if _uses_variables(st.resources) or _uses_variables(st.not_resources):
-            out.append((st, None, True))
+            out.append(_Candidate(st, None, True, ()))
             continue
         m = match_statement(st, caller=caller, action=action, resource=resource, ctx=_NO_CONTEXT,
                             resource_policy=resource_policy, action_checked=True, check_conditions=False)
         if m.applies:
-            out.append((st, m.principal_match, False))
+            out.append(_Candidate(st, m.principal_match, False, prepare_conditions(st.conditions)))
     return tuple(out)
 
 
@@ -205,18 +224,19 @@ def _applicable(
 ) -> list[StatementMatch]:
     """The statements of ``policy`` that apply to this request (conditions judged against ``ctx``)."""
     found = []
-    for st, principal_match, full in _candidates(policy, action, caller.arn, resource, resource_policy):
-        if full:
+    for cand in _candidates(policy, action, caller.arn, resource, resource_policy):
+        st = cand.statement
+        if cand.full:
             m = match_statement(st, caller=caller, action=action, resource=resource, ctx=ctx,
                                 resource_policy=resource_policy, action_checked=True)
             if m.applies:
                 found.append(m)
-        elif not st.conditions:
-            found.append(StatementMatch(st, True, principal_match))
+        elif not cand.conditions:
+            found.append(StatementMatch(st, True, cand.principal_match))
         else:
-            outcome = evaluate_conditions(st.conditions, ctx, stop_at_false=True)
+            outcome = judge_all(cand.conditions, ctx, stop_at_false=True)
             if outcome.result:
-                found.append(StatementMatch(st, True, principal_match, outcome))
+                found.append(StatementMatch(st, True, cand.principal_match, outcome))
     return found
 
 
@@ -331,8 +351,6 @@ def _describe_match(m: StatementMatch, caller: Caller) -> str:
 
 
 def _as_policy(doc: PolicyDocument, source: str, *, key_policy: bool = False) -> Policy:
-    from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
-
     return parse_policy(doc, source=source, max_bytes=KEY_POLICY_MAX_BYTES if key_policy else None)
 
 

@@ -21,7 +21,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from kms_rescue.policy.actions import action_matches, canonical_action, cross_account_allowed
-from kms_rescue.policy.conditions import ConditionOutcome, RequestContext, operator_info, time_boundaries
+from kms_rescue.policy.condition_check import ConditionOutcome
+from kms_rescue.policy.condition_operators import operator_info
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.evaluate import (
     PolicyDocument,
@@ -40,6 +41,8 @@ from kms_rescue.policy.principals import (
     principal_arn_never,
     role_caller,
 )
+from kms_rescue.policy.request_context import RequestContext
+from kms_rescue.policy.time_windows import time_boundaries
 
 PathKind = Literal[
     "named_principal",
@@ -120,7 +123,12 @@ class DirectCallContext(RequestContext):
 
     def is_unknown(self, key: str) -> bool:
         low = key.lower()
-        return not (low in self._known or low in self._values or low in self._absent or never_on_direct_call(low))
+        return not (
+            low in self._known
+            or self.values_for(low) is not None
+            or low in self._absent
+            or never_on_direct_call(low)
+        )
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kms_rescue.policy.conditions import like_match, operator_info
+from kms_rescue.policy.condition_operators import operator_info
 from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.like_patterns import like_match
 from kms_rescue.policy.management import never_on_direct_call
 from kms_rescue.policy.model import Policy, parse_policy
 from kms_rescue.policy.principals import Caller

@@ -42,7 +42,8 @@ def test_every_rule_has_its_aws_page() -> None:
 
 def test_test_cases_name_rules_that_exist() -> None:
     rules = _rows(_section("The rules it applies"))
-    cited = set(re.findall(r'"rule (\d+)\b', (ROOT / "tests" / "policy" / "test_evaluate.py").read_text(encoding="utf-8")))
+    evaluate_tests = ROOT / "tests" / "policy" / "test_evaluate.py"
+    cited = set(re.findall(r'"rule (\d+)\b', evaluate_tests.read_text(encoding="utf-8")))
     assert cited and cited <= set(rules), sorted(cited - set(rules))
 
 

@@ -14,17 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kms_rescue.policy.conditions import (
-    ConditionOutcome,
-    RequestContext,
-    condition_problems,
-    evaluate_condition,
-    evaluate_conditions,
-    known_operator,
-    operator_info,
-)
+from kms_rescue.policy.condition_check import ConditionOutcome, evaluate_condition, evaluate_conditions
+from kms_rescue.policy.condition_operators import known_operator, operator_info
 from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.lint.condition_problems import condition_problems
 from kms_rescue.policy.model import Condition, parse_policy
+from kms_rescue.policy.request_context import RequestContext
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"

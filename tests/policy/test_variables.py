@@ -8,13 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kms_rescue.policy.conditions import (
-    RequestContext,
-    like_match,
-    like_match3,
-    substitute_variables,
-    variable_keys,
-)
+from kms_rescue.policy.like_patterns import like_match, like_match3
+from kms_rescue.policy.policy_variables import substitute_variables, variable_keys
+from kms_rescue.policy.request_context import RequestContext
 
 ACCOUNT = "111122223333"
 KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -21,9 +21,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kms_rescue.policy.actions import action_matches
-from kms_rescue.policy.conditions import RequestContext, _template, evaluate_condition, like_match
+from kms_rescue.policy.condition_check import evaluate_condition
 from kms_rescue.policy.evaluate import actions_cover
+from kms_rescue.policy.like_patterns import like_match
 from kms_rescue.policy.model import Condition
+from kms_rescue.policy.policy_variables import parse_template
+from kms_rescue.policy.request_context import RequestContext
 from kms_rescue.policy.wildcard import ONE, STAR, compile_pattern, wildcard_match
 from kms_rescue.status import ExitStatus
 from tests.helpers.paths import SCRIPT
@@ -159,7 +162,7 @@ def reference_template(text: str) -> tuple[tuple[object, ...], ...]:
 @given(st.lists(st.sampled_from(["${", "}", ",", "'", " ", "a", "B", "*", "?", "$", ":", "\t"]), max_size=14))
 def test_variables_are_read_like_the_reference(parts: list[str]) -> None:
     text = "".join(parts)
-    assert _template(text) == reference_template(text)
+    assert parse_template(text) == reference_template(text)
 
 
 def test_worst_cases_stay_fast() -> None:
@@ -167,7 +170,7 @@ def test_worst_cases_stay_fast() -> None:
     star; a backtracking regex would never finish. (The timed figures are in ``make bench``.)"""
     pattern = "*a" * 12 + "*b"
     assert not wildcard_match(pattern, "a" * 10_000)
-    assert _template("${" + " " * 30_000) == (("lit", "${" + " " * 30_000),), "no cubic variable scan"
+    assert parse_template("${" + " " * 30_000) == (("lit", "${" + " " * 30_000),), "no cubic variable scan"
 
 
 def _redos_policy(stars: int) -> dict[str, object]:

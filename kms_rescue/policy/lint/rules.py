@@ -18,8 +18,9 @@ from kms_rescue.policy.actions import (
     is_known_kms_action,
     unknown_kms_actions,
 )
-from kms_rescue.policy.conditions import RequestContext, condition_problems, evaluate_condition
+from kms_rescue.policy.condition_check import evaluate_condition
 from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.lint.condition_problems import condition_problems
 from kms_rescue.policy.lint.findings import Finding, make_finding, severity_rank
 from kms_rescue.policy.management import ManagementAnalysis, analyze_management, never_on_direct_call
 from kms_rescue.policy.model import Policy, PrincipalSpec, Statement, parse_policy
@@ -31,6 +32,7 @@ from kms_rescue.policy.principals import (
     parse_caller,
     role_caller,
 )
+from kms_rescue.policy.request_context import RequestContext
 from kms_rescue.policy.sources import LocatedPolicy, is_placeholder
 
 PUT_KEY_POLICY = "kms:PutKeyPolicy"
