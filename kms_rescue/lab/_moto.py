@@ -409,7 +409,14 @@ class MotoState:
         return self._key_info(key) if key is not None else None
 
     def key_ids(self, account: str, *, region: str) -> list[str]:
+        """The ids of the keys of ``account`` in ``region``, oldest first (moto keeps them in creation order)."""
+        if account not in self.accounts or region not in self.regions:
+            return []
         return list(self._kms(account, region).keys)
+
+    def key_policies(self, account: str, *, region: str) -> list[tuple[str, str]]:
+        """(key id, key policy) of every key of ``account`` in ``region``."""
+        return [(key_id, key.policy) for key_id, key in self._kms(account, region).keys.items()]
 
     def key_for_alias(self, account: str, alias: str, *, region: str) -> str | None:
         if account not in self.accounts or region not in self.regions:

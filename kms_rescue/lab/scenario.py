@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -117,6 +117,7 @@ class ManagedPolicySpec:
 class KeySpec:
     id: str
     region: str
+    account: str = ""  # the key's account; the loader always sets it (default: the scenario's)
     aliases: tuple[str, ...] = ()
     description: str = ""
     policy: Mapping[str, Any] | None = None  # None: the default key policy
@@ -179,18 +180,22 @@ class Scenario:
         return self.enabled_regions or (self.region,)
 
     def key(self, key_id: str) -> KeySpec | None:
-        return next((k for k in self.keys if k.id == key_id), None)
+        return self._keys_by_id.get(key_id)
 
-    @property
+    @cached_property
+    def _keys_by_id(self) -> dict[str, KeySpec]:
+        return {k.id: k for k in self.keys}
+
+    @cached_property
     def accounts(self) -> tuple[str, ...]:
-        """Every account the scenario creates principals in, its own first."""
-        seen = [self.account]
-        for p in self.all_principals():
-            if p.account not in seen:
-                seen.append(p.account)
-        for g in self.groups:
-            if g.account not in seen:
-                seen.append(g.account)
+        """Every account the lab serves, the scenario's own first: those of its principals, groups and keys, and
+        every account of its organization."""
+        seen = dict.fromkeys([self.account])
+        seen.update(dict.fromkeys(p.account for p in self.all_principals()))
+        seen.update(dict.fromkeys(g.account for g in self.groups))
+        seen.update(dict.fromkeys(k.account for k in self.keys))
+        if self.organization is not None:
+            seen.update(dict.fromkeys(self.organization.accounts))
         return tuple(seen)
 
     def all_principals(self) -> list[PrincipalSpec]:
@@ -493,26 +498,29 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
     _check_region(region, "$.region")
     keys = []
     key_ids: set[str] = set()
-    aliases: set[tuple[str, str]] = set()  # (region, alias): an alias is unique in its account and Region
+    aliases: set[tuple[str, str, str]] = set()  # (account, region, alias): unique in its account and Region
     for i, d in enumerate(doc["keys"]):
         where = f"$.keys[{i}]"
         if d["id"] in key_ids:
             raise _Problem(f"{where}.id: {d['id']} is used by another key")
         key_ids.add(d["id"])
         key_region = d.get("region", region)
+        key_account = d.get("account", account)
         _check_region(key_region, f"{where}.region")
         raw_alias = d.get("alias", ())
         key_aliases = (raw_alias,) if isinstance(raw_alias, str) else tuple(raw_alias)
         for a in key_aliases:
-            if (key_region, a) in aliases:
-                raise _Problem(f"{where}.alias: {a} points to another key in {key_region} already")
-            aliases.add((key_region, a))
+            if (key_account, key_region, a) in aliases:
+                where_else = key_region if key_account == account else f"{key_account} {key_region}"
+                raise _Problem(f"{where}.alias: {a} points to another key in {where_else} already")
+            aliases.add((key_account, key_region, a))
         policy = d.get("policy")
         if policy is not None:
             _key_policy_check(policy, f"{where}.policy")
         keys.append(
             KeySpec(
-                id=d["id"], region=key_region, aliases=key_aliases, description=d.get("description", ""), policy=policy,
+                id=d["id"], region=key_region, account=key_account, aliases=key_aliases,
+                description=d.get("description", ""), policy=policy,
                 state=d.get("state", "Enabled"), multi_region=bool(d.get("multi_region", False)),
                 key_spec=d.get("key_spec", "SYMMETRIC_DEFAULT"),
                 key_usage=d.get("key_usage", _default_usage(d.get("key_spec", "SYMMETRIC_DEFAULT"))),
@@ -571,6 +579,7 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
                 parse_policy(document)
             except PolicyInputError as exc:
                 raise _Problem(f"{where}: {exc}") from None
+        roles = (*roles, *_access_roles(organization, [*roles, *(i.principal for i in identities)]))
     scenario = Scenario(
         name=doc.get("name", default_name),
         account=account,
@@ -592,6 +601,29 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
     )
     _check_named_principals(scenario)
     return scenario
+
+
+#: What the access role may do: everything, as the AdministratorAccess policy Organizations attaches to it.
+ADMINISTRATOR_ACCESS: Mapping[str, Any] = {
+    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+def _access_roles(org: Organization, declared: Sequence[PrincipalSpec]) -> list[PrincipalSpec]:
+    """The organization's access role in each member account that does not declare it itself (AWS Organizations
+    User Guide, "Accessing member accounts in your organization": an account Organizations creates gets
+    OrganizationAccountAccessRole, which trusts the management account and has administrator permissions)."""
+    if org.access_role is None:
+        return []
+    have = {(p.account, p.name) for p in declared if p.kind == "role"}
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{org.management_account}:root"},
+        "Action": "sts:AssumeRole"}]}
+    return [
+        PrincipalSpec(kind="role", name=org.access_role, account=member, policies=(ADMINISTRATOR_ACCESS,),
+                      trust=trust, where="$.organization.access_role")
+        for member in org.members if (member, org.access_role) not in have
+    ]
 
 
 def _check_region(name: str, where: str) -> None:
