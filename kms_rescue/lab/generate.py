@@ -59,7 +59,7 @@ def risk_counts(keys: int) -> dict[str, int]:
     return {"healthy": keys - sum(counts.values()), **counts}
 
 
-def _allow(principal: str, actions: str | list[str], sid: str, condition: Mapping[str, Any] | None = None
+def _allow(principal: str | list[str], actions: str | list[str], sid: str, condition: Mapping[str, Any] | None = None
            ) -> dict[str, Any]:
     st: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Principal": {"AWS": principal}, "Action": actions,
                           "Resource": "*"}
@@ -114,7 +114,7 @@ def _identities(accounts: Sequence[str]) -> list[dict[str, Any]]:
          "Resource": "*"},
         {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::*:role/{ACCESS_ROLE}"},
     ]}
-    out = [{"profile": "auditor", "role": "Auditor", "policies": [audit_policy],
+    out: list[dict[str, Any]] = [{"profile": "auditor", "role": "Auditor", "policies": [audit_policy],
             "description": f"the management account's auditor: may assume {ACCESS_ROLE} in every member"}]
     out += [{"profile": f"auditor-{acct}", "role": "Auditor", "account": acct, "policies": [audit_policy]}
             for acct in accounts[1:]]
