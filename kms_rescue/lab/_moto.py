@@ -35,6 +35,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.metadata import version
 from secrets import choice
 from typing import Any, Literal
 
@@ -59,8 +60,6 @@ _ACTIVE_LOCK = threading.RLock()
 
 
 def moto_version() -> str:
-    from importlib.metadata import version
-
     return version("moto")
 
 

@@ -36,7 +36,7 @@ from werkzeug.wrappers import Response
 
 from kms_rescue.lab import _moto
 from kms_rescue.lab._moto import KeyInfo
-from kms_rescue.lab.gate import Gate
+from kms_rescue.lab.decisions import Decisions
 from kms_rescue.lab.identity import Credentials
 from kms_rescue.lab.protocol import AwsRequest, json_error, json_response, request_id_headers
 from kms_rescue.lab.runtime import RECORDED_KMS_EVENTS
@@ -86,7 +86,7 @@ class KmsError(Exception):
 
 @dataclass
 class _Call:
-    gate: Gate
+    gate: Decisions
     req: AwsRequest
     creds: Credentials
     key_arn: str | None = None
@@ -106,7 +106,7 @@ class _Call:
         return self.req.params
 
 
-def handle(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
+def handle(gate: Decisions, req: AwsRequest, creds: Credentials) -> Response:
     call = _Call(gate, req, creds)
     op = req.operation or ""
     try:

@@ -10,6 +10,7 @@ take turns talking to moto, one request at a time.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -23,16 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from kms_rescue import files
 from kms_rescue.errors import UsageError
+from kms_rescue.lab.faults import FAULT_KINDS
+from kms_rescue.lab.identity import Credentials, root_principal, session_principal, user_principal
 from kms_rescue.lab.scenario import Scenario, load_scenario
+from kms_rescue.lab.trail import TrailEvent
 
 if TYPE_CHECKING:
     import boto3
 
     from kms_rescue.lab._moto import KeyInfo
     from kms_rescue.lab.gate import Gate
-    from kms_rescue.lab.identity import Credentials
     from kms_rescue.lab.runtime import LabRuntime
-    from kms_rescue.lab.trail import TrailEvent
 
 
 
@@ -43,14 +45,14 @@ def _shared_loader() -> Any:
     """One botocore data loader for every session the lab hands out: service models load once."""
     global _loader
     if _loader is None:
-        import botocore.loaders
+        import botocore.loaders  # deferred: botocore loads only when a lab hands out a session (start-up time)
 
         _loader = botocore.loaders.create_loader()
     return _loader
 
 
 def _require_lab_extra() -> None:
-    try:
+    try:  # the check itself: is the lab extra installed? (so these imports cannot move to the top)
         import jsonschema  # noqa: F401
         import moto  # noqa: F401
         import werkzeug  # noqa: F401
@@ -108,8 +110,6 @@ class LabAdmin:
 
     def set_key_policy(self, key: str, policy: str | Mapping[str, Any], *, region: str | None = None) -> None:
         """Replace a key policy with no checks at all (not even the lockout safety check)."""
-        import json
-
         text = policy if isinstance(policy, str) else json.dumps(policy, indent=2)
         rt = self._rt
         with rt.lock:
@@ -131,9 +131,7 @@ class LabAdmin:
     def create_role(self, name: str, *, policies: list[Mapping[str, Any]] = (), account: str | None = None,  # type: ignore[assignment]
                     path: str = "/") -> str:
         """Create a role (trusting its account) with inline policies; returns its ARN."""
-        import json
-
-        from kms_rescue.lab.runtime import default_trust
+        from kms_rescue.lab.runtime import default_trust  # deferred: runtime imports moto (start-up time)
 
         rt = self._rt
         acct = account or rt.account
@@ -161,8 +159,6 @@ class LabAdmin:
         """Credentials for ``role/NAME`` (a session called ``session_name``), ``user/NAME`` or ``root`` (the
         account's root user), as if someone signed in to the console as that principal: how a recovery uses a
         principal nobody has a profile for."""
-        from kms_rescue.lab.identity import root_principal, session_principal, user_principal
-
         kind, _, name = ref.partition("/")
         rt = self._rt
         if ref == "root":
@@ -224,8 +220,6 @@ class Lab:
         clock: Callable[[], datetime] | None = None,
         op_latency_ms: Mapping[str, float] | None = None,
     ) -> None:
-        from kms_rescue.lab.gate import FAULT_KINDS
-
         self.scenario: Scenario = load_scenario(scenario if not isinstance(scenario, os.PathLike) else str(scenario))
         if not 0 <= port <= 65535:
             raise UsageError(f"--port must be from 0 to 65535, not {port}")
@@ -279,6 +273,8 @@ class Lab:
         return self
 
     def _start(self) -> None:
+        # Deferred for start-up time: these import moto and werkzeug (the lab extra), which `import kms_rescue.lab`
+        # (scenarios, `kms-rescue lab --list`) does not need.
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         from kms_rescue.lab.gate import Gate, GateOptions
@@ -449,7 +445,7 @@ class Lab:
 
     def session(self, profile: str) -> boto3.Session:
         """A boto3 session for ``profile`` reading the lab's AWS config file (so ``endpoint_url`` applies)."""
-        import boto3
+        import boto3  # deferred: boto3 loads only when a lab hands out a session (start-up time)
         import botocore.session
 
         if self.config_path is None:
@@ -478,7 +474,7 @@ class Lab:
 
     def _client_with_keys(self, access_key_id: str, secret_access_key: str, session_token: str | None,
                           service: str, **kwargs: Any) -> Any:
-        import boto3
+        import boto3  # deferred: see session()
         import botocore.session
 
         core = botocore.session.Session()

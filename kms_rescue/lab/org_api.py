@@ -16,7 +16,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from kms_rescue.lab.gate import Gate
+from kms_rescue.lab.decisions import Decisions
 from kms_rescue.lab.identity import Credentials
 from kms_rescue.lab.organization import RCP, SCP, Organization, OrgPolicy
 from kms_rescue.lab.protocol import AwsRequest, json_error, json_response
@@ -44,7 +44,7 @@ def _summary(org: Organization, pol: OrgPolicy) -> dict[str, Any]:
             "Type": pol.type, "AwsManaged": pol.aws_managed}
 
 
-def _account(gate: Gate, org: Organization, account: str) -> dict[str, Any]:
+def _account(gate: Decisions, org: Organization, account: str) -> dict[str, Any]:
     """An ``Account`` (Organizations API reference): Id, Arn, Email, Name, Status, JoinedMethod, JoinedTimestamp."""
     created = org.access_role is not None and account != org.management_account
     return {
@@ -55,7 +55,7 @@ def _account(gate: Gate, org: Organization, account: str) -> dict[str, Any]:
     }
 
 
-def _list_accounts(gate: Gate, org: Organization, req: AwsRequest) -> Response:
+def _list_accounts(gate: Decisions, org: Organization, req: AwsRequest) -> Response:
     size = req.params.get("MaxResults", MAX_ACCOUNTS_PAGE)
     if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_ACCOUNTS_PAGE:
         return json_error(400, "InvalidInputException", "You provided a value that does not match the required "
@@ -75,7 +75,7 @@ def _list_accounts(gate: Gate, org: Organization, req: AwsRequest) -> Response:
     return json_response(body, req.request_id)
 
 
-def handle(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
+def handle(gate: Decisions, req: AwsRequest, creds: Credentials) -> Response:
     p = creds.principal
     op = req.operation or ""
     message = gate.denial(p, f"organizations:{op}", "*", region=req.region)

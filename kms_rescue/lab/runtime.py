@@ -30,6 +30,7 @@ from kms_rescue.lab.identity import (
 )
 from kms_rescue.lab.scenario import HistorySpec, PrincipalSpec, Scenario
 from kms_rescue.lab.trail import EventStore, make_record
+from kms_rescue.policy.principals import parse_caller
 
 #: KMS events the lab records when they pass through (successful or not).
 RECORDED_KMS_EVENTS = frozenset(
@@ -322,8 +323,6 @@ class LabRuntime:
     def principal_from_arn(self, arn: str) -> Principal:
         """A :class:`Principal` for an ARN seen in history: ids from the lab when it knows the principal (alive or
         deleted), stable made-up ids otherwise."""
-        from kms_rescue.policy.principals import parse_caller
-
         caller = parse_caller(arn)
         account = caller.account or self.account
         if caller.kind == "root":

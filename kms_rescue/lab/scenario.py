@@ -23,8 +23,11 @@ from typing import Any, Literal
 from kms_rescue.errors import UsageError
 from kms_rescue.lab.organization import Organization, OrgProblem, build_organization, policy_documents
 from kms_rescue.lab.regions import region_problem
+from kms_rescue.policy import parse_policy
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.input_limits import DOCUMENT_MAX_BYTES, read_bounded_text
+from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES, load_json_text
+from kms_rescue.policy.principals import classify_aws_value, parse_caller
 
 PrincipalKind = Literal["role", "user", "root"]
 VERDICTS = ("manageable", "recoverable", "locked_out", "undetermined", "not_found")
@@ -293,9 +296,6 @@ def _read_text(path: Path) -> str:
 
 
 def _parse_json(text: str, source: str) -> Any:
-    from kms_rescue.policy.errors import PolicyInputError
-    from kms_rescue.policy.model import load_json_text
-
     try:
         return load_json_text(text, source)
     except PolicyInputError as exc:
@@ -317,7 +317,7 @@ def json_path(parts: Sequence[str | int]) -> str:
 def _schema_error(doc: Any, source: str) -> str | None:
     """The first schema violation as ``$.path: message``, or None."""
     try:
-        import jsonschema
+        import jsonschema  # deferred: in the lab extra, which loading a scenario for `lab --list` does not need
     except ImportError:  # pragma: no cover - jsonschema is in the lab extra
         raise UsageError(
             "the lab needs the 'lab' extra: pip install 'kms-rescue[lab]'"
@@ -371,8 +371,6 @@ class _Problem(Exception):
 
 
 def _policies(raw: list[Any] | None, where: str) -> tuple[Mapping[str, Any], ...]:
-    from kms_rescue.policy import PolicyInputError, parse_policy
-
     out = []
     for i, doc in enumerate(raw or ()):
         try:
@@ -571,8 +569,6 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
         elif event == "PutKeyPolicy":
             raise _Problem(f"{where}.policy: a PutKeyPolicy event needs the policy it set")
         try:
-            from kms_rescue.policy.principals import parse_caller
-
             parse_caller(d["principal"])
         except Exception as exc:
             raise _Problem(f"{where}.principal: {exc}") from None
@@ -597,8 +593,6 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
     except OrgProblem as exc:
         raise _Problem(str(exc)) from None
     if organization is not None:
-        from kms_rescue.policy import parse_policy
-
         for where, document in policy_documents(organization):
             try:
                 parse_policy(document)
@@ -681,9 +675,6 @@ def _default_usage(spec: str) -> str:
 
 
 def _key_policy_check(policy: Mapping[str, Any], where: str) -> None:
-    from kms_rescue.policy import PolicyInputError, parse_policy
-    from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
-
     try:
         parse_policy(json.dumps(policy), max_bytes=KEY_POLICY_MAX_BYTES)
     except PolicyInputError as exc:
@@ -709,8 +700,6 @@ def principal_values(policy: Mapping[str, Any]) -> list[str]:
 
 def _check_named_principals(scenario: Scenario) -> None:
     """Key policies may name only principals the scenario creates (or deletes), in the accounts it manages."""
-    from kms_rescue.policy.principals import classify_aws_value
-
     accounts = set(scenario.accounts)
     known = {p.arn for p in scenario.all_principals()}
     sources: list[tuple[str, Mapping[str, Any]]] = [
