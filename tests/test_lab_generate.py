@@ -198,3 +198,33 @@ def test_the_cli_writes_a_generated_scenario_once(tmp_path: Path, capsys: pytest
 def test_generator_usage_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_installed_cli_serves_a_generated_scenario(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    config = tmp_path / "lab.ini"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "MOTO_ACCOUNT_ID"}
+    script = Path(sys.executable).with_name("kms-rescue")
+    proc = subprocess.Popen([str(script), "lab", "--generate", "60", "--seed", "2", "--aws-config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline().rstrip("\n") for _ in range(4)]
+        assert lines[0] == f"export AWS_CONFIG_FILE={config}"
+        assert lines[2] == f"# regions {', '.join(DEFAULT_REGIONS)} (profiles: {DEFAULT_REGIONS[0]})"
+        while not proc.stdout.readline().startswith("# ACCOUNT"):
+            pass
+        rows = [proc.stdout.readline().split() for _ in range(12)]  # more than 40 keys: counted, not listed
+        placement = generate_scenario(60, seed=2).placement
+        assert {(a, r): int(n) for _, a, r, n in rows} == dict(placement)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
