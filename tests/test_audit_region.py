@@ -6,11 +6,11 @@ import pytest
 
 from kms_rescue.audit.account import AccountCache, AuditOptions, AuditTarget, audit_region
 from kms_rescue.audit.model import AuditError, KeyAudit
+from kms_rescue.lab import Lab
 from kms_rescue.observations import IdentitySpec
 
 pytest.importorskip("moto")
 
-from kms_rescue.lab import Lab
 
 
 def profile(name: str) -> IdentitySpec:

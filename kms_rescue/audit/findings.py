@@ -47,7 +47,7 @@ LIVE_RULES: dict[str, LiveRule] = {r.id: r for r in (
              "a way in to kms:PutKeyPolicy that works now is shut by a date condition later",
              f"{IAM_GUIDE}/reference_policies_condition-keys.html"),
     LiveRule("KA006", "pending-deletion", "high",
-             "the key is scheduled for deletion", f"{KMS_GUIDE}/deleting-keys.html"),
+             "the key is scheduled for deletion", f"{KMS_GUIDE}/deleting-keys-scheduling-key-deletion.html"),
     LiveRule("KA007", "policy-unreadable", "high",
              "no identity could read the key policy (kms:GetKeyPolicy denied): its risks cannot be checked",
              "https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyPolicy.html"),
