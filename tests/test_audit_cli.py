@@ -7,6 +7,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from kms_rescue.audit.findings import LIVE_RULES
 from kms_rescue.lab import Lab
 
 pytest.importorskip("moto")
@@ -244,3 +247,88 @@ def test_schema_rejects_a_key_without_a_verdict():
            "summary": {"keys": 0}}
     with pytest.raises(jsonschema.ValidationError):
         validate(doc)
+
+
+# --- docs/audit.md's examples run ----------------------------------------------------------------------------------
+
+DOC = REPO / "docs" / "audit.md"
+
+
+def doc_commands() -> list[tuple[str, int]]:
+    """(command, expected exit code) for every ``$ kms-rescue …  # exit N`` line of docs/audit.md, in order."""
+    out: list[tuple[str, int]] = []
+    in_console = False
+    for line in DOC.read_text(encoding="utf-8").splitlines():
+        if line.startswith("```"):
+            in_console = line.strip() == "```console"
+            continue
+        if in_console and line.startswith("$ kms-rescue "):
+            command, _, comment = line[2:].partition("#")
+            m = re.search(r"exit (\d+)", comment)
+            assert m, f"docs/audit.md: say the exit code of: {line}"
+            out.append((command.strip(), int(m.group(1))))
+    return out
+
+
+def test_doc_examples_run_in_order_against_one_lab(lab_cli_env, tmp_path: Path):
+    commands = doc_commands()
+    assert len(commands) >= 5
+    outputs = []
+    with Lab(SCENARIO) as lab:
+        for command, code in commands:
+            result = subprocess.run([CLI, *shlex.split(command)[1:]], env=lab_cli_env(lab), cwd=tmp_path,
+                                    capture_output=True, text=True, timeout=120)
+            assert result.returncode == code, f"{command}: {result.stdout}{result.stderr}"
+            assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+            outputs.append(result)
+    assert "1 keys" in outputs[0].stdout
+    validate(json.loads((tmp_path / "audit.json").read_text()))
+    rows = {r["aliases"]: r for r in csv.DictReader(io.StringIO(outputs[2].stdout))}
+    assert rows["alias/one-admin"]["verdict_if_deleted"] == "locked_out"
+    assert "list_keys" in outputs[3].stderr
+
+
+def test_doc_rules_table_matches_the_rules():
+    text = DOC.read_text(encoding="utf-8")
+    for rule in LIVE_RULES.values():
+        row = next((line for line in text.splitlines() if line.startswith(f"| `{rule.id}` {rule.name} |")), None)
+        assert row is not None, f"docs/audit.md has no row for {rule.id} {rule.name}"
+        assert f"| {rule.severity} |" in row and rule.help_uri in row
+
+
+# --- several identities, progress ----------------------------------------------------------------------------------
+
+def test_more_identities_are_used_when_given(run):
+    """admin (kms:* in its IAM policy) beside auditor: the keys whose policy delegates to the account become
+    manageable, as report decides with both."""
+    one = json.loads(run("--profile", "auditor", "--regions", "us-east-1", "--format", "json").stdout)
+    two = json.loads(run("--profile", "auditor", "--profile", "admin", "--regions", "us-east-1",
+                         "--format", "json").stdout)
+    assert by_alias(one)["alias/healthy"]["verdict"] == "recoverable"
+    healthy = by_alias(two)["alias/healthy"]
+    assert healthy["verdict"] == "manageable"
+    assert {"principal": f"arn:aws:iam::{A}:role/Admin", "how": "iam", "exists": True} in healthy["managers"]
+    assert healthy["requests"] == 4  # two identities, two requests each
+
+
+def test_progress_on_a_terminal_and_not_with_quiet(lab: Lab, lab_cli_env, tmp_path: Path):
+    pexpect = pytest.importorskip("pexpect")
+    env = lab_cli_env(lab)
+    env.update({"COLUMNS": "160", "TERM": "xterm"})
+    out = tmp_path / "a.json"
+    child = pexpect.spawn(CLI, ["audit", "--profile", "auditor", "--format", "json", "--output", str(out)],
+                          env=env, cwd=str(tmp_path), encoding="utf-8", timeout=120, dimensions=(40, 160))
+    child.expect("auditing")
+    child.expect("keys")  # keys done / total
+    child.expect("ETA")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 4
+    validate(json.loads(out.read_text()))
+    quiet = pexpect.spawn(CLI, ["audit", "--quiet", "--profile", "auditor", "--regions", "eu-west-1", "--format",
+                                "json", "--output", str(tmp_path / "b.json")],
+                          env=env, cwd=str(tmp_path), encoding="utf-8", timeout=120, dimensions=(40, 160))
+    quiet.expect(pexpect.EOF)
+    quiet.close()
+    assert "auditing" not in (quiet.before or "")
+    assert quiet.exitstatus == 0
