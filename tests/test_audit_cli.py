@@ -41,6 +41,8 @@ EXPECTED: dict[str, tuple[str, set[str], set[str]]] = {
     "alias/retiring": ("recoverable", {"KA006"}, set()),
     "alias/identity-center": ("recoverable", {"KA003"}, {"KR005"}),
     "alias/window": ("recoverable", {"KA005", "KA001"}, set()),
+    "alias/condition-a": ("recoverable", {"KA002"}, set()),
+    "alias/condition-b": ("recoverable", {"KA002"}, set()),
 }
 
 
@@ -82,13 +84,16 @@ def test_json_every_risk_in_two_regions(run):
         assert keys[alias]["verdict"] == verdict, alias
         assert present <= rules, (alias, rules)
         assert not (absent & rules), (alias, rules)
-        assert keys[alias]["requests"] == 2  # DescribeKey and GetKeyPolicy
+        if not alias.startswith("alias/condition-"):
+            assert keys[alias]["requests"] == 2  # DescribeKey and GetKeyPolicy
+    # Role Retired is named by two keys' conditions: iam:GetRole once, for whichever key came first.
+    assert sorted(keys[a]["requests"] for a in ("alias/condition-a", "alias/condition-b")) == [2, 3]
     assert by_alias(doc, "eu-west-1")["alias/healthy"]["findings"] == []
     hows = {(m["principal"], m["how"]) for m in keys["alias/healthy"]["managers"]}
     assert (f"arn:aws:iam::{A}:root", "root") in hows and any(h == "iam" for _, h in hows)
     assert keys["alias/one-admin"]["managers"] == [{"principal": KEY_ADMIN, "how": "named", "exists": True}]
     assert keys["alias/locked"]["managers"] == []
-    assert doc["summary"]["keys"] == 9 and doc["summary"]["verdicts"]["locked_out"] == 1
+    assert doc["summary"]["keys"] == 11 and doc["summary"]["verdicts"]["locked_out"] == 1
     assert doc["errors"] == []
     assert "verdict_if_deleted" not in keys["alias/healthy"]
 
@@ -131,7 +136,7 @@ def test_text_is_sorted_by_risk(run):
     order = [next(a for a in EXPECTED if a in row) for row in rows if any(a in row for a in EXPECTED)]
     assert order[0] == "alias/locked"
     assert order[-1] == "alias/healthy"
-    assert "9 keys" not in result.stdout and "8 keys" in result.stdout
+    assert "11 keys" not in result.stdout and "10 keys" in result.stdout
 
 
 def test_markdown_and_csv(run):
@@ -141,7 +146,7 @@ def test_markdown_and_csv(run):
     assert md.stdout.index("alias/locked") < md.stdout.index("alias/healthy")
     out = run("--profile", "auditor", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
-    assert len(rows) == 9
+    assert len(rows) == 11
     locked = next(r for r in rows if r["aliases"] == "alias/locked")
     assert locked["verdict"] == "locked_out" and "KA008" in locked["findings"].split()
     assert locked["worst_severity"] == "critical"
@@ -332,3 +337,32 @@ def test_progress_on_a_terminal_and_not_with_quiet(lab: Lab, lab_cli_env, tmp_pa
     quiet.close()
     assert "auditing" not in (quiet.before or "")
     assert quiet.exitstatus == 0
+
+
+def test_if_deleted_removes_a_manager_through_iam(run):
+    """Admin manages the default-policy key only through its IAM policy (the account principal delegates): once
+    Admin is deleted it is gone from the managers, and the root user is left."""
+    admin = f"arn:aws:iam::{A}:role/Admin"
+    doc = json.loads(run("--profile", "auditor", "--profile", "admin", "--regions", "us-east-1", "--format", "json",
+                         "--if-deleted", admin).stdout)
+    validate(doc)
+    healthy = by_alias(doc)["alias/healthy"]
+    assert healthy["verdict"] == "manageable" and healthy["verdict_if_deleted"] == "recoverable"
+    assert admin in {m["principal"] for m in healthy["managers"]}
+    assert admin not in {m["principal"] for m in healthy["managers_if_deleted"]}
+    assert f"arn:aws:iam::{A}:root" in {m["principal"] for m in healthy["managers_if_deleted"]}
+
+
+def test_no_output_holds_a_lab_credential(lab: Lab, run):
+    import configparser
+
+    parser = configparser.RawConfigParser()
+    parser.read(lab.config_path)
+    secrets = [parser.get(s, k) for s in parser.sections()
+               for k in ("aws_access_key_id", "aws_secret_access_key", "aws_session_token") if parser.has_option(s, k)]
+    assert secrets
+    for fmt in ("text", "json", "sarif", "markdown", "csv"):
+        for profile in ("auditor", "intern"):
+            result = run("--profile", profile, "--format", fmt, "--regions", "us-east-1", "--debug")
+            for secret in secrets:
+                assert secret not in result.stdout and secret not in result.stderr, (fmt, profile)

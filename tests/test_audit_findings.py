@@ -154,3 +154,28 @@ def test_superseded_lint_rules_do_not_reach_the_audit():
     rules = {f.rule for f in lint_findings(policy, A)}
     assert rules.isdisjoint(SUPERSEDES), rules
     assert "KR007" in rules  # the other lint rules still run on the live policy
+
+
+def test_audit_key_says_why_the_policy_was_not_read():
+    """A throttled GetKeyPolicy is not a denial (KMS API Reference, GetKeyPolicy, Errors): KA007 names each
+    identity's outcome, and the verdict is undetermined, decided by report's build_report."""
+    from kms_rescue.audit.keys import audit_key
+    from kms_rescue.observations import CallResult, HistoryLookup, IdentityProbe, IdentitySpec, Investigation, KeyFacts
+
+    arn = f"arn:aws:kms:us-east-1:{A}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    probes = [
+        IdentityProbe(IdentitySpec("auditor", "profile", profile="auditor"), status="ok",
+                      arn=f"arn:aws:sts::{A}:assumed-role/Auditor/a", account=A,
+                      calls=[CallResult("kms:GetKeyPolicy", "throttled", "ThrottlingException", "slow down", 0, "",
+                                        arn)]),
+        IdentityProbe(IdentitySpec("intern", "profile", profile="intern"), status="ok",
+                      arn=f"arn:aws:iam::{A}:user/intern", account=A,
+                      calls=[CallResult("kms:GetKeyPolicy", "access_denied", "AccessDeniedException", "no", 0, "",
+                                        arn)]),
+    ]
+    inv = Investigation(key=KeyFacts(input=arn, arn=arn, key_id=arn.rsplit("/", 1)[1], account=A, region="us-east-1"),
+                        identities=probes, history=HistoryLookup(False, "us-east-1"))
+    k = audit_key(inv)
+    assert k.verdict == "undetermined"
+    ka007 = next(f for f in k.findings if f.rule == "KA007")
+    assert "auditor: throttled" in ka007.message and "intern: access_denied" in ka007.message

@@ -57,3 +57,12 @@ def test_bad_credentials_are_a_row(lab_env, monkeypatch):
         items = list(audit_region(AuditTarget(None, lab.region, profile("nosuchprofile")), AuditOptions()))
     assert len(items) == 1 and isinstance(items[0], AuditError)
     assert items[0].stage == "credentials"
+
+
+def test_an_account_that_answers_nothing_is_a_row(lab_env):
+    """Every request throttled: the credentials' check fails, and that is one error row, not a crash."""
+    with Lab("healthy-default", fault_rate=1.0, fault="throttle", seed=1) as lab:
+        lab_env(lab)
+        items = list(audit_region(AuditTarget(None, lab.region, profile("admin")), AuditOptions(max_attempts=1)))
+    assert len(items) == 1 and isinstance(items[0], AuditError)  # nothing works: the credentials' check fails
+    assert items[0].stage == "credentials" and items[0].error == "throttled"
