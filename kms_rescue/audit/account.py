@@ -265,14 +265,18 @@ def _audit_region(target: AuditTarget, options: AuditOptions, cache: AccountCach
             window.append(pool.submit(one, key_id))
             if len(window) >= workers * 2:
                 break
-        while window:
-            done = window.pop(0).result()
-            nxt = next(pending, None)
-            if nxt is not None:
-                window.append(pool.submit(one, nxt))
-            options.progress(ProgressEvent("step", message=region))
-            if done is not None:
-                yield done
+        try:
+            while window:
+                done = window.pop(0).result()
+                nxt = next(pending, None)
+                if nxt is not None:
+                    window.append(pool.submit(one, nxt))
+                options.progress(ProgressEvent("step", message=region))
+                if done is not None:
+                    yield done
+        finally:  # stopped early (Ctrl-C, or the caller closed the stream): keys not begun are not read
+            for future in window:
+                future.cancel()
 
 
 KeyAuditOrNone = Any  # KeyAudit, or None for an AWS managed key skipped (found by DescribeKey)
