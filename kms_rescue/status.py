@@ -19,10 +19,10 @@ class ExitStatus(IntEnum):
     USAGE = 2  #: bad input: an option, a file, a key reference, a config; one line on stderr says what
     RECOVERABLE = 3  #: none of the identities can manage the key, but a principal of its account can
     LOCKED_OUT = 4  #: no principal of the key's account can ever manage it (lint: a policy that does this)
-    UNDETERMINED = 5  #: no identity could read the policy and no history recovered it
+    UNDETERMINED = 5  #: no identity could read the policy and no history recovered it (audit: nothing could be read)
     NOT_FOUND = 6  #: no such key or alias where every identity looked
     APPLIED_NOT_VERIFIED = 7  #: fix: the write may have happened, but no fresh read shows the new policy
-    LINT_FINDINGS = 8  #: lint: a reported finding is at or above --fail-on
+    FINDINGS = 8  #: lint, audit: a reported finding is at or above --fail-on
     NOT_APPLIED = 9  #: fix: nothing was written (the checks or KMS refused it; a fresh read shows the old policy)
     EXPECTATION_FAILED = 10  #: explain --expect: the decision is not the one expected
     INTERRUPTED = 130  #: Ctrl-C (128 + SIGINT), or end of input at a question

@@ -40,7 +40,7 @@ def test_each_number_has_one_meaning() -> None:
     values = [s.value for s in ExitStatus]
     assert len(values) == len(set(values)), "an IntEnum alias would give one number two names"
     assert ExitStatus.INTERNAL_ERROR == 1 and ExitStatus.USAGE == 2 and ExitStatus.INTERRUPTED == 130
-    assert ExitStatus.LINT_FINDINGS != ExitStatus.INTERNAL_ERROR != ExitStatus.NOT_APPLIED
+    assert ExitStatus.FINDINGS != ExitStatus.INTERNAL_ERROR != ExitStatus.NOT_APPLIED
 
 
 def test_signals_follow_the_shell_convention() -> None:
@@ -100,7 +100,7 @@ def test_lint_findings_and_a_lockout_have_their_own_statuses(tmp_path: Path,
                      "eu-west-2", "--fail-on", "low"])
     clean = main(["lint", str(fixtures / "default-console-policy.json"), "--account", "111122223333"])
     capsys.readouterr()
-    assert (locked, findings, clean) == (ExitStatus.LOCKED_OUT, ExitStatus.LINT_FINDINGS, ExitStatus.OK)
+    assert (locked, findings, clean) == (ExitStatus.LOCKED_OUT, ExitStatus.FINDINGS, ExitStatus.OK)
 
 
 def test_explain_expectation_failed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

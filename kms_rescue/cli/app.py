@@ -30,7 +30,7 @@ from kms_rescue.keyids import KEY_ID_RE
 from kms_rescue.status import ExitStatus, signal_status
 
 # Modules under kms_rescue.cli that provide a ``register(app)`` function, in --help order.
-COMMAND_MODULES: tuple[str, ...] = ("explain", "lint", "report", "lab", "rescue", "fix", "ticket", "demo")
+COMMAND_MODULES: tuple[str, ...] = ("explain", "lint", "report", "audit", "lab", "rescue", "fix", "ticket", "demo")
 
 #: Flags every command takes, anywhere on the line (as the AWS CLI takes --debug): the level of stderr output.
 LEVEL_FLAGS = {"--quiet": _say.QUIET, "-q": _say.QUIET, "--verbose": _say.VERBOSE, "-v": _say.VERBOSE,

@@ -133,7 +133,7 @@ def register(app: typer.Typer) -> None:
 
 def exit_status(report: LintReport, fail_on: Severity, *, soft_fail: bool = False) -> ExitStatus:
     """The one exit-status rule (docs/lint.md, "Exit status"): the first that applies of USAGE 2 (a file could not
-    be read), LOCKED_OUT 4 (a reported finding is a lockout, KR001), LINT_FINDINGS 8 (a reported finding is at or
+    be read), LOCKED_OUT 4 (a reported finding is a lockout, KR001), FINDINGS 8 (a reported finding is at or
     above ``fail_on``), OK 0. KR001 is critical, so every ``--fail-on`` counts it: 4 is the lockout's own form of
     8. ``soft_fail`` turns 4 and 8 into 0; suppressed and skipped findings never count."""
     if report.errors:
@@ -142,7 +142,7 @@ def exit_status(report: LintReport, fail_on: Severity, *, soft_fail: bool = Fals
         return ExitStatus.OK
     if report.locked_out:
         return ExitStatus.LOCKED_OUT
-    return ExitStatus.LINT_FINDINGS if report.reaches(fail_on) else ExitStatus.OK
+    return ExitStatus.FINDINGS if report.reaches(fail_on) else ExitStatus.OK
 
 
 def _check_baseline_target(path: str) -> None:

@@ -112,7 +112,7 @@ def run_cli(argv: list[str]) -> tuple[int, str]:
 
 
 def check_outcome(code: int, err: str) -> None:
-    assert code in (ExitStatus.OK, ExitStatus.LINT_FINDINGS, ExitStatus.USAGE, ExitStatus.LOCKED_OUT), (code, err)
+    assert code in (ExitStatus.OK, ExitStatus.FINDINGS, ExitStatus.USAGE, ExitStatus.LOCKED_OUT), (code, err)
     assert "internal error" not in err and "Traceback" not in err, err
     if code == 2:
         assert len(err.strip().splitlines()) == 1, err

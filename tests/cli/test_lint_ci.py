@@ -120,7 +120,7 @@ def test_a_missing_path_is_one_line_and_exit_2(repo: Path, capsys: pytest.Captur
 
 def test_skip_rule_drops_the_rule(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copy(FIXTURES / "cfn-template.json", repo / "t.json")
-    assert run(capsys, "t.json", "--fail-on", "medium")[0] == ExitStatus.LINT_FINDINGS
+    assert run(capsys, "t.json", "--fail-on", "medium")[0] == ExitStatus.FINDINGS
     code, out, _ = run(capsys, "t.json", "--fail-on", "medium", "--skip-rule", "KR004", "--skip-rule", "kr002")
     assert code == 0 and out == ""
 
@@ -134,7 +134,7 @@ def test_skip_rule_of_an_unknown_rule_is_a_usage_error(repo: Path, capsys: pytes
 def test_skipping_kr001_means_no_lockout_exit(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(repo / "k.json", LOCKED)
     code, out, _ = run(capsys, "k.json", "--skip-rule", "KR001")
-    assert code == ExitStatus.LINT_FINDINGS, "the orphaned unique id (KR003, high) still fails the run"
+    assert code == ExitStatus.FINDINGS, "the orphaned unique id (KR003, high) still fails the run"
     assert "KR001" not in out and "KR003" in out
 
 
@@ -155,7 +155,7 @@ def test_yaml_comment_markers_silence_with_a_reason(repo: Path, capsys: pytest.C
 def test_a_marker_without_a_reason_silences_nothing(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(repo / "t.yaml", CFN_WITH_MARKERS.replace(" break-glass session, reviewed by security (ticket SEC-42)", ""))
     code, out, err = run(capsys, "t.yaml", "--fail-on", "medium")
-    assert code == ExitStatus.LINT_FINDINGS
+    assert code == ExitStatus.FINDINGS
     assert "KR004" in out
     assert "t.yaml:10: suppression of KR004 gives no reason; it silences nothing" in err
 
@@ -163,7 +163,7 @@ def test_a_marker_without_a_reason_silences_nothing(repo: Path, capsys: pytest.C
 def test_a_marker_naming_an_unknown_rule_is_reported(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write(repo / "t.yaml", CFN_WITH_MARKERS.replace("ignore KR004", "ignore KR404"))
     code, out, err = run(capsys, "t.yaml", "--fail-on", "medium")
-    assert code == ExitStatus.LINT_FINDINGS and "KR004" in out
+    assert code == ExitStatus.FINDINGS and "KR004" in out
     assert "t.yaml:10: suppression names unknown rule KR404" in err
 
 
@@ -200,7 +200,7 @@ def test_baseline_reports_only_new_findings(repo: Path, capsys: pytest.CaptureFi
     policy["Statement"][1]["Principal"] = {"AWS": "arn:aws:sts::111122223333:assumed-role/App/bob"}
     write(repo / "k.json", json.dumps(policy, indent=2))
     code, out, _ = run(capsys, "k.json", "--baseline", "kms-baseline.json", "--fail-on", "medium")
-    assert code == ExitStatus.LINT_FINDINGS and "KR004" in out and "KR001" not in out, \
+    assert code == ExitStatus.FINDINGS and "KR004" in out and "KR001" not in out, \
         "only the new finding is reported"
 
     code, _, _ = run(capsys, "k.json", "--baseline", "kms-baseline.json", "--write-baseline", "kms-baseline.json")
@@ -244,7 +244,7 @@ def test_a_bad_baseline_is_one_line(
         (["locked.json"], [], 4, "a reported lockout"),
         (["locked.json"], ["--fail-on", "critical"], 4, "KR001 is critical, so every --fail-on counts it"),
         (["locked.json"], ["--soft-fail"], 0, "--soft-fail reports and exits 0"),
-        (["session.json"], ["--fail-on", "medium"], ExitStatus.LINT_FINDINGS,
+        (["session.json"], ["--fail-on", "medium"], ExitStatus.FINDINGS,
          "a reported medium finding at --fail-on medium"),
         (["session.json"], ["--fail-on", "medium", "--soft-fail"], 0, "--soft-fail turns 8 into 0"),
         (["session.json"], [], 0, "medium is below the default --fail-on high"),
@@ -336,7 +336,7 @@ def test_cloudformation_metadata_silences_a_keys_findings(repo: Path, capsys: py
     ]}}
     write(repo / "t.json", json.dumps(template, indent=2))
     code, out, err = run(capsys, "t.json", "--fail-on", "medium", "--format", "json")
-    assert code == ExitStatus.LINT_FINDINGS, "KR002 has no reason, so it is still reported"
+    assert code == ExitStatus.FINDINGS, "KR002 has no reason, so it is still reported"
     [policy] = json.loads(out)["policies"]
     assert [f["rule_id"] for f in policy["findings"]] == ["KR002"]
     assert [(s["rule_id"], s["reason"]) for s in policy["suppressed"]] == [

@@ -30,11 +30,11 @@ def fx(name: str) -> str:
         ([fx("default-console-policy.json")], 0, "the console's default key policy is clean"),
         ([fx("locked-out.json")], 4, "the only administrator was deleted: locked out"),
         ([fx("default-console-policy.json"), fx("locked-out.json")], 4, "any locked-out policy makes it 4"),
-        ([fx("terraform-plan.json")], ExitStatus.LINT_FINDINGS, "a partial-wildcard principal is a high finding"),
+        ([fx("terraform-plan.json")], ExitStatus.FINDINGS, "a partial-wildcard principal is a high finding"),
         ([fx("terraform-plan.json"), "--fail-on", "critical"], 0, "--fail-on raises the bar"),
         ([fx("cfn-template.yaml")], 0, "only a low finding (an unresolved !Ref)"),
-        ([fx("cfn-template.yaml"), "--fail-on", "low"], ExitStatus.LINT_FINDINGS, "--fail-on low counts it"),
-        ([fx("cfn-template.json"), "--fail-on", "medium"], ExitStatus.LINT_FINDINGS, "a session principal is medium"),
+        ([fx("cfn-template.yaml"), "--fail-on", "low"], ExitStatus.FINDINGS, "--fail-on low counts it"),
+        ([fx("cfn-template.json"), "--fail-on", "medium"], ExitStatus.FINDINGS, "a session principal is medium"),
         ([fx("locked-out.json"), "--fail-on", "critical"], 4, "a lockout is 4 whatever --fail-on says"),
     ],
 )
@@ -83,7 +83,7 @@ def test_text_output_names_the_resource_for_plans(capsys: pytest.CaptureFixture[
 
 def test_json_output_shape(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["lint", fx("terraform-plan.json"), "--account", ACCOUNT, "--format", "json"])
-    assert code == ExitStatus.LINT_FINDINGS
+    assert code == ExitStatus.FINDINGS
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {"schema_version", "tool", "account", "files", "fail_on", "locked_out", "summary", "policies",
                          "skipped", "errors"}
@@ -158,7 +158,7 @@ def test_lint_does_not_import_boto3_or_botocore() -> None:
          "--format", "sarif"],
         capture_output=True, text=True, env=env,
     )
-    assert run.returncode == ExitStatus.LINT_FINDINGS, run.stderr[-500:]
+    assert run.returncode == ExitStatus.FINDINGS, run.stderr[-500:]
     imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
     assert "kms_rescue.policy.lint" in imported, "the import profile was recorded"
     assert not {m for m in imported if m.split(".")[0] in ("boto3", "botocore", "moto")}

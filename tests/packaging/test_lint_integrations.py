@@ -107,7 +107,7 @@ def test_action_script_soft_fail_skip_rules_and_fail_on(workspace: Path) -> None
     _, outputs, _ = _run_action(workspace, paths="infra", soft_fail="true", sarif_file="a.sarif")
     assert outputs["exit-code"] == "0" and (workspace / "a.sarif").exists()
     _, outputs, _ = _run_action(workspace, paths="infra/logs.json", fail_on="medium", sarif_file="b.sarif")
-    assert outputs["exit-code"] == str(ExitStatus.LINT_FINDINGS.value)
+    assert outputs["exit-code"] == str(ExitStatus.FINDINGS.value)
     _, outputs, _ = _run_action(workspace, paths="infra/logs.json", fail_on="medium", skip_rules="KR002, KR004",
                                 sarif_file="c.sarif")
     assert outputs["exit-code"] == "0"

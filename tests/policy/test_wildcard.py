@@ -210,4 +210,4 @@ def test_variable_scan_regression_through_lint(tmp_path: Path) -> None:
     path.write_text(json.dumps(policy))
     run = subprocess.run([str(SCRIPT), "lint", str(path), "--account", ACCOUNT], capture_output=True, text=True,
                          timeout=CLI_TIMEOUT_S)
-    assert run.returncode in (ExitStatus.OK, ExitStatus.LINT_FINDINGS), run.stderr
+    assert run.returncode in (ExitStatus.OK, ExitStatus.FINDINGS), run.stderr

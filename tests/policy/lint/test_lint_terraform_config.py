@@ -76,7 +76,7 @@ def test_findings_point_at_the_resource_blocks(configuration: Path) -> None:
 
 
 def test_text_output_names_the_tf_file(configuration: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["lint", "infra/plan.json", "--account", ACCOUNT]) == ExitStatus.LINT_FINDINGS
+    assert main(["lint", "infra/plan.json", "--account", ACCOUNT]) == ExitStatus.FINDINGS
     out = capsys.readouterr().out
     line = _line(SHARED_TF, '"Sid": "Admins"')
     assert f"infra/shared.tf:{line}: HIGH KR012 [aws_kms_key_policy.shared]" in out
