@@ -50,7 +50,8 @@ def test_the_build_is_clean_of_warnings(built):
 def test_the_sdist_has_the_docs_schema_and_licence(built):
     with tarfile.open(built["sdist"]) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
-    assert {"LICENSE", "README.md", "docs/report.schema.json", "kms_rescue/report.schema.json"} <= names
+    assert {"LICENSE", "README.md", "docs/report.schema.json", "kms_rescue/report.schema.json",
+            "docs/audit.schema.json", "kms_rescue/audit.schema.json"} <= names
     assert set(DOCS) <= names, set(DOCS) - names
 
 
@@ -58,11 +59,14 @@ def test_the_wheel_has_the_schema_licence_and_metadata(built):
     with zipfile.ZipFile(built["wheel"]) as whl:
         names = set(whl.namelist())
         schema = whl.read("kms_rescue/report.schema.json")
+        audit_schema = whl.read("kms_rescue/audit.schema.json")
         meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
         meta = email.message_from_bytes(whl.read(meta_name))
         assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert schema == (ROOT / "docs" / "report.schema.json").read_bytes()
+    assert audit_schema == (ROOT / "docs" / "audit.schema.json").read_bytes()
     json.loads(schema)
+    json.loads(audit_schema)
     assert meta["Version"] == kms_rescue.__version__
     assert meta["License-Expression"] == "Apache-2.0"
     assert "Apache License" in (ROOT / "LICENSE").read_text(encoding="utf-8")[:200]
