@@ -42,7 +42,7 @@ from kms_rescue.audit.model import AuditError, AuditItem
 from kms_rescue.audit.pacing import paced
 from kms_rescue.audit.quotas import AUDIT_SHARE
 from kms_rescue.audit.rates import Rates
-from kms_rescue.aws.redact import Redactor, redact
+from kms_rescue.aws.redact import redact
 from kms_rescue.aws.results import no_progress
 
 #: Targets (account × Region) audited at once in one process.
@@ -85,6 +85,21 @@ def default_job() -> Job:
     """:func:`~kms_rescue.audit.account.audit_region` with one cache of per-account reads for the whole run (each
     account's caller, IAM policies and guardrails are read once, whatever its number of Regions)."""
     return functools.partial(audit_region, cache=AccountCache())
+
+
+class _Either:
+    """Set when this run's own event or the parent's is: a process's run stops its own threads without
+    stopping the other processes (which share the parent's event)."""
+
+    def __init__(self, parent: _Stop) -> None:
+        self._own = threading.Event()
+        self._parent = parent
+
+    def is_set(self) -> bool:
+        return self._own.is_set() or self._parent.is_set()
+
+    def set(self) -> None:
+        self._own.set()
 
 
 def _key(target: _Target) -> TargetKey:
@@ -191,30 +206,39 @@ def _child_init(results: Any, stop: Any) -> None:
     _CHILD_QUEUE, _CHILD_STOP = results, stop
 
 
+#: Fields of the options that stay in the parent: the progress callback (the child reports progress through the
+#: queue) and the redactor (it holds a lock; the child redacts with its own, which learns the credentials it uses).
+_PARENT_ONLY = ("progress", "redactor")
+
+
 def _for_child(options: Any) -> tuple[Any, bool]:
-    """``options`` as a pool process can receive them (pickled): the progress callback and the redactor stay in the
-    parent (the child reports progress through the queue and redacts with its own); whether to forward progress."""
+    """``options`` as a pool process can receive them (pickled): a dataclass's type and its fields but those in
+    :data:`_PARENT_ONLY` (the child rebuilds it with their defaults), and whether to forward progress."""
     if not dataclasses.is_dataclass(options) or isinstance(options, type):
-        return options, False
-    names = {f.name for f in dataclasses.fields(options)}
-    changes: dict[str, Any] = {}
-    forward = False
-    if "progress" in names:
-        forward = getattr(options, "progress", no_progress) is not no_progress
-        changes["progress"] = no_progress
-    if "redactor" in names:
-        changes["redactor"] = Redactor()
-    if "environ" in names and getattr(options, "environ", None) is not None:
-        changes["environ"] = dict(getattr(options, "environ"))  # noqa: B009
-    return dataclasses.replace(options, **changes), forward
+        return ("as-is", options), False
+    fields = {f.name: getattr(options, f.name) for f in dataclasses.fields(options)
+              if f.init and f.name not in _PARENT_ONLY}
+    if fields.get("environ") is not None:
+        fields["environ"] = dict(fields["environ"])
+    forward = getattr(options, "progress", no_progress) is not no_progress
+    return ("fields", (type(options), fields)), forward
 
 
-def _child_run(group: Sequence[_Target], options: Any, job: Job | None, concurrency: int,
+def _from_parent(packed: tuple[str, Any], progress: Callable[[Any], None] | None) -> Any:
+    kind, value = packed
+    if kind == "as-is":
+        return value
+    cls, fields = value
+    if progress is not None:
+        fields = {**fields, "progress": progress}
+    return cls(**fields)
+
+
+def _child_run(group: Sequence[_Target], packed: tuple[str, Any], job: Job | None, concurrency: int,
                wall_deadline: float | None, deadline: float | None, share: float, forward: bool) -> int:
     """One process's share of the targets, its events sent back in batches; returns the events sent."""
     results, stop = _CHILD_QUEUE, _CHILD_STOP
-    if forward:
-        options = dataclasses.replace(options, progress=lambda event: results.put(("progress", event)))
+    options = _from_parent(packed, (lambda event: results.put(("progress", event))) if forward else None)
     job = job or default_job()
     ends_at = None if wall_deadline is None else time.monotonic() + (wall_deadline - time.time())
     sent = 0
@@ -231,7 +255,7 @@ def _child_run(group: Sequence[_Target], options: Any, job: Job | None, concurre
 
     try:
         with paced(Rates(share)):
-            for event in _thread_stream(group, options, job, concurrency, ends_at, stop, deadline):
+            for event in _thread_stream(group, options, job, concurrency, ends_at, _Either(stop), deadline):
                 batch.append(event)
                 if len(batch) >= BATCH_ITEMS or time.monotonic() - flushed >= BATCH_SECONDS:
                     flush()
