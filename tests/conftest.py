@@ -50,3 +50,15 @@ def spread_keys_scenario(keys: int, regions: tuple[str, ...] = ("us-east-1", "us
 def spread_keys() -> object:
     """:func:`spread_keys_scenario`, as a fixture."""
     return spread_keys_scenario
+
+
+@pytest.fixture
+def lab_cli_env(aws_home: Path):
+    """``env(lab)``: the environment for the installed CLI against ``lab`` (its AWS config; a private HOME; no
+    AWS_* variable of the developer's; no colour)."""
+    def env(lab: object) -> dict[str, str]:
+        out = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        out.update({"HOME": str(aws_home), "AWS_CONFIG_FILE": str(lab.config_path),  # type: ignore[attr-defined]
+                    "AWS_SHARED_CREDENTIALS_FILE": str(aws_home / "no-credentials"), "NO_COLOR": "1"})
+        return out
+    return env

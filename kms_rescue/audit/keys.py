@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from kms_rescue.audit.findings import lint_findings, live_findings
-from kms_rescue.audit.model import Finding, KeyAudit, Manager
+from kms_rescue.audit.model import Finding, KeyAudit, Manager, severity_rank
 from kms_rescue.contract import Report
 from kms_rescue.observations import IdentityProbe, Investigation, PrincipalCheck
 from kms_rescue.policy import PolicyInputError
@@ -39,6 +39,8 @@ def managers_of(report: Report) -> tuple[Manager, ...]:
         if p.kind == "root_user":
             arn = account_root_arn(account, partition_of_arn(report.key.arn or "") or "aws")
             out.setdefault(arn, Manager(arn, "root", True))
+        elif p.kind == "account_delegation":  # IAM principals of the account whose identity policies allow it
+            out.setdefault(p.principal, Manager(p.principal, "iam", None))
         elif p.kind in ("named_principal", "session", "wildcard"):
             out.setdefault(p.principal, Manager(p.principal, "named", p.exists))
     for ident in report.identities:
@@ -72,6 +74,15 @@ def without(inv: Investigation, deleted: Sequence[str]) -> Investigation:
     return replace(inv, identities=identities, principal_checks=checks)
 
 
+def _unread_because(inv: Investigation) -> str:
+    """How each identity's kms:GetKeyPolicy ended: "auditor: access_denied; admin: throttled"."""
+    said = []
+    for probe in inv.identities:
+        call = probe.last("kms:GetKeyPolicy")
+        said.append(f"{probe.name}: {call.outcome if call is not None else probe.status}")
+    return "; ".join(said)
+
+
 def audit_key(inv: Investigation, *, if_deleted: Sequence[str] = (), now: _dt.datetime | None = None,
               requests: int = 0, extra: Sequence[Finding] = ()) -> KeyAudit:
     """The audit of the key of ``inv`` (its ARN, account and id must be known)."""
@@ -85,6 +96,7 @@ def audit_key(inv: Investigation, *, if_deleted: Sequence[str] = (), now: _dt.da
     findings += live_findings(
         verdict=report.verdict, managers=managers, principals=report.principals, paths=report.management_paths,
         key_state=key.state, deletion_date=key.deletion_date, policy_read=document is not None,
+        unread_because=_unread_because(inv) if document is None else "",
     )
     if document is not None:
         findings += lint_findings(document, key.account)
@@ -95,6 +107,7 @@ def audit_key(inv: Investigation, *, if_deleted: Sequence[str] = (), now: _dt.da
     return KeyAudit(
         key_arn=key.arn, account=key.account, region=key.region, key_id=key.id or "", key_manager=key.key_manager,
         key_state=key.state, aliases=tuple(key.aliases), verdict=report.verdict, managers=managers,
-        findings=tuple(findings), verdict_if_deleted=after, managers_if_deleted=after_managers,
+        findings=tuple(sorted(findings, key=lambda f: severity_rank(f.severity))), verdict_if_deleted=after,
+        managers_if_deleted=after_managers,
         summary=report.summary, policy_read_by=report.policy.read_by, requests=requests,
     )
