@@ -16,8 +16,8 @@ classified and redacted, never raised):
   The caller's own account is audited with the caller's identity directly.
 - Its Regions: ``ec2:DescribeRegions`` in that account (EC2 API reference: without ``AllRegions`` it lists the
   Regions enabled for the account), narrowed by ``--regions``; a Region asked for that is not enabled there is a
-  row. When DescribeRegions is not allowed, the Regions asked for (or the profile's Region) are audited, and a row
-  says the list could not be read.
+  row. When DescribeRegions is not allowed, the Regions asked for are audited as asked; without ``--regions``,
+  the profile's Region is, and a row says the list could not be read.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import IdentitySpec
 from kms_rescue.aws.sessions import SessionOptions, session_with_credentials
 from kms_rescue.errors import UsageError
-from kms_rescue.policy.partitions import DEFAULT_PARTITION, check_region, partition_of_arn
+from kms_rescue.policy.partitions import DEFAULT_PARTITION, partition_of_arn
 
 #: The role AWS Organizations creates in the accounts it creates (AWS Organizations User Guide, "Accessing member
 #: accounts in your organization").
@@ -69,20 +69,6 @@ def parse_accounts(text: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def parse_regions(text: str) -> tuple[str, ...]:
-    """``--regions us-east-1,eu-west-1``: Region codes botocore lists (a typo is a usage error, with the closest
-    codes as a hint)."""
-    items = _items(text, "--regions")
-    for item in items:
-        try:
-            found = check_region(item)
-        except ValueError:
-            raise UsageError(f"--regions: {item!r} is not an AWS Region code (e.g. us-east-1)") from None
-        if not found.known:
-            raise UsageError(f"--regions: {found.hint}")
-    return tuple(items)
-
-
 def parse_role_name(name: str) -> str:
     """``--role-name``: an IAM role name (a path, if any, is part of the ARN, not of the name)."""
     if not ROLE_NAME_RE.fullmatch(name or ""):
@@ -114,7 +100,7 @@ def organization_accounts(run: IdentityRun) -> tuple[list[dict[str, Any]], Audit
         got, rec = run.call("organizations:ListAccounts", None,
                             lambda kw=kwargs: client.list_accounts(**kw))  # type: ignore[misc]
         if got is None:
-            return accounts, _row(run.probe.account, None, "list_accounts", rec.error_code or rec.outcome,
+            return accounts, _row(run.probe.account, None, "list_accounts", rec.outcome,
                                   rec.message)
         accounts.extend(a for a in got.get("Accounts") or [] if isinstance(a, dict) and a.get("Id"))
         token = got.get("NextToken")
@@ -134,7 +120,7 @@ def _enter(run: IdentityRun, base: IdentitySpec, account: str, role_name: str, p
     got, rec = run.call("sts:AssumeRole", role_arn, lambda: run.client("sts").assume_role(
         RoleArn=role_arn, RoleSessionName=SESSION_NAME))
     if got is None:
-        return None, spec, _row(account, None, "assume_role", rec.error_code or rec.outcome,
+        return None, spec, _row(account, None, "assume_role", rec.outcome,
                                 f"cannot assume {role_arn}: {rec.message or rec.outcome}")
     c = got["Credentials"]
     settings.redactor.add(c["AccessKeyId"], c["SecretAccessKey"], c.get("SessionToken"))
@@ -149,10 +135,11 @@ def _regions(run: IdentityRun, account: str, wanted: Sequence[str], region: str
              ) -> tuple[list[str], list[AuditError]]:
     got, rec = run.call("ec2:DescribeRegions", None, lambda: run.client("ec2").describe_regions())
     if got is None:
-        use = list(wanted) or [region]
-        return use, [_row(account, None, "describe_regions", rec.error_code or rec.outcome,
-                          f"could not list the enabled Regions ({rec.message or rec.outcome}): auditing "
-                          f"{', '.join(use)} only")]
+        if wanted:  # the Regions asked for are audited as asked (one that is not enabled fails its ListKeys)
+            return list(wanted), []
+        return [region], [_row(account, None, "describe_regions", rec.outcome,
+                               f"could not list the enabled Regions ({rec.message or rec.outcome}): auditing "
+                               f"{region} only (name others with --regions)")]
     enabled = sorted({r["RegionName"] for r in got.get("Regions") or [] if r.get("RegionName")})
     if not wanted:
         return enabled, []
@@ -169,12 +156,15 @@ def plan_targets(
     organization: bool = False,
     role_name: str = DEFAULT_ROLE_NAME,
     regions: Sequence[str] = (),
+    identities: Sequence[IdentitySpec] = (),
     options: SessionOptions | None = None,
     environ: Mapping[str, str] | None = None,
     redactor: Redactor | None = None,
 ) -> Iterator[AuditTarget | AuditError]:
     """The audit's targets (one per account and enabled Region) and a row for each account or Region that cannot
-    be audited, account by account. ``region``: where the planning calls go (the profile's Region)."""
+    be audited, account by account. ``region``: where the planning calls go (the profile's Region);
+    ``regions``: only these (already checked Region codes); ``identities``: more identities of the caller's own
+    account, used beside ``base`` there."""
     if accounts and organization:
         raise UsageError("--accounts and --organization cannot be used together")
     settings = ProbeSettings(options=options or SessionOptions(), redactor=redactor or Redactor(), environ=environ)
@@ -204,8 +194,9 @@ def plan_targets(
     else:
         wanted = list(accounts) or [caller]
     for account in dict.fromkeys(wanted):
+        extra: tuple[IdentitySpec, ...] = ()
         if account == caller:
-            member, spec = run, base
+            member, spec, extra = run, base, tuple(identities)
         else:
             entered, spec, row = _enter(run, base, account, role_name, partition, settings, region)
             if entered is None:
@@ -216,8 +207,8 @@ def plan_targets(
         names, rows = _regions(member, account, regions, region)
         yield from rows
         for r in names:
-            yield AuditTarget(account=account, region=r, identity=spec)
+            yield AuditTarget(account=account, region=r, identity=spec, identities=extra)
 
 
 __all__ = ["DEFAULT_ROLE_NAME", "SESSION_NAME", "member_identity", "organization_accounts", "parse_accounts",
-           "parse_regions", "parse_role_name", "plan_targets"]
+           "parse_role_name", "plan_targets"]
