@@ -182,3 +182,34 @@ def test_planning_against_the_lab(org_lab: Lab, aws_home: Path, monkeypatch: pyt
     assert all(t.identity == base for t in own)
     assert all(t.identity.role_arn == f"arn:aws:iam::{t.account}:role/{DEFAULT_ROLE_NAME}"
                for t in targets if t.account != MGMT)
+
+
+# --- docs/audit.md's "Many accounts" examples run ----------------------------------------------------------------
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "audit.md"
+
+
+def many_accounts_examples() -> list[tuple[list[str], int]]:
+    """(arguments after ``kms-rescue audit``, exit code) of each ``# exit N`` line of the section's shell blocks."""
+    import re
+    import shlex
+
+    text = DOC.read_text(encoding="utf-8")
+    section = text.split("## Many accounts", 1)[1].split("\n## ", 1)[0]
+    out = []
+    for line in section.splitlines():
+        m = re.fullmatch(r"kms-rescue audit (.*?)\s+# exit (\d)", line.strip())
+        if m:
+            out.append((shlex.split(m.group(1)), int(m.group(2))))
+    return out
+
+
+def test_the_section_has_examples() -> None:
+    assert len(many_accounts_examples()) >= 4
+
+
+@pytest.mark.parametrize(("args", "code"), many_accounts_examples())
+def test_many_accounts_examples_run(run: Any, args: list[str], code: int) -> None:
+    result = run(*args)
+    assert result.returncode == code, (args, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr
