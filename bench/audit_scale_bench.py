@@ -43,6 +43,7 @@ def _env(config: Path) -> dict[str, str]:
 RATE_SCRIPT = """
 import json, os, sys
 import boto3, botocore.session
+from kms_rescue.lab.rate import NO_RETRY, measure
 config, threads, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 def make():
     core = botocore.session.Session()
@@ -85,13 +86,13 @@ def run_audit(lab: Any, config: Path, tmp: Path, *extra: str) -> dict[str, Any]:
     out = tmp / f"audit-{time.monotonic_ns()}.json"
     rss = tmp / f"rss-{time.monotonic_ns()}.txt"
     timer = ["/usr/bin/time", "-f", "%M", "-o", str(rss)] if Path("/usr/bin/time").exists() else []
-    before = lab.admin.stats()["requests"]
+    before = lab.admin.stats().get("requests", 0)
     started = time.perf_counter()
     done = subprocess.run([*timer, CLI, "audit", "--profile", "auditor", "--organization", "--format", "json",
                            "--fail-on", "none", "--output", str(out), *extra], env=_env(config),
                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     wall = time.perf_counter() - started
-    requests = lab.admin.stats()["requests"] - before
+    requests = lab.admin.stats().get("requests", 0) - before
     doc = json.loads(out.read_text())
     rss_mb = int(rss.read_text().strip().splitlines()[-1]) / 1024 if timer else float("nan")
     return {"wall": wall, "requests": requests, "keys": doc["summary"]["keys"], "errors": len(doc["errors"]),
