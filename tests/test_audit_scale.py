@@ -181,7 +181,7 @@ def test_throttles_reach_the_rate_of_their_scope(lab_env: Any) -> None:
             for _ in range(8):
                 kms.list_keys()
         assert lab.admin.stats().get("fault:throttle", 0) > 0
-    assert rates.throttles() == lab.admin.stats().get("fault:throttle", 0) or rates.throttles() > 0
+    assert rates.throttles() > 0
     assert rates.get((creds.access_key_id, lab.region), "ListKeys").throttles == rates.throttles()
 
 
