@@ -29,6 +29,38 @@ def aws_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def spread_keys_scenario(keys: int, regions: tuple[str, ...] = ("us-east-1", "us-west-2", "eu-west-1"),
+                         name: str = "spread-keys") -> dict[str, object]:
+    """A lab scenario of ``keys`` keys with the default key policy, spread round-robin over ``regions`` (all
+    enabled), and two profiles: ``admin`` (kms:*, IAM reads, ec2:DescribeRegions) and ``app`` (kms:Describe*
+    and kms:List* only: no DescribeRegions). Key ids are fixed UUIDs, so runs compare."""
+    import uuid
+
+    admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+        "kms:*", "iam:Get*", "iam:List*", "ec2:DescribeRegions", "sts:AssumeRole"], "Resource": "*"}]}
+    app = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+        "kms:Describe*", "kms:List*", "kms:GetKeyPolicy"], "Resource": "*"}]}
+    return {
+        "name": name,
+        "description": f"{keys} keys with the default key policy over {', '.join(regions)}: every one manageable "
+                       "by admin (the audit's tests).",
+        "expected_verdict": "manageable",
+        "account": "111122223333",
+        "region": regions[0],
+        "enabled_regions": list(regions),
+        "identities": [{"profile": "admin", "role": "Admin", "policies": [admin]},
+                       {"profile": "app", "role": "App", "policies": [app]}],
+        "keys": [{"id": str(uuid.UUID(int=0x5CA1E << 80 | i)), "region": regions[i % len(regions)],
+                  "description": f"key {i}"} for i in range(keys)],
+    }
+
+
+@pytest.fixture
+def spread_keys() -> object:
+    """:func:`spread_keys_scenario`, as a fixture."""
+    return spread_keys_scenario
+
+
 @pytest.fixture
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """For in-process runs (main([...])): private HOME, no AWS_* variables, no credentials file. The test points

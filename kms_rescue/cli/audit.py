@@ -22,6 +22,7 @@ from kms_rescue import files
 from kms_rescue.cli import _say
 from kms_rescue.cli._complete import complete_profile, complete_region
 from kms_rescue.cli._io import check_output
+from kms_rescue.cli.audit_scale import DEFAULT_ROLE_NAME, ScaleOptions, audit_items, check_scale_options
 from kms_rescue.cli.options import positive_seconds
 from kms_rescue.errors import UsageError
 from kms_rescue.policy.errors import PolicyInputError
@@ -180,7 +181,7 @@ def run_audit_command(
     *, regions: list[str], fmt: str = "text", output: str | None = None, fail_on: str = "high",
     include_aws_managed: bool = False, if_deleted: list[str] | None = None, profiles: list[str] | None = None,
     role_arns: list[str] | None = None, base_profile: str | None = None, role_session_name: str | None = None,
-    timeout: float = 10.0, width: int | None = None,
+    timeout: float = 10.0, width: int | None = None, scale: ScaleOptions | None = None,
 ) -> int:
     """The command's body: returns the exit code."""
     fmt = _choice(fmt, FORMATS, "--format")
@@ -189,9 +190,11 @@ def run_audit_command(
     chosen_regions = parse_regions(regions)
     deleted = parse_if_deleted(if_deleted or [])
     check_output(output)
+    scale = scale or ScaleOptions()
     # deferred: these import boto3 (keeps --help and --schema fast)
-    from kms_rescue.audit.account import AccountCache, AuditOptions, AuditTarget, audit_region, enabled_regions
-    from kms_rescue.audit.model import AuditError, KeyAudit, Summary, severity_rank
+    from kms_rescue.audit.account import AuditOptions
+    from kms_rescue.audit.model import KeyAudit, Summary, severity_rank
+    from kms_rescue.aws.conventions import choose_region
     from kms_rescue.aws.sessions import discover_identities
     from kms_rescue.render.audit import AuditFormat, writer_for
 
@@ -206,7 +209,6 @@ def run_audit_command(
         width = max(80, shutil.get_terminal_size((120, 40)).columns) if to_terminal else 120
     writer = writer_for(AuditFormat(fmt), width=width, color=color)
     show_progress = _isatty(sys.stderr) and not _say.is_quiet()
-    cache = AccountCache()
     summary = Summary()
     locked = would_lock = reached = False
     threshold = severity_rank(fail_on) if fail_on != "none" else -1
@@ -214,16 +216,9 @@ def run_audit_command(
     def items(progress: Any) -> Iterator[AuditItem]:
         options = AuditOptions(include_aws_managed=include_aws_managed, if_deleted=deleted, timeout=timeout,
                                progress=progress)
-        where = chosen_regions
-        if not where:
-            found = enabled_regions(specs[0], options, cache)
-            if isinstance(found, AuditError):
-                yield found
-                return
-            where = found
-            _say.verbose(f"Regions: {', '.join(where)}")
-        for region in where:
-            yield from audit_region(AuditTarget(None, region, specs[0], tuple(specs[1:])), options, cache=cache)
+        home = choose_region(None, profiles=[specs[0].profile] if specs[0].profile else []).region or "us-east-1"
+        # Accounts x Regions, paced, on a deadline, resumable (kms_rescue/cli/audit_scale.py, docs/audit-scale.md).
+        yield from audit_items(specs, options, scale, chosen_regions, home_region=home)
 
     with _Sink(output) as sink:
         progress_cm = AuditProgress() if show_progress else None
@@ -292,6 +287,23 @@ def register(app: typer.Typer) -> None:
         role_session_name: str | None = typer.Option(
             None, "--role-session-name", help="Session name for --role-arn roles (default: kms-rescue)."),
         timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed for each AWS call."),
+        accounts: str | None = typer.Option(
+            None, "--accounts", metavar="ID,…",
+            help="Audit these accounts (comma-separated), entering each other account through --role-name."),
+        organization: bool = typer.Option(
+            False, "--organization", help="Audit every account of the organization (ListAccounts: run it with a "
+                                          "management-account profile)."),
+        role_name: str = typer.Option(
+            DEFAULT_ROLE_NAME, "--role-name", help="The role assumed in each member account."),
+        concurrency: int = typer.Option(16, "--concurrency", help="Account-Region pairs audited at once."),
+        deadline: float | None = typer.Option(
+            None, "--deadline", help="Stop after this many seconds; what is unfinished is reported (stage "
+                                     "deadline)."),
+        checkpoint: str | None = typer.Option(
+            None, "--checkpoint", metavar="FILE", help="Record each result in a new FILE, to --resume later."),
+        resume: str | None = typer.Option(
+            None, "--resume", metavar="FILE", help="Continue the audit a --checkpoint FILE recorded."),
+        processes: int = typer.Option(1, "--processes", help="Spread the audit over this many processes."),
         schema: bool = typer.Option(
             False, "--schema", callback=_print_schema, is_eager=True,
             help="Print the JSON Schema of --format json and exit.",
@@ -307,5 +319,8 @@ def register(app: typer.Typer) -> None:
             regions=regions, fmt=fmt, output=output, fail_on=fail_on, include_aws_managed=include_aws_managed,
             if_deleted=if_deleted, profiles=profile, role_arns=role_arn, base_profile=base_profile,
             role_session_name=role_session_name, timeout=timeout,
+            scale=check_scale_options(accounts=accounts, organization=organization, role_name=role_name,
+                                      concurrency=concurrency, deadline=deadline, checkpoint=checkpoint,
+                                      resume=resume, processes=processes),
         )
         raise typer.Exit(code)
