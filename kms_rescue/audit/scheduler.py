@@ -43,7 +43,7 @@ from kms_rescue.audit.pacing import paced
 from kms_rescue.audit.quotas import AUDIT_SHARE
 from kms_rescue.audit.rates import Rates
 from kms_rescue.aws.redact import redact
-from kms_rescue.aws.results import no_progress
+from kms_rescue.observations import no_progress
 
 #: Targets (account × Region) audited at once in one process.
 DEFAULT_CONCURRENCY = 16

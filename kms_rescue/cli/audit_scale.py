@@ -47,6 +47,7 @@ def check_scale_options(*, accounts: str | None = None, organization: bool = Fal
                         checkpoint: str | None = None, resume: str | None = None, processes: int = 1
                         ) -> ScaleOptions:
     """The options, or a :class:`UsageError` naming the first bad one (no AWS call, no file written)."""
+    # Deferred for start-up time: kms_rescue.audit.accounts imports boto3 through kms_rescue.aws.
     from kms_rescue.audit.accounts import parse_accounts, parse_role_name
 
     parsed = parse_accounts(accounts) if accounts is not None else ()

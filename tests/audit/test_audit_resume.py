@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ import pytest
 pytest.importorskip("moto")
 
 from kms_rescue.lab import Lab
+from tests.helpers.paths import SCRIPT
 
-CLI = str(Path(sys.executable).with_name("kms-rescue"))
+CLI = str(SCRIPT)
 KEYS = 45
 
 

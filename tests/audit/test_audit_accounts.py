@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from importlib.resources import files
@@ -25,8 +24,9 @@ pytest.importorskip("moto")
 
 from kms_rescue.lab import Lab
 from kms_rescue.lab.generate import generate_scenario
+from tests.helpers.paths import DOCS, SCRIPT
 
-CLI = str(Path(sys.executable).with_name("kms-rescue"))
+CLI = str(SCRIPT)
 MGMT, MEMBER_A, MEMBER_B = "111122223333", "444455556666", "123456789012"
 REGIONS = ("us-east-1", "eu-west-1")
 ORGS_ACCESS = "https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_access.html"
@@ -186,7 +186,7 @@ def test_planning_against_the_lab(org_lab: Lab, aws_home: Path, monkeypatch: pyt
 
 # --- docs/audit.md's "Many accounts" examples run ----------------------------------------------------------------
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "audit.md"
+DOC = DOCS / "audit.md"
 
 
 def many_accounts_examples() -> list[tuple[list[str], int]]:
