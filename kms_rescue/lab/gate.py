@@ -206,7 +206,7 @@ class Gate:
         return sent == creds.session_token
 
     def _dispatch(self, req: AwsRequest, creds: Credentials) -> Response:
-        from kms_rescue.lab import ec2_api, iam_api, kms_api, org_api
+        from kms_rescue.lab import ec2_api, iam_api, kms_api, org_api, s3_api
 
         service = req.service
         if service == "kms":
@@ -221,6 +221,8 @@ class Gate:
             return org_api.handle(self, req, creds)
         if service == "ec2":
             return ec2_api.handle_ec2(self, req, creds)
+        if service == "s3":
+            return s3_api.handle_s3(self, req, creds)
         return iam_api.handle_other(self, req, creds)
 
     def _fault(self, req: AwsRequest, fault: str) -> Response:
