@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import BinaryIO
 
 FILE_MODE = 0o600
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -43,6 +44,18 @@ def create_new(path: str | os.PathLike[str], data: bytes) -> Path:
         raise
     os.close(fd)
     return target
+
+
+def open_new(path: str | os.PathLike[str]) -> BinaryIO:
+    """Create ``path`` (mode 0600, as :func:`create_new`) and return it open for writing, for output written as it
+    is produced. Raises ``FileExistsError`` when anything is there, ``OSError`` otherwise."""
+    fd = os.open(Path(path), _FLAGS, FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)  # whatever the umask
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def numbered(path: Path, n: int) -> Path:

@@ -24,10 +24,12 @@ from kms_rescue.audit.keys import audit_key
 from kms_rescue.audit.model import AuditError, AuditItem
 from kms_rescue.aws import guardrails as guardrail_reads
 from kms_rescue.aws import iam as iam_reads
+from kms_rescue.aws.conventions import choose_region
 from kms_rescue.aws.credential_process import ProcessGroups
 from kms_rescue.aws.investigate import key_facts
 from kms_rescue.aws.key_reads import CallLog, KeyRead, list_aliases, list_key_ids, read_key
 from kms_rescue.aws.keyref import parse_key_ref
+from kms_rescue.aws.locate import enabled_regions as locate_regions
 from kms_rescue.aws.probe import IdentityRun, ProbeSettings
 from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import (
@@ -303,3 +305,24 @@ def _audit_key(arn: str, runs: list[IdentityRun], aliases: list[str], organizati
                         history=HistoryLookup(False, region, message="not read by the audit"),
                         principal_checks=checks, organization=organization)
     return audit_key(inv, if_deleted=options.if_deleted, now=options.now, requests=requests)
+
+
+def enabled_regions(identity: IdentitySpec, options: AuditOptions, cache: AccountCache | None = None
+                    ) -> list[str] | AuditError:
+    """The Regions to audit when none are named: the account's enabled Regions (ec2:DescribeRegions), else every
+    Region of the partition (see :func:`kms_rescue.aws.locate.enabled_regions`). The identity connects in the
+    Region the AWS CLI would use for it (default us-east-1); the connection is kept in ``cache``."""
+    cache = cache or AccountCache()
+    home = choose_region(None, profiles=[identity.profile] if identity.profile else [],
+                         environ=options.environ).region or "us-east-1"
+    groups = ProcessGroups()
+    try:
+        run = _connect(identity, _settings(options, groups), home, cache)
+        if not run.probe.usable:
+            last = run.probe.calls[-1] if run.probe.calls else None
+            return AuditError(None, None, "credentials", run.probe.status,
+                              (last.message if last else None) or run.probe.hint or run.probe.status)
+        regions, _source = locate_regions(run)
+        return regions
+    finally:
+        groups.kill_all()

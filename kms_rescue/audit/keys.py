@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from kms_rescue.audit.findings import lint_findings, live_findings
-from kms_rescue.audit.model import Finding, KeyAudit, Manager
+from kms_rescue.audit.model import Finding, KeyAudit, Manager, severity_rank
 from kms_rescue.contract import Report
 from kms_rescue.observations import IdentityProbe, Investigation, PrincipalCheck
 from kms_rescue.policy import PolicyInputError
@@ -39,6 +39,8 @@ def managers_of(report: Report) -> tuple[Manager, ...]:
         if p.kind == "root_user":
             arn = account_root_arn(account, partition_of_arn(report.key.arn or "") or "aws")
             out.setdefault(arn, Manager(arn, "root", True))
+        elif p.kind == "account_delegation":  # IAM principals of the account whose identity policies allow it
+            out.setdefault(p.principal, Manager(p.principal, "iam", None))
         elif p.kind in ("named_principal", "session", "wildcard"):
             out.setdefault(p.principal, Manager(p.principal, "named", p.exists))
     for ident in report.identities:
@@ -95,6 +97,7 @@ def audit_key(inv: Investigation, *, if_deleted: Sequence[str] = (), now: _dt.da
     return KeyAudit(
         key_arn=key.arn, account=key.account, region=key.region, key_id=key.id or "", key_manager=key.key_manager,
         key_state=key.state, aliases=tuple(key.aliases), verdict=report.verdict, managers=managers,
-        findings=tuple(findings), verdict_if_deleted=after, managers_if_deleted=after_managers,
+        findings=tuple(sorted(findings, key=lambda f: severity_rank(f.severity))), verdict_if_deleted=after,
+        managers_if_deleted=after_managers,
         summary=report.summary, policy_read_by=report.policy.read_by, requests=requests,
     )

@@ -26,7 +26,7 @@ from kms_rescue.errors import KmsRescueError, UsageError
 from kms_rescue.keyids import KEY_ID_RE
 
 # Modules under kms_rescue.cli that provide a ``register(app)`` function, in --help order.
-COMMAND_MODULES: tuple[str, ...] = ("explain", "lint", "report", "lab", "rescue", "fix", "ticket", "demo")
+COMMAND_MODULES: tuple[str, ...] = ("explain", "lint", "report", "audit", "lab", "rescue", "fix", "ticket", "demo")
 
 EXIT_INTERRUPTED = 130
 

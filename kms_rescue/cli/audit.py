@@ -1,0 +1,306 @@
+"""``kms-rescue audit``: every customer managed key of the account in each Region, with its verdict, who can
+manage it, and its risks (docs/audit.md).
+
+Exit codes (plain ints until the ExitStatus table lands): 4 a key is locked out (or, with ``--if-deleted``, would
+be), 1 a finding reaches ``--fail-on`` (or nothing could be audited at all), 2 bad input, else 0.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+import sys
+from collections.abc import Iterable, Iterator
+from importlib import resources
+from typing import IO, TYPE_CHECKING, Any
+
+import typer
+
+from kms_rescue.cli import _say
+from kms_rescue.cli._complete import complete_profile, complete_region
+from kms_rescue.cli._io import check_output
+from kms_rescue.cli.options import positive_seconds
+from kms_rescue.errors import UsageError
+from kms_rescue.policy.errors import PolicyInputError
+from kms_rescue.policy.partitions import check_region
+
+if TYPE_CHECKING:
+    from kms_rescue.audit.model import AuditItem
+    from kms_rescue.observations import ProgressEvent
+
+EXIT_OK = 0  # ExitStatus.OK
+EXIT_FINDINGS = 1  # ExitStatus.FINDINGS: a finding reaches --fail-on, or nothing could be audited
+EXIT_LOCKED_OUT = 4  # ExitStatus.LOCKED_OUT: a key is (or would be, --if-deleted) locked out
+
+FORMATS = ("text", "json", "sarif", "markdown", "csv")
+FAIL_ON = ("critical", "high", "medium", "low", "none")
+
+
+def schema_text() -> str:
+    """The audit's JSON Schema, as shipped in the package (docs/audit.schema.json in the source tree)."""
+    return resources.files("kms_rescue").joinpath("audit.schema.json").read_text(encoding="utf-8")
+
+
+def _print_schema(value: bool) -> None:
+    if value:
+        text = schema_text()
+        typer.echo(text, nl=not text.endswith("\n"))
+        raise typer.Exit(0)
+
+
+def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value in allowed:
+        return value
+    close = difflib.get_close_matches(value, allowed, n=1)
+    hint = f": did you mean {close[0]}?" if close else ""
+    raise UsageError(f"{option} {value!r} is not one of {', '.join(allowed)}{hint}")
+
+
+def parse_regions(regions: Iterable[str]) -> list[str]:
+    """``--region``/``--regions`` values (repeatable, comma-separated): each a Region botocore lists, in order,
+    once. A Region code botocore does not list is refused here (an audit of a Region that does not exist would
+    only report it as not audited)."""
+    out: list[str] = []
+    for value in regions:
+        for name in (v for v in value.split(",") if v != "" or value == ""):
+            try:
+                checked = check_region(name)
+            except PolicyInputError:
+                raise UsageError(f"--regions {name!r} is not an AWS Region code (e.g. us-east-1, eu-west-1: lower "
+                                 "case, nothing around it)") from None
+            if not checked.known:
+                raise UsageError(f"--regions {name}: no such Region{': ' + checked.hint if checked.hint else ''}")
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def parse_if_deleted(arns: Iterable[str]) -> tuple[str, ...]:
+    """``--if-deleted`` values: IAM user or role ARNs (a one-line error for anything else)."""
+    from kms_rescue.policy.principals import parse_caller
+
+    out: list[str] = []
+    for arn in arns:
+        try:
+            caller = parse_caller(arn)
+        except PolicyInputError:
+            caller = None
+        if caller is None or caller.kind not in ("user", "role") or not caller.name:
+            raise UsageError(f"--if-deleted {arn!r} is not an IAM user or role ARN (e.g. "
+                             "arn:aws:iam::111122223333:role/KeyAdmin)")
+        if arn not in out:
+            out.append(arn)
+    return tuple(out)
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class AuditProgress:
+    """Keys done / total and the ETA on stderr (rich); the total grows as each Region's keys are listed."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]auditing[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("keys"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.description}"),
+            console=Console(stderr=True), transient=True,
+        )
+        self._total = 0
+        self._task: Any = None
+
+    def __enter__(self) -> AuditProgress:
+        self._progress.start()
+        self._task = self._progress.add_task("", total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == "plan":
+            self._total += event.total or 0
+            self._progress.update(self._task, total=self._total, description=event.message or "")
+        elif event.kind == "step":
+            self._progress.advance(self._task)
+
+
+class _Sink:
+    """Where the payload goes as it is produced: stdout, or a new ``--output`` file (never overwritten)."""
+
+    def __init__(self, output: str | None) -> None:
+        self.output = output if output not in (None, "-") else None
+        self._file: IO[bytes] | None = None
+
+    def __enter__(self) -> _Sink:
+        if self.output is not None:
+            from kms_rescue import files
+
+            try:
+                self._file = files.open_new(os.path.expanduser(self.output))
+            except FileExistsError:
+                raise UsageError(f"--output {self.output}: there is already a file there and kms-rescue never "
+                                 "overwrites one (choose another name, or remove it)") from None
+            except OSError as exc:
+                raise UsageError(f"cannot write {self.output}: {exc.strerror or exc}") from None
+        return self
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        if self._file is not None:
+            self._file.write(text.encode("utf-8"))
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+def run_audit_command(
+    *, regions: list[str], fmt: str = "text", output: str | None = None, fail_on: str = "high",
+    include_aws_managed: bool = False, if_deleted: list[str] | None = None, profiles: list[str] | None = None,
+    role_arns: list[str] | None = None, base_profile: str | None = None, role_session_name: str | None = None,
+    timeout: float = 10.0, width: int | None = None,
+) -> int:
+    """The command's body: returns the exit code."""
+    fmt = _choice(fmt, FORMATS, "--format")
+    fail_on = _choice(fail_on, FAIL_ON, "--fail-on")
+    positive_seconds(timeout, "--timeout")
+    chosen_regions = parse_regions(regions)
+    deleted = parse_if_deleted(if_deleted or [])
+    check_output(output)
+    # deferred: these import boto3 (keeps --help and --schema fast)
+    from kms_rescue.audit.account import AccountCache, AuditOptions, AuditTarget, audit_region, enabled_regions
+    from kms_rescue.audit.model import AuditError, KeyAudit, Summary, severity_rank
+    from kms_rescue.aws.sessions import discover_identities
+    from kms_rescue.render.audit import AuditFormat, writer_for
+
+    specs = discover_identities(profiles or [], role_arns or [], base_profile, role_session_name=role_session_name)
+    if not specs:
+        raise UsageError("no AWS identity to audit with: configure a profile or set AWS_ACCESS_KEY_ID (see --profile)")
+    _say.verbose(f"auditing with {specs[0].name}" + (f" (and {', '.join(s.name for s in specs[1:])})"
+                                                    if specs[1:] else ""))
+    to_terminal = output in (None, "-") and _isatty(sys.stdout)
+    color = to_terminal and fmt == "text" and "NO_COLOR" not in os.environ
+    if width is None:
+        width = max(80, shutil.get_terminal_size((120, 40)).columns) if to_terminal else 120
+    writer = writer_for(AuditFormat(fmt), width=width, color=color)
+    show_progress = _isatty(sys.stderr) and not _say.is_quiet()
+    cache = AccountCache()
+    summary = Summary()
+    locked = would_lock = reached = False
+    threshold = severity_rank(fail_on) if fail_on != "none" else -1
+
+    def items(progress: Any) -> Iterator[AuditItem]:
+        options = AuditOptions(include_aws_managed=include_aws_managed, if_deleted=deleted, timeout=timeout,
+                               progress=progress)
+        where = chosen_regions
+        if not where:
+            found = enabled_regions(specs[0], options, cache)
+            if isinstance(found, AuditError):
+                yield found
+                return
+            where = found
+            _say.verbose(f"Regions: {', '.join(where)}")
+        for region in where:
+            yield from audit_region(AuditTarget(None, region, specs[0], tuple(specs[1:])), options, cache=cache)
+
+    with _Sink(output) as sink:
+        progress_cm = AuditProgress() if show_progress else None
+        progress: Any = progress_cm.__enter__() if progress_cm is not None else (lambda _e: None)
+        try:
+            sink.write(writer.begin())
+            for item in items(progress):
+                summary.add(item)
+                if isinstance(item, KeyAudit):
+                    locked = locked or item.verdict == "locked_out"
+                    would_lock = would_lock or item.verdict_if_deleted == "locked_out"
+                    reached = reached or any(severity_rank(f.severity) <= threshold for f in item.findings)
+                else:
+                    _say.note(f"kms-rescue: could not audit {item.account or 'the account'} in "
+                              f"{item.region or 'any Region'} ({item.stage}): {item.message}")
+                sink.write(writer.add(item))
+            sink.write(writer.end(summary.to_json()))
+        finally:
+            if progress_cm is not None:
+                progress_cm.__exit__(None, None, None)
+    if output not in (None, "-"):
+        _say.note(f"kms-rescue: wrote the audit of {summary.keys} keys to {output}")
+    if locked or would_lock:
+        return EXIT_LOCKED_OUT
+    if reached or (summary.errors and not summary.keys):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(
+        "audit",
+        epilog=("Example: kms-rescue audit --regions us-east-1,eu-west-1 --format json --output audit.json   "
+                "Exit codes: 4 a key is (or, with --if-deleted, would be) locked out, 1 findings reach --fail-on, "
+                "2 usage error, else 0."),
+    )
+    def audit(
+        regions: list[str] = typer.Option(
+            [], "--regions", "--region", autocompletion=complete_region,
+            help="Only these Regions (comma-separated or repeated; default: the account's enabled Regions).",
+        ),
+        fmt: str = typer.Option("text", "--format", "-f", help="text, json, sarif, markdown or csv."),
+        output: str | None = typer.Option(None, "--output", "-o", help="Write to FILE (never overwritten)."),
+        fail_on: str = typer.Option(
+            "high", "--fail-on", help="Exit 1 when a finding is at least this severe (critical, high, medium, low, "
+                                      "none).",
+        ),
+        include_aws_managed: bool = typer.Option(
+            False, "--include-aws-managed", help="Also audit AWS managed keys (alias/aws/…)."),
+        if_deleted: list[str] = typer.Option(
+            [], "--if-deleted", metavar="ARN",
+            help="Also decide each key as if this IAM user or role were deleted (repeatable).",
+        ),
+        profile: list[str] = typer.Option(
+            [], "--profile", "-p", autocompletion=complete_profile,
+            help="Audit with this profile (repeatable: the first names the account, the others of that account "
+                 "are used beside it; `env` = environment credentials).",
+        ),
+        role_arn: list[str] = typer.Option(
+            [], "--role-arn", help="Also use this role, assumed from each chosen profile (repeatable)."),
+        base_profile: str | None = typer.Option(
+            None, "--base-profile", help="Assume --role-arn roles from this profile only.",
+            autocompletion=complete_profile),
+        role_session_name: str | None = typer.Option(
+            None, "--role-session-name", help="Session name for --role-arn roles (default: kms-rescue)."),
+        timeout: float = typer.Option(10.0, "--timeout", help="Seconds allowed for each AWS call."),
+        schema: bool = typer.Option(
+            False, "--schema", callback=_print_schema, is_eager=True,
+            help="Print the JSON Schema of --format json and exit.",
+        ),
+    ) -> None:
+        """Audit every customer managed KMS key of the account: verdict, managers and risks, before a lockout.
+
+        Each key gets the verdict `report` would give it, who can manage it (named, through IAM, root) and the
+        findings on its live policy (the lint rules and the live-only rules of docs/audit.md). Nothing in the
+        account is changed.
+        """
+        code = run_audit_command(
+            regions=regions, fmt=fmt, output=output, fail_on=fail_on, include_aws_managed=include_aws_managed,
+            if_deleted=if_deleted, profiles=profile, role_arns=role_arn, base_profile=base_profile,
+            role_session_name=role_session_name, timeout=timeout,
+        )
+        raise typer.Exit(code)
