@@ -49,14 +49,15 @@ def _read_back(lab: Lab, key: str) -> list[dict]:
 def test_one_account_every_enabled_region(lab: Lab) -> None:
     result = handler({"action": "audit_account", "account": ACCOUNT, "run_id": "run-1"}, None)
     assert result == {"account": ACCOUNT, "bucket": BUCKET, "key": f"audits/run-1/{ACCOUNT}.jsonl",
-                      "keys": 2, "errors": 0}
+                      "keys": 4, "errors": 0}
     items = [from_json(d) for d in _read_back(lab, result["key"])]
     assert all(isinstance(i, KeyAudit) for i in items)
-    by_region = {i.region: i for i in items if isinstance(i, KeyAudit)}
-    assert set(by_region) == {"us-east-1", "eu-west-1"}  # both enabled Regions, from ec2:DescribeRegions
-    # Its policy lets in only the deleted KeyAdmin, so the member role cannot even read it.
-    assert by_region["eu-west-1"].verdict == "undetermined"
-    assert by_region["us-east-1"].verdict in ("manageable", "recoverable")
+    # both enabled Regions, from ec2:DescribeRegions through the member role
+    assert sorted(i.region for i in items if isinstance(i, KeyAudit)) == ["eu-west-1"] + ["us-east-1"] * 3
+    verdicts = {i.aliases[0]: i.verdict for i in items if isinstance(i, KeyAudit)}
+    # alias/orphaned's policy lets in only the deleted KeyAdmin, so the member role cannot even read it.
+    assert verdicts == {"alias/orphaned": "undetermined", "alias/healthy": "recoverable",
+                        "alias/payments": "recoverable", "alias/sso-managed": "recoverable"}
     assert all(i.account == ACCOUNT for i in items)
 
 

@@ -106,11 +106,13 @@ def test_identity_center_roles(address: str, account: str | None, hit: str, miss
     assert "matched by name" in d.note
 
 
-def test_replaced_permission_set_is_covered_by_its_assignments() -> None:
-    """A replaced permission set whose assignment the plan replaces too: one deletion per account, and the note
-    says the role goes for certain (its permission set goes)."""
+def test_replaced_permission_set_removes_its_roles_everywhere() -> None:
+    """A replaced permission set: its role goes in every account it is assigned to, listed in the plan or not;
+    its assignment's note says the role goes for certain (its permission set goes)."""
     found = _by_address("identity-center.json")
-    assert "aws_ssoadmin_permission_set.key_admins" not in found
+    ps = found["aws_ssoadmin_permission_set.key_admins"]
+    assert ps.account is None and "444455556666" in ps.note
+    assert ps.matches(f"arn:aws:iam::111122223333:role{IDENTITY_CENTER_PATH}AWSReservedSSO_KeyAdmins_0123456789abcdef")
     note = found['aws_ssoadmin_account_assignment.key_admins["444455556666"]'].note
     assert "permission set is deleted or replaced too" in note
     assert "assumed" in found["aws_ssoadmin_account_assignment.readonly"].note

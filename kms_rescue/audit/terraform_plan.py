@@ -237,7 +237,7 @@ def deleted_principals(plan: Mapping[str, Any], *, account: str | None = None,
       ``target_id`` account (when it was that permission set's last assignment there, which a plan cannot show:
       the deletion is assumed, and its note says so);
     * a deleted or replaced ``aws_ssoadmin_permission_set`` removes its role in every account it is assigned
-      to: in the accounts of the plan's assignments of it, or in any account when the plan has none.
+      to, whether or not the plan lists those assignments (matched in any account).
     """
     if account is not None and not ACCOUNT_RE.match(account):
         raise PolicyInputError(f"--account {account[:40]!r}: an account id is exactly 12 digits")
@@ -273,12 +273,11 @@ def deleted_principals(plan: Mapping[str, Any], *, account: str | None = None,
             out.append(PlannedDeletion(address, PERMISSION_SET, action, "role", None, None,
                                        note="the plan gives no permission set name: its roles cannot be known"))
             continue
-        if accounts:
-            continue  # each assignment above already stands for this permission set's role in its account
+        where = (f"the plan's assignments of it name {', '.join(accounts)}; " if accounts else "")
         out.append(_identity_center(
             address, PERMISSION_SET, action, name, None, partition,
-            "Identity Center role, matched by name (a new assignment gets a new suffix); the plan names no "
-            "assignment of this permission set, so its role in every account is taken as deleted"))
+            f"Identity Center role, matched by name (a new assignment gets a new suffix); {where}deleting the "
+            "permission set deletes its role in every account it is assigned to"))
     return out
 
 
