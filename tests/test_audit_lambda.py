@@ -17,7 +17,7 @@ pytest.importorskip("moto")
 
 from kms_rescue.lab import Lab
 
-SCENARIO = Path(__file__).parent / "lab" / "audit-cloud.json"
+SCENARIO = Path(__file__).resolve().parent.parent / "docs" / "examples" / "audit-cloud-scenario.json"
 BUCKET = "kms-rescue-results"
 ACCOUNT = "111122223333"
 

@@ -21,7 +21,7 @@ pytest.importorskip("moto")
 
 from kms_rescue.lab import Lab
 
-SCENARIO = Path(__file__).parent / "lab" / "audit-cloud.json"
+SCENARIO = Path(__file__).resolve().parent.parent / "docs" / "examples" / "audit-cloud-scenario.json"
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "kms_rescue" / "audit.schema.json").read_text())
 SCRIPT = Path(sys.executable).parent / "kms-rescue"
 BUCKET = "kms-rescue-results"
