@@ -35,6 +35,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.metadata import version
 from secrets import choice
 from typing import Any, Literal
 
@@ -59,8 +60,6 @@ _ACTIVE_LOCK = threading.RLock()
 
 
 def moto_version() -> str:
-    from importlib.metadata import version
-
     return version("moto")
 
 
@@ -409,7 +408,14 @@ class MotoState:
         return self._key_info(key) if key is not None else None
 
     def key_ids(self, account: str, *, region: str) -> list[str]:
+        """The ids of the keys of ``account`` in ``region``, oldest first (moto keeps them in creation order)."""
+        if account not in self.accounts or region not in self.regions:
+            return []
         return list(self._kms(account, region).keys)
+
+    def key_policies(self, account: str, *, region: str) -> list[tuple[str, str]]:
+        """(key id, key policy) of every key of ``account`` in ``region``."""
+        return [(key_id, key.policy) for key_id, key in self._kms(account, region).keys.items()]
 
     def key_for_alias(self, account: str, alias: str, *, region: str) -> str | None:
         if account not in self.accounts or region not in self.regions:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from werkzeug.wrappers import Response
 
 from kms_rescue.lab import regions as aws_regions
-from kms_rescue.lab.gate import Gate
+from kms_rescue.lab.decisions import Decisions
 from kms_rescue.lab.iam_api import handle_other
 from kms_rescue.lab.identity import Credentials
 from kms_rescue.lab.protocol import AwsRequest, ec2_error, ec2_result, xml_text
@@ -30,7 +30,7 @@ _FILTER_NAMES = ("endpoint", "opt-in-status", "region-name")
 _INDEXED = re.compile(r"^(RegionName|Filter)\.(\d+)(?:\.(Name|Value)(?:\.(\d+))?)?$")
 
 
-def handle_ec2(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
+def handle_ec2(gate: Decisions, req: AwsRequest, creds: Credentials) -> Response:
     if req.operation != "DescribeRegions":
         return handle_other(gate, req, creds)
     p = creds.principal

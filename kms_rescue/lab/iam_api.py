@@ -20,7 +20,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from kms_rescue.lab.gate import Gate
+from kms_rescue.lab.decisions import Decisions
 from kms_rescue.lab.identity import Credentials, session_principal
 from kms_rescue.lab.protocol import (
     AwsRequest,
@@ -38,7 +38,7 @@ from kms_rescue.policy import Decision
 _SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
 
 
-def _forwarded(gate: Gate, req: AwsRequest, service: str, account: str) -> Response:
+def _forwarded(gate: Decisions, req: AwsRequest, service: str, account: str) -> Response:
     status, headers, body = gate.rt.moto.forward(service, account=account, headers=req.headers, body=req.body,
                                                  region=req.region)
     keep = {k: v for k, v in headers if k.lower() == "content-type"}
@@ -49,7 +49,7 @@ def _forwarded(gate: Gate, req: AwsRequest, service: str, account: str) -> Respo
 # --- IAM ------------------------------------------------------------------------------------------------------
 
 
-def iam_resource(gate: Gate, account: str, params: dict[str, Any]) -> str:
+def iam_resource(gate: Decisions, account: str, params: dict[str, Any]) -> str:
     """The resource IAM authorises a call on (the role, user, group or policy it names), else ``*``."""
     moto = gate.rt.moto
     if params.get("RoleName"):
@@ -67,7 +67,7 @@ def iam_resource(gate: Gate, account: str, params: dict[str, Any]) -> str:
     return "*"
 
 
-def handle_iam(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
+def handle_iam(gate: Decisions, req: AwsRequest, creds: Credentials) -> Response:
     p = creds.principal
     op = req.operation
     if not op:
@@ -109,7 +109,7 @@ def handle_iam(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
     return response
 
 
-def _with_user_boundary(gate: Gate, response: Response, account: str, name: str) -> Response:
+def _with_user_boundary(gate: Decisions, response: Response, account: str, name: str) -> Response:
     """moto's GetUser omits a user's permissions boundary; add it as IAM's GetUser response has it (IAM API
     reference, User: PermissionsBoundary)."""
     arn = gate.rt.boundary_arn(account, "user", name)
@@ -127,7 +127,7 @@ def _with_user_boundary(gate: Gate, response: Response, account: str, name: str)
 # --- STS ------------------------------------------------------------------------------------------------------
 
 
-def handle_sts(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
+def handle_sts(gate: Decisions, req: AwsRequest, creds: Credentials) -> Response:
     p = creds.principal
     if req.operation == "GetCallerIdentity":
         return query_result(
@@ -153,7 +153,7 @@ def _trust_with_resource(trust: str) -> str:
     return json.dumps(doc)
 
 
-def _assume_role(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
+def _assume_role(gate: Decisions, req: AwsRequest, creds: Credentials) -> Response:
     p = creds.principal
     role_arn = req.params.get("RoleArn", "")
     session = req.params.get("RoleSessionName", "")
@@ -215,7 +215,7 @@ def _assume_role(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
 # --- CloudTrail and the rest ----------------------------------------------------------------------------------
 
 
-def handle_cloudtrail(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
+def handle_cloudtrail(gate: Decisions, req: AwsRequest, creds: Credentials) -> Response:
     p = creds.principal
     op = req.operation or ""
     message = gate.denial(p, f"cloudtrail:{op}", "*", region=req.region)
@@ -230,7 +230,7 @@ def handle_cloudtrail(gate: Gate, req: AwsRequest, creds: Credentials) -> Respon
     return _forwarded(gate, req, "cloudtrail", p.account)
 
 
-def handle_other(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
+def handle_other(gate: Decisions, req: AwsRequest, creds: Credentials) -> Response:
     """Services the lab does not model: identity-policy check, then moto if it knows the service."""
     service = req.service or "unknown"
     if req.protocol == "other" or not req.operation:

@@ -36,7 +36,7 @@ from werkzeug.wrappers import Response
 
 from kms_rescue.lab import _moto
 from kms_rescue.lab._moto import KeyInfo
-from kms_rescue.lab.gate import Gate
+from kms_rescue.lab.decisions import Decisions
 from kms_rescue.lab.identity import Credentials
 from kms_rescue.lab.protocol import AwsRequest, json_error, json_response, request_id_headers
 from kms_rescue.lab.runtime import RECORDED_KMS_EVENTS
@@ -86,7 +86,7 @@ class KmsError(Exception):
 
 @dataclass
 class _Call:
-    gate: Gate
+    gate: Decisions
     req: AwsRequest
     creds: Credentials
     key_arn: str | None = None
@@ -106,7 +106,7 @@ class _Call:
         return self.req.params
 
 
-def handle(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
+def handle(gate: Decisions, req: AwsRequest, creds: Credentials) -> Response:
     call = _Call(gate, req, creds)
     op = req.operation or ""
     try:
@@ -300,7 +300,53 @@ def _iam_only(call: _Call, op: str) -> Response:
     message = call.gate.denial(call.p, f"kms:{op}", "*", region=call.region)
     if message:
         raise KmsError("AccessDeniedException", message)
+    if op == "ListKeys":
+        rt, account = call.gate.rt, call.p.account
+        keys = [{"KeyId": k, "KeyArn": f"arn:aws:kms:{call.region}:{account}:key/{k}"}
+                for k in rt.moto.key_ids(account, region=call.region)]
+        return json_response(_page(call, "Keys", keys), call.req.request_id)
+    if op == "ListAliases":
+        response = _forward(call, call.p.account)
+        if response.status_code != 200:
+            return response
+        aliases = json.loads(response.get_data()).get("Aliases", [])
+        return json_response(_page(call, "Aliases", aliases), call.req.request_id)
     return _forward(call, call.p.account)
+
+
+#: Page sizes (KMS API reference, ListKeys and ListAliases: ``Limit`` "must be between 1 and 1000, inclusive. If
+#: you do not include a value, it defaults to 100", and between 1 and 100, default 50, for ListAliases).
+PAGE_LIMITS = {"Keys": (100, 1000), "Aliases": (50, 100)}
+INVALID_MARKER = (
+    "The request was rejected because the marker that specifies where pagination should next begin is not valid."
+)
+
+
+def _page(call: _Call, field_name: str, items: list[Any]) -> dict[str, Any]:
+    """One page of ``items`` as KMS pages them: ``Limit`` items from ``Marker`` on, ``Truncated`` and
+    ``NextMarker`` while more remain. The marker is opaque to clients (the lab's is the next item's position)."""
+    default, most = PAGE_LIMITS[field_name]
+    limit = call.params.get("Limit", default)
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= most:
+        raise KmsError(
+            "ValidationException",
+            f"1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: Member must "
+            f"have value between 1 and {most}",
+        )
+    start = 0
+    marker = call.params.get("Marker")
+    if marker is not None:
+        try:
+            start = int(base64.urlsafe_b64decode(str(marker).encode()).decode().removeprefix("lab-page:"))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            raise KmsError("InvalidMarkerException", INVALID_MARKER) from None
+        if not 0 <= start <= len(items):
+            raise KmsError("InvalidMarkerException", INVALID_MARKER)
+    end = start + limit
+    page: dict[str, Any] = {field_name: items[start:end], "Truncated": end < len(items)}
+    if end < len(items):
+        page["NextMarker"] = base64.urlsafe_b64encode(f"lab-page:{end}".encode()).decode()
+    return page
 
 
 def _forward(call: _Call, account: str) -> Response:
@@ -439,7 +485,7 @@ def _ciphertext_key(call: _Call, param: str, given: Any) -> KeyInfo:
     key_id = call.gate.rt.moto.ciphertext_key_id(blob)
     if key_id is None:
         raise KmsError("InvalidCiphertextException", "")
-    key = call.gate.rt.key(key_id, region=call.region)  # a ciphertext is decrypted in its key's Region only
+    key = call.gate.rt.find_key(key_id, region=call.region)  # a ciphertext is decrypted in its key's Region only
     if key is None:
         raise KmsError("AccessDeniedException", UNKNOWN_CIPHERTEXT_KEY)
     if given:
@@ -534,7 +580,7 @@ def _record(call: _Call, op: str, *, error: KmsError | None) -> None:
         name=op, source="kms.amazonaws.com", principal=call.p, access_key_id=call.creds.access_key_id,
         request_parameters=params, response_elements=None if error else call.response_elements,
         resources=resources, error_code=code, error_message=error.message if error else None,
-        account=call.gate.rt.account if call.key_arn else call.p.account, region=call.region,
+        account=call.key_arn.split(":")[4] if call.key_arn else call.p.account, region=call.region,
         user_agent=call.req.user_agent or "kms-rescue-lab", request_id=call.req.request_id,
         session_created=call.creds.issued,
     )

@@ -10,6 +10,7 @@ take turns talking to moto, one request at a time.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -23,16 +24,17 @@ from typing import TYPE_CHECKING, Any
 
 from kms_rescue import files
 from kms_rescue.errors import UsageError
+from kms_rescue.lab.faults import FAULT_KINDS
+from kms_rescue.lab.identity import Credentials, root_principal, session_principal, user_principal
 from kms_rescue.lab.scenario import Scenario, load_scenario
+from kms_rescue.lab.trail import TrailEvent
 
 if TYPE_CHECKING:
     import boto3
 
     from kms_rescue.lab._moto import KeyInfo
     from kms_rescue.lab.gate import Gate
-    from kms_rescue.lab.identity import Credentials
     from kms_rescue.lab.runtime import LabRuntime
-    from kms_rescue.lab.trail import TrailEvent
 
 
 
@@ -43,14 +45,14 @@ def _shared_loader() -> Any:
     """One botocore data loader for every session the lab hands out: service models load once."""
     global _loader
     if _loader is None:
-        import botocore.loaders
+        import botocore.loaders  # deferred: botocore loads only when a lab hands out a session (start-up time)
 
         _loader = botocore.loaders.create_loader()
     return _loader
 
 
 def _require_lab_extra() -> None:
-    try:
+    try:  # the check itself: is the lab extra installed? (so these imports cannot move to the top)
         import jsonschema  # noqa: F401
         import moto  # noqa: F401
         import werkzeug  # noqa: F401
@@ -100,21 +102,19 @@ class LabAdmin:
         """The key a key id, key ARN, alias name or alias ARN names (see :meth:`Lab.key_id` for ``region``)."""
         rt = self._rt
         with rt.lock:
-            key_id, key_region = self._lab.locate(key, region=region)
-            info = rt.key(key_id, region=key_region)
+            key_id, key_region, key_account = self._lab.locate_key(key, region=region)
+            info = rt.key(key_id, key_account, region=key_region)
             if info is None:
                 raise UsageError(f"no key {key} in the lab")
             return info
 
     def set_key_policy(self, key: str, policy: str | Mapping[str, Any], *, region: str | None = None) -> None:
         """Replace a key policy with no checks at all (not even the lockout safety check)."""
-        import json
-
         text = policy if isinstance(policy, str) else json.dumps(policy, indent=2)
         rt = self._rt
         with rt.lock:
-            key_id, key_region = self._lab.locate(key, region=region)
-            rt.moto.set_key_policy(rt.account, key_id, text, region=key_region)
+            key_id, key_region, key_account = self._lab.locate_key(key, region=region)
+            rt.moto.set_key_policy(key_account, key_id, text, region=key_region)
 
     def delete_principal(self, ref: str, account: str | None = None) -> str:
         """Delete ``role/NAME`` or ``user/NAME`` as an administrator would; returns the unique id key policies
@@ -131,9 +131,7 @@ class LabAdmin:
     def create_role(self, name: str, *, policies: list[Mapping[str, Any]] = (), account: str | None = None,  # type: ignore[assignment]
                     path: str = "/") -> str:
         """Create a role (trusting its account) with inline policies; returns its ARN."""
-        import json
-
-        from kms_rescue.lab.runtime import default_trust
+        from kms_rescue.lab.runtime import default_trust  # deferred: runtime imports moto (start-up time)
 
         rt = self._rt
         acct = account or rt.account
@@ -161,8 +159,6 @@ class LabAdmin:
         """Credentials for ``role/NAME`` (a session called ``session_name``), ``user/NAME`` or ``root`` (the
         account's root user), as if someone signed in to the console as that principal: how a recovery uses a
         principal nobody has a profile for."""
-        from kms_rescue.lab.identity import root_principal, session_principal, user_principal
-
         kind, _, name = ref.partition("/")
         rt = self._rt
         if ref == "root":
@@ -224,8 +220,6 @@ class Lab:
         clock: Callable[[], datetime] | None = None,
         op_latency_ms: Mapping[str, float] | None = None,
     ) -> None:
-        from kms_rescue.lab.gate import FAULT_KINDS
-
         self.scenario: Scenario = load_scenario(scenario if not isinstance(scenario, os.PathLike) else str(scenario))
         if not 0 <= port <= 65535:
             raise UsageError(f"--port must be from 0 to 65535, not {port}")
@@ -279,6 +273,8 @@ class Lab:
         return self
 
     def _start(self) -> None:
+        # Deferred for start-up time: these import moto and werkzeug (the lab extra), which `import kms_rescue.lab`
+        # (scenarios, `kms-rescue lab --list`) does not need.
         from werkzeug.serving import WSGIRequestHandler, make_server
 
         from kms_rescue.lab.gate import Gate, GateOptions
@@ -395,51 +391,61 @@ class Lab:
         return rt.profiles[profile]
 
     def locate(self, id_or_alias: str, *, region: str | None = None) -> tuple[str, str]:
-        """The key id and Region for a key id, key ARN, alias name or alias ARN of the scenario's account.
+        """The key id and Region for a key id, key ARN, alias name or alias ARN.
 
         An ARN names its Region; a key id is found in whichever Region holds it; an alias name is looked up in
         ``region`` when given, else in the scenario's Region, else in the one other Region that has it.
         """
+        key_id, key_region, _ = self.locate_key(id_or_alias, region=region)
+        return key_id, key_region
+
+    def locate_key(self, id_or_alias: str, *, region: str | None = None, account: str | None = None
+                   ) -> tuple[str, str, str]:
+        """The key id, Region and account for a key id, key ARN, alias name or alias ARN (see :meth:`locate`).
+
+        A key ARN or alias ARN names its account; a key id is found in whichever account holds it; an alias name
+        is looked up in ``account`` (default: the scenario's).
+        """
         ref = id_or_alias
         if ref.startswith("arn:"):
             parts = ref.split(":", 5)
-            region = parts[3] if len(parts) == 6 else region
+            if len(parts) == 6:
+                region, account = parts[3], parts[4] or account
             ref = parts[-1]
             ref = ref[len("key/"):] if ref.startswith("key/") else ref
         if not ref.startswith("alias/"):
-            if region is None:
-                spec = self.scenario.key(ref)
-                if spec is not None:
-                    region = spec.region
-                elif self._runtime is not None:  # a key created while the lab runs
-                    with self._runtime.lock:
-                        info = self._runtime.find_key(ref)
-                    region = info.region if info is not None else self.region
-                else:
-                    region = self.region
-            return ref, region
+            spec = self.scenario.key(ref)
+            if spec is not None and region in (None, spec.region) and account in (None, spec.account):
+                return ref, spec.region, spec.account
+            if self._runtime is not None:  # a key created while the lab runs
+                with self._runtime.lock:
+                    info = self._runtime.find_key(ref, account, region=region)
+                if info is not None:
+                    return ref, info.region, info.account
+            return ref, region or self.region, account or self.account
         rt = self._runtime_or_fail()
+        acct = account or self.account
         with rt.lock:
             candidates = [region] if region else list(self.regions)
-            found = [(k, r) for r in candidates if (k := rt.moto.key_for_alias(self.account, ref, region=r))]
+            found = [(k, r) for r in candidates if (k := rt.moto.key_for_alias(acct, ref, region=r))]
         if not found:
             raise UsageError(f"no alias {ref} in the lab" + (f" in {region}" if region else ""))
         if region is None and found[0][1] != self.region and len(found) > 1:
             raise UsageError(f"alias {ref} exists in {', '.join(r for _, r in found)}: name the region")
-        return found[0]
+        return found[0][0], found[0][1], acct
 
     def key_id(self, id_or_alias: str, *, region: str | None = None) -> str:
         """The key id for a key id, key ARN, alias name or alias ARN of the scenario's account."""
         return self.locate(id_or_alias, region=region)[0]
 
-    def key_arn(self, id_or_alias: str, *, region: str | None = None) -> str:
-        """The key ARN (with the key's Region) for a key id, key ARN, alias name or alias ARN."""
-        key_id, key_region = self.locate(id_or_alias, region=region)
-        return f"arn:aws:kms:{key_region}:{self.account}:key/{key_id}"
+    def key_arn(self, id_or_alias: str, *, region: str | None = None, account: str | None = None) -> str:
+        """The key ARN (with the key's Region and account) for a key id, key ARN, alias name or alias ARN."""
+        key_id, key_region, key_account = self.locate_key(id_or_alias, region=region, account=account)
+        return f"arn:aws:kms:{key_region}:{key_account}:key/{key_id}"
 
     def session(self, profile: str) -> boto3.Session:
         """A boto3 session for ``profile`` reading the lab's AWS config file (so ``endpoint_url`` applies)."""
-        import boto3
+        import boto3  # deferred: boto3 loads only when a lab hands out a session (start-up time)
         import botocore.session
 
         if self.config_path is None:
@@ -457,7 +463,18 @@ class Lab:
 
     def client_for(self, creds: Credentials, service: str, **kwargs: Any) -> Any:
         """A boto3 client for credentials the lab issued (e.g. :meth:`LabAdmin.sign_in`), pointed at the lab."""
-        import boto3
+        return self._client_with_keys(creds.access_key_id, creds.secret_access_key, creds.session_token, service,
+                                      **kwargs)
+
+    def assumed_client(self, credentials: Mapping[str, Any], service: str, **kwargs: Any) -> Any:
+        """A boto3 client for the ``Credentials`` of an STS AssumeRole answer from the lab (``AccessKeyId``,
+        ``SecretAccessKey``, ``SessionToken``), pointed at the lab: how a caller enters another account."""
+        return self._client_with_keys(str(credentials["AccessKeyId"]), str(credentials["SecretAccessKey"]),
+                                      credentials.get("SessionToken"), service, **kwargs)
+
+    def _client_with_keys(self, access_key_id: str, secret_access_key: str, session_token: str | None,
+                          service: str, **kwargs: Any) -> Any:
+        import boto3  # deferred: see session()
         import botocore.session
 
         core = botocore.session.Session()
@@ -467,9 +484,8 @@ class Lab:
                            ("profile", "default")):
             core.set_config_variable(var, value)
         session = boto3.Session(
-            botocore_session=core, aws_access_key_id=creds.access_key_id,
-            aws_secret_access_key=creds.secret_access_key, aws_session_token=creds.session_token,
-            region_name=kwargs.pop("region_name", self.region),
+            botocore_session=core, aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
+            aws_session_token=session_token, region_name=kwargs.pop("region_name", self.region),
         )
         return session.client(service, endpoint_url=self.endpoint, **kwargs)  # type: ignore[call-overload]
 

@@ -4,7 +4,9 @@ What the lab serves (AWS Organizations API reference): ``DescribeOrganization`` 
 management account (``AWSOrganizationsNotInUseException`` for an account outside every organization);
 ``ListRoots``, ``ListParents``, ``ListPoliciesForTarget`` and ``DescribePolicy`` only to principals of the
 management account ("This operation can be called only from the organization's management account"; a member
-account gets ``AccessDeniedException``). Each call is first authorised by the caller's identity policies
+account gets ``AccessDeniedException``). ``ListAccounts`` (management account only too) lists the management account
+and every member, ``MaxResults`` (1 to 20, the range of the Organizations API's ListAccounts) at a time with
+``NextToken``; ``DescribeAccount`` describes one. Each call is first authorised by the caller's identity policies
 (``organizations:<Operation>`` on ``*``), like every call the gate serves.
 """
 
@@ -14,12 +16,17 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from kms_rescue.lab.gate import Gate
+from kms_rescue.lab.decisions import Decisions
 from kms_rescue.lab.identity import Credentials
 from kms_rescue.lab.organization import RCP, SCP, Organization, OrgPolicy
 from kms_rescue.lab.protocol import AwsRequest, json_error, json_response
 
-MANAGEMENT_ONLY = frozenset({"ListRoots", "ListParents", "ListPoliciesForTarget", "DescribePolicy"})
+MANAGEMENT_ONLY = frozenset({
+    "ListRoots", "ListParents", "ListPoliciesForTarget", "DescribePolicy", "ListAccounts", "DescribeAccount",
+})
+#: ListAccounts' page size: MaxResults "Valid Range: Minimum value of 1. Maximum value of 20" (Organizations API
+#: reference); the lab's default when it is not given is the maximum.
+MAX_ACCOUNTS_PAGE = 20
 NOT_IN_USE = "Your account is not a member of an organization."
 NO_PERMISSION = "You don't have permissions to access this resource."
 _FILTERS = {SCP, RCP}
@@ -37,7 +44,38 @@ def _summary(org: Organization, pol: OrgPolicy) -> dict[str, Any]:
             "Type": pol.type, "AwsManaged": pol.aws_managed}
 
 
-def handle(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
+def _account(gate: Decisions, org: Organization, account: str) -> dict[str, Any]:
+    """An ``Account`` (Organizations API reference): Id, Arn, Email, Name, Status, JoinedMethod, JoinedTimestamp."""
+    created = org.access_role is not None and account != org.management_account
+    return {
+        "Id": account, "Arn": f"arn:aws:organizations::{org.management_account}:account/{org.id}/{account}",
+        "Email": f"aws+{account}@example.com", "Name": org.account_name(account), "Status": "ACTIVE",
+        "State": "ACTIVE", "JoinedMethod": "CREATED" if created or account == org.management_account else "INVITED",
+        "JoinedTimestamp": gate.rt.started.timestamp(),
+    }
+
+
+def _list_accounts(gate: Decisions, org: Organization, req: AwsRequest) -> Response:
+    size = req.params.get("MaxResults", MAX_ACCOUNTS_PAGE)
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= MAX_ACCOUNTS_PAGE:
+        return json_error(400, "InvalidInputException", "You provided a value that does not match the required "
+                          "pattern (MaxResults: 1 to 20).", req.request_id)
+    accounts = list(org.accounts)
+    start = 0
+    token = req.params.get("NextToken")
+    if token is not None:
+        if not (isinstance(token, str) and token.startswith("lab-accounts-") and token[13:].isdigit()
+                and int(token[13:]) <= len(accounts)):
+            return json_error(400, "InvalidInputException", "The NextToken is not valid.", req.request_id)
+        start = int(token[13:])
+    end = start + size
+    body: dict[str, Any] = {"Accounts": [_account(gate, org, a) for a in accounts[start:end]]}
+    if end < len(accounts):
+        body["NextToken"] = f"lab-accounts-{end}"
+    return json_response(body, req.request_id)
+
+
+def handle(gate: Decisions, req: AwsRequest, creds: Credentials) -> Response:
     p = creds.principal
     op = req.operation or ""
     message = gate.denial(p, f"organizations:{op}", "*", region=req.region)
@@ -57,6 +95,14 @@ def handle(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
             "MasterAccountId": org.management_account,
             "MasterAccountEmail": f"management+{org.management_account}@example.com",
         }}, req.request_id)
+    if op == "ListAccounts":
+        return _list_accounts(gate, org, req)
+    if op == "DescribeAccount":
+        account_id = str(params.get("AccountId", ""))
+        if account_id not in org.accounts:
+            return json_error(400, "AccountNotFoundException", "You specified an account that doesn't exist.",
+                              req.request_id)
+        return json_response({"Account": _account(gate, org, account_id)}, req.request_id)
     if op == "ListRoots":
         types = [{"Type": t, "Status": "ENABLED"} for t, on in ((SCP, org.scps), (RCP, org.rcps)) if on is not None]
         return json_response({"Roots": [{

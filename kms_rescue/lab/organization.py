@@ -72,6 +72,22 @@ class Organization:
     parents: Mapping[str, str] = field(default_factory=dict)
     scps: tuple[OrgPolicy, ...] | None = None  # None: the policy type is not enabled
     rcps: tuple[OrgPolicy, ...] | None = None
+    #: The role created in every member account, trusting the management account (None: none is created).
+    access_role: str | None = None
+    #: Account id -> the name ListAccounts shows.
+    account_names: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        """Every account of the organization: the management account first, then the members in scenario order."""
+        return tuple(self.parents)
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return tuple(a for a in self.parents if a != self.management_account)
+
+    def account_name(self, account: str) -> str:
+        return self.account_names.get(account, f"account-{account}")
 
     @property
     def arn(self) -> str:
@@ -183,11 +199,16 @@ def build_organization(raw: Mapping[str, Any] | None, account: str) -> Organizat
                 raise OrgProblem(f"{where}.{key}[{j}].name: {name!r} names another policy")
         return tuple(out)
 
+    names = dict(raw.get("account_names", {}))
+    for acct in names:
+        if acct not in parents:
+            raise OrgProblem(f"{where}.account_names[{json.dumps(acct)}]: not an account of the organization")
     if "full_aws_access_detached" in raw and "scps" not in raw:
         raise OrgProblem(f"{where}.full_aws_access_detached: SCPs are not enabled (no $.organization.scps)")
     return Organization(
         id=org_id, management_account=mgmt, root_id=root_id, units=tuple(units), parents=parents,
-        scps=policies(SCP, "scps"), rcps=policies(RCP, "rcps"),
+        scps=policies(SCP, "scps"), rcps=policies(RCP, "rcps"), access_role=raw.get("access_role"),
+        account_names=names,
     )
 
 

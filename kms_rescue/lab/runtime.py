@@ -10,7 +10,7 @@ setup (scenario ``deleted``) and through the IAM API (``DeleteRole``/``DeleteUse
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -30,6 +30,7 @@ from kms_rescue.lab.identity import (
 )
 from kms_rescue.lab.scenario import HistorySpec, PrincipalSpec, Scenario
 from kms_rescue.lab.trail import EventStore, make_record
+from kms_rescue.policy.principals import parse_caller
 
 #: KMS events the lab records when they pass through (successful or not).
 RECORDED_KMS_EVENTS = frozenset(
@@ -141,23 +142,25 @@ class LabRuntime:
                 self.moto.add_user_to_group(p.account, group, p.name)
 
         for k in sc.keys:
-            policy = json.dumps(k.policy, indent=2) if k.policy is not None else _moto.default_key_policy(sc.account)
+            policy = json.dumps(k.policy, indent=2) if k.policy is not None else _moto.default_key_policy(k.account)
             self.moto.create_key(
-                sc.account, region=k.region, key_id=k.id, policy=policy, description=k.description, key_spec=k.key_spec,
+                k.account, region=k.region, key_id=k.id, policy=policy, description=k.description, key_spec=k.key_spec,
                 key_usage=k.key_usage, multi_region=k.multi_region, tags=k.tags,
             )
             for alias in k.aliases:
-                self.moto.add_alias(sc.account, k.id, alias, region=k.region)
+                self.moto.add_alias(k.account, k.id, alias, region=k.region)
             if k.state == "Disabled":
-                self.moto.set_key_state(sc.account, k.id, "Disabled", region=k.region)
+                self.moto.set_key_state(k.account, k.id, "Disabled", region=k.region)
             elif k.state == "PendingDeletion":
-                self.moto.set_key_state(sc.account, k.id, "PendingDeletion", region=k.region, pending_days=30)
+                self.moto.set_key_state(k.account, k.id, "PendingDeletion", region=k.region, pending_days=30)
 
+        gone = []
         for d in sc.deleted:
             assert d.name is not None
             info = self.moto.delete_principal(d.account, d.kind, d.name)
             if info is not None:
-                self.principal_deleted(info)
+                gone.append(info)
+        self.principals_deleted(gone)  # one pass over the key policies, however many were deleted
 
         for ident in sc.identities:
             self.profiles[ident.profile] = self.issue_for_identity(ident.profile)
@@ -243,26 +246,43 @@ class LabRuntime:
 
     def principal_deleted(self, info: PrincipalInfo) -> None:
         """Show the deleted principal's unique id in place of its ARN in every key policy of the lab."""
-        self.deleted_ids[info.arn] = info.unique_id
-        quoted, replacement = json.dumps(info.arn), json.dumps(info.unique_id)
+        self.principals_deleted([info])
+
+    def principals_deleted(self, infos: Sequence[PrincipalInfo]) -> None:
+        """:meth:`principal_deleted` for several principals, in one pass over the lab's key policies."""
+        if not infos:
+            return
+        swaps = {json.dumps(i.arn): json.dumps(i.unique_id) for i in infos}
+        for info in infos:
+            self.deleted_ids[info.arn] = info.unique_id
         for account in self.moto.accounts:
             for region in self.regions:
-                for key_id in self.moto.key_ids(account, region=region):
-                    key = self.moto.key(account, key_id, region=region)
-                    if key is not None and quoted in key.policy:
-                        self.moto.set_key_policy(account, key_id, key.policy.replace(quoted, replacement),
-                                                 region=region)
+                for key_id, policy in self.moto.key_policies(account, region=region):
+                    changed = policy
+                    for quoted, replacement in swaps.items():
+                        if quoted in changed:
+                            changed = changed.replace(quoted, replacement)
+                    if changed is not policy:
+                        self.moto.set_key_policy(account, key_id, changed, region=region)
 
     def key(self, key_id: str, account: str | None = None, *, region: str | None = None) -> KeyInfo | None:
-        """The key ``key_id`` in ``region`` (default: the scenario's Region)."""
+        """The key ``key_id`` in ``region`` (default: the scenario's Region) of ``account`` (default: the
+        scenario's)."""
         return self.moto.key(account or self.account, key_id, region=region or self.region)
 
-    def find_key(self, key_id: str, account: str | None = None) -> KeyInfo | None:
-        """The key ``key_id`` in whichever of the lab's Regions holds it (key ids are unique across Regions)."""
-        for region in self.regions:
-            key = self.moto.key(account or self.account, key_id, region=region)
+    def find_key(self, key_id: str, account: str | None = None, *, region: str | None = None) -> KeyInfo | None:
+        """The key ``key_id`` in whichever of the lab's Regions (or ``region``) and accounts (or ``account``)
+        holds it (the lab's key ids are unique across its Regions and accounts)."""
+        spec = self.scenario.key(key_id)
+        if spec is not None and (account in (None, spec.account)) and (region in (None, spec.region)):
+            key = self.moto.key(spec.account, key_id, region=spec.region)
             if key is not None:
                 return key
+        for acct in [account] if account else self.moto.accounts:
+            for reg in [region] if region else self.regions:
+                key = self.moto.key(acct, key_id, region=reg)
+                if key is not None:
+                    return key
         return None
 
     # --- history -------------------------------------------------------------------------------------------
@@ -303,8 +323,6 @@ class LabRuntime:
     def principal_from_arn(self, arn: str) -> Principal:
         """A :class:`Principal` for an ARN seen in history: ids from the lab when it knows the principal (alive or
         deleted), stable made-up ids otherwise."""
-        from kms_rescue.policy.principals import parse_caller
-
         caller = parse_caller(arn)
         account = caller.account or self.account
         if caller.kind == "root":
@@ -347,13 +365,14 @@ class LabRuntime:
         assert h.key is not None
         spec = self.scenario.key(h.key)
         region = spec.region if spec is not None else self.region  # a key's events are in its own Region's trail
-        key_arn = f"arn:aws:kms:{region}:{self.account}:key/{h.key}"
+        account = spec.account if spec is not None else self.account  # ... and its own account's
+        key_arn = f"arn:aws:kms:{region}:{account}:key/{h.key}"
         policy_text = json.dumps(h.policy, indent=2) if h.policy is not None else None
         response: dict[str, Any] | None = None
         params: dict[str, Any] = {}
         if h.event == "CreateKey":
             params = {
-                "policy": policy_text or _moto.default_key_policy(self.account),
+                "policy": policy_text or _moto.default_key_policy(account),
                 "description": "",
                 "keyUsage": "ENCRYPT_DECRYPT",
                 "keySpec": "SYMMETRIC_DEFAULT",
@@ -362,7 +381,7 @@ class LabRuntime:
                 "multiRegion": False,
             }
             response = {"keyMetadata": {
-                "aWSAccountId": self.account, "keyId": h.key, "arn": key_arn, "creationDate": when.isoformat(),
+                "aWSAccountId": account, "keyId": h.key, "arn": key_arn, "creationDate": when.isoformat(),
                 "enabled": True, "description": "", "keyUsage": "ENCRYPT_DECRYPT", "keyState": "Enabled",
                 "origin": "AWS_KMS", "keyManager": "CUSTOMER", "keySpec": "SYMMETRIC_DEFAULT", "multiRegion": False,
             }}
@@ -382,6 +401,6 @@ class LabRuntime:
             name=h.event, source="kms.amazonaws.com", principal=principal, access_key_id=access_key,
             request_parameters=params, response_elements=None if failed else response,
             resources=(("AWS::KMS::Key", key_arn),), error_code=h.error_code, error_message=h.error_message,
-            time=when, account=self.account, region=region, source_ip=h.source_ip or "192.0.2.10",
+            time=when, account=account, region=region, source_ip=h.source_ip or "192.0.2.10",
             user_agent="aws-cli/2",
         )

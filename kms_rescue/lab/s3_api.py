@@ -9,16 +9,13 @@ S3"). Requests are path-style (the lab's one endpoint is an IP address). Errors 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote
 
 from werkzeug.wrappers import Response
 
+from kms_rescue.lab.decisions import Decisions
 from kms_rescue.lab.identity import Credentials
 from kms_rescue.lab.protocol import AwsRequest, request_id_headers, xml_text
-
-if TYPE_CHECKING:
-    from kms_rescue.lab.gate import Gate
 
 
 def _error(status: int, code: str, message: str, request_id: str) -> Response:
@@ -48,7 +45,7 @@ def operation(method: str, path: str, query: str) -> tuple[str, str] | None:
     return (action, f"arn:aws:s3:::{bucket}/{key}") if action else None
 
 
-def handle_s3(gate: Gate, req: AwsRequest, creds: Credentials) -> Response:
+def handle_s3(gate: Decisions, req: AwsRequest, creds: Credentials) -> Response:
     found = operation(req.method, req.path, req.query_string)
     if found is None:
         return _error(501, "NotImplemented", "the kms-rescue lab serves only S3's bucket and object basics",

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -23,8 +23,11 @@ from typing import Any, Literal
 from kms_rescue.errors import UsageError
 from kms_rescue.lab.organization import Organization, OrgProblem, build_organization, policy_documents
 from kms_rescue.lab.regions import region_problem
+from kms_rescue.policy import parse_policy
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.input_limits import DOCUMENT_MAX_BYTES, read_bounded_text
+from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES, load_json_text
+from kms_rescue.policy.principals import classify_aws_value, parse_caller
 
 PrincipalKind = Literal["role", "user", "root"]
 VERDICTS = ("manageable", "recoverable", "locked_out", "undetermined", "not_found")
@@ -117,6 +120,7 @@ class ManagedPolicySpec:
 class KeySpec:
     id: str
     region: str
+    account: str = ""  # the key's account; the loader always sets it (default: the scenario's)
     aliases: tuple[str, ...] = ()
     description: str = ""
     policy: Mapping[str, Any] | None = None  # None: the default key policy
@@ -179,18 +183,22 @@ class Scenario:
         return self.enabled_regions or (self.region,)
 
     def key(self, key_id: str) -> KeySpec | None:
-        return next((k for k in self.keys if k.id == key_id), None)
+        return self._keys_by_id.get(key_id)
 
-    @property
+    @cached_property
+    def _keys_by_id(self) -> dict[str, KeySpec]:
+        return {k.id: k for k in self.keys}
+
+    @cached_property
     def accounts(self) -> tuple[str, ...]:
-        """Every account the scenario creates principals in, its own first."""
-        seen = [self.account]
-        for p in self.all_principals():
-            if p.account not in seen:
-                seen.append(p.account)
-        for g in self.groups:
-            if g.account not in seen:
-                seen.append(g.account)
+        """Every account the lab serves, the scenario's own first: those of its principals, groups and keys, and
+        every account of its organization."""
+        seen = dict.fromkeys([self.account])
+        seen.update(dict.fromkeys(p.account for p in self.all_principals()))
+        seen.update(dict.fromkeys(g.account for g in self.groups))
+        seen.update(dict.fromkeys(k.account for k in self.keys))
+        if self.organization is not None:
+            seen.update(dict.fromkeys(self.organization.accounts))
         return tuple(seen)
 
     def all_principals(self) -> list[PrincipalSpec]:
@@ -233,6 +241,29 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+@lru_cache(maxsize=1)
+def _inlined_schema() -> dict[str, Any]:
+    """:func:`schema` with every local ``$ref`` replaced by the definition it names (the schema is not recursive):
+    the same schema, validated several times faster on a scenario of thousands of keys, because jsonschema then
+    resolves no reference per key (docs/lab.md, "A generated scenario", gives the load rate)."""
+    root = schema()
+    defs = root.get("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                rest = {k: inline(v) for k, v in node.items() if k != "$ref"}
+                return {**inline(defs[ref[len("#/$defs/"):]]), **rest}
+            return {k: inline(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    inlined: dict[str, Any] = inline(root)
+    return inlined
+
+
 def load_scenario(ref: str | Path | Mapping[str, Any] | Scenario) -> Scenario:
     """A scenario from a built-in name, a JSON file path, a dict, or an already loaded :class:`Scenario`.
 
@@ -265,9 +296,6 @@ def _read_text(path: Path) -> str:
 
 
 def _parse_json(text: str, source: str) -> Any:
-    from kms_rescue.policy.errors import PolicyInputError
-    from kms_rescue.policy.model import load_json_text
-
     try:
         return load_json_text(text, source)
     except PolicyInputError as exc:
@@ -289,12 +317,12 @@ def json_path(parts: Sequence[str | int]) -> str:
 def _schema_error(doc: Any, source: str) -> str | None:
     """The first schema violation as ``$.path: message``, or None."""
     try:
-        import jsonschema
+        import jsonschema  # deferred: in the lab extra, which loading a scenario for `lab --list` does not need
     except ImportError:  # pragma: no cover - jsonschema is in the lab extra
         raise UsageError(
             "the lab needs the 'lab' extra: pip install 'kms-rescue[lab]'"
         ) from None
-    validator = jsonschema.Draft202012Validator(schema())
+    validator = jsonschema.Draft202012Validator(_inlined_schema())
     errors = list(validator.iter_errors(doc))
     if not errors:
         return None
@@ -343,8 +371,6 @@ class _Problem(Exception):
 
 
 def _policies(raw: list[Any] | None, where: str) -> tuple[Mapping[str, Any], ...]:
-    from kms_rescue.policy import PolicyInputError, parse_policy
-
     out = []
     for i, doc in enumerate(raw or ()):
         try:
@@ -376,6 +402,8 @@ def _principal(kind: PrincipalKind, d: Mapping[str, Any], where: str, account: s
 
 
 def _deleted_ref(ref: str, account: str) -> PrincipalSpec:
+    if ref.startswith("arn:"):  # arn:aws:iam::ACCOUNT:role/NAME: a principal of another account
+        _, _, _, _, account, ref = ref.split(":", 5)
     kind, _, rest = ref.partition("/")
     path, _, name = rest.rpartition("/")
     return PrincipalSpec(
@@ -493,26 +521,29 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
     _check_region(region, "$.region")
     keys = []
     key_ids: set[str] = set()
-    aliases: set[tuple[str, str]] = set()  # (region, alias): an alias is unique in its account and Region
+    aliases: set[tuple[str, str, str]] = set()  # (account, region, alias): unique in its account and Region
     for i, d in enumerate(doc["keys"]):
         where = f"$.keys[{i}]"
         if d["id"] in key_ids:
             raise _Problem(f"{where}.id: {d['id']} is used by another key")
         key_ids.add(d["id"])
         key_region = d.get("region", region)
+        key_account = d.get("account", account)
         _check_region(key_region, f"{where}.region")
         raw_alias = d.get("alias", ())
         key_aliases = (raw_alias,) if isinstance(raw_alias, str) else tuple(raw_alias)
         for a in key_aliases:
-            if (key_region, a) in aliases:
-                raise _Problem(f"{where}.alias: {a} points to another key in {key_region} already")
-            aliases.add((key_region, a))
+            if (key_account, key_region, a) in aliases:
+                where_else = key_region if key_account == account else f"{key_account} {key_region}"
+                raise _Problem(f"{where}.alias: {a} points to another key in {where_else} already")
+            aliases.add((key_account, key_region, a))
         policy = d.get("policy")
         if policy is not None:
             _key_policy_check(policy, f"{where}.policy")
         keys.append(
             KeySpec(
-                id=d["id"], region=key_region, aliases=key_aliases, description=d.get("description", ""), policy=policy,
+                id=d["id"], region=key_region, account=key_account, aliases=key_aliases,
+                description=d.get("description", ""), policy=policy,
                 state=d.get("state", "Enabled"), multi_region=bool(d.get("multi_region", False)),
                 key_spec=d.get("key_spec", "SYMMETRIC_DEFAULT"),
                 key_usage=d.get("key_usage", _default_usage(d.get("key_spec", "SYMMETRIC_DEFAULT"))),
@@ -538,8 +569,6 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
         elif event == "PutKeyPolicy":
             raise _Problem(f"{where}.policy: a PutKeyPolicy event needs the policy it set")
         try:
-            from kms_rescue.policy.principals import parse_caller
-
             parse_caller(d["principal"])
         except Exception as exc:
             raise _Problem(f"{where}.principal: {exc}") from None
@@ -564,13 +593,12 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
     except OrgProblem as exc:
         raise _Problem(str(exc)) from None
     if organization is not None:
-        from kms_rescue.policy import parse_policy
-
         for where, document in policy_documents(organization):
             try:
                 parse_policy(document)
             except PolicyInputError as exc:
                 raise _Problem(f"{where}: {exc}") from None
+        roles = (*roles, *_access_roles(organization, [*roles, *(i.principal for i in identities)]))
     scenario = Scenario(
         name=doc.get("name", default_name),
         account=account,
@@ -592,6 +620,29 @@ def _build(doc: Mapping[str, Any], *, source: str, default_name: str) -> Scenari
     )
     _check_named_principals(scenario)
     return scenario
+
+
+#: What the access role may do: everything, as the AdministratorAccess policy Organizations attaches to it.
+ADMINISTRATOR_ACCESS: Mapping[str, Any] = {
+    "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
+
+
+def _access_roles(org: Organization, declared: Sequence[PrincipalSpec]) -> list[PrincipalSpec]:
+    """The organization's access role in each member account that does not declare it itself (AWS Organizations
+    User Guide, "Accessing member accounts in your organization": an account Organizations creates gets
+    OrganizationAccountAccessRole, which trusts the management account and has administrator permissions)."""
+    if org.access_role is None:
+        return []
+    have = {(p.account, p.name) for p in declared if p.kind == "role"}
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{org.management_account}:root"},
+        "Action": "sts:AssumeRole"}]}
+    return [
+        PrincipalSpec(kind="role", name=org.access_role, account=member, policies=(ADMINISTRATOR_ACCESS,),
+                      trust=trust, where="$.organization.access_role")
+        for member in org.members if (member, org.access_role) not in have
+    ]
 
 
 def _check_region(name: str, where: str) -> None:
@@ -624,9 +675,6 @@ def _default_usage(spec: str) -> str:
 
 
 def _key_policy_check(policy: Mapping[str, Any], where: str) -> None:
-    from kms_rescue.policy import PolicyInputError, parse_policy
-    from kms_rescue.policy.model import KEY_POLICY_MAX_BYTES
-
     try:
         parse_policy(json.dumps(policy), max_bytes=KEY_POLICY_MAX_BYTES)
     except PolicyInputError as exc:
@@ -652,8 +700,6 @@ def principal_values(policy: Mapping[str, Any]) -> list[str]:
 
 def _check_named_principals(scenario: Scenario) -> None:
     """Key policies may name only principals the scenario creates (or deletes), in the accounts it manages."""
-    from kms_rescue.policy.principals import classify_aws_value
-
     accounts = set(scenario.accounts)
     known = {p.arn for p in scenario.all_principals()}
     sources: list[tuple[str, Mapping[str, Any]]] = [
