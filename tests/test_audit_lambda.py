@@ -93,3 +93,38 @@ def test_the_function_writes_only_under_its_prefix(lab: Lab) -> None:
 def test_bad_events(lab: Lab, event: object, message: str) -> None:
     with pytest.raises(EventError, match=message):
         handler(event, None)
+
+
+ORG_SCENARIO = Path(__file__).parent / "lab" / "audit-org.json"
+
+
+def test_the_whole_run_over_an_organization(aws_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the state machine does, step by step: list_accounts writes the items file (organizations:ListAccounts
+    from the management account), one audit_account per item enters each account through
+    OrganizationAccountAccessRole, and audit --merge's reader gets one stream of both accounts' keys back."""
+    from kms_rescue.audit.merge import MergeStats, merge
+
+    with Lab(str(ORG_SCENARIO)) as lab:
+        s3 = lab.client("operator", "s3")
+        s3.create_bucket(Bucket=BUCKET)
+        creds = lab.credentials("function")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds.access_key_id)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds.secret_access_key)
+        if creds.session_token:
+            monkeypatch.setenv("AWS_SESSION_TOKEN", creds.session_token)
+        monkeypatch.setenv("AWS_REGION", "us-east-1")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", lab.endpoint)
+        base = {"run_id": "org-1", "bucket": BUCKET, "prefix": "audits",
+                "member_role_name": "OrganizationAccountAccessRole"}
+        listed = handler({"action": "list_accounts", **base}, None)
+        assert listed == {"bucket": BUCKET, "key": "audits/org-1/accounts.json", "accounts": 2}
+        items = json.loads(s3.get_object(Bucket=BUCKET, Key=listed["key"])["Body"].read())
+        assert items == [{"account": ACCOUNT}, {"account": "444455556666"}]
+        for item in items:  # the Distributed Map's ItemSelector: {"action", "account", "run_id"}
+            done = handler({"action": "audit_account", "account": item["account"], **base}, None)
+            assert done["keys"] == 1 and done["errors"] == 0
+        stats = MergeStats()
+        merged = list(merge([f"s3://{BUCKET}/audits/org-1/"], stats=stats, s3_client=s3))
+    assert stats.files == 2 and stats.malformed == 0  # accounts.json is not a .jsonl file: not read
+    assert sorted((k.account, k.aliases[0]) for k in merged if isinstance(k, KeyAudit)) == [
+        (ACCOUNT, "alias/management"), ("444455556666", "alias/member")]
