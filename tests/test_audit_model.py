@@ -72,3 +72,16 @@ def test_summarize_counts_verdicts_severities_errors():
 def test_worst_is_the_most_severe():
     assert key(findings=(Finding("KR011", "medium", "m"), Finding("KA008", "critical", "c"))).worst == "critical"
     assert key().worst is None
+
+
+def test_the_pure_parts_import_no_boto3_and_no_aws_package():
+    """model, findings, keys and the renderers decide and write from plain data (docs/architecture.md)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, kms_rescue.audit.model, kms_rescue.audit.findings, kms_rescue.audit.keys, "
+            "kms_rescue.render.audit; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore') "
+            "or m.startswith('kms_rescue.aws')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -52,6 +52,12 @@ from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, part
 AWS_ALIAS_PREFIX = "alias/aws/"
 
 
+def customer_managed(key_ids: list[str], aliases: Mapping[str, list[str]]) -> list[str]:
+    """The keys that no ``alias/aws/…`` alias points to (those are AWS managed keys); the rest are told apart by
+    DescribeKey's KeyManager."""
+    return [k for k in key_ids if not any(a.startswith(AWS_ALIAS_PREFIX) for a in aliases.get(k, ()))]
+
+
 @dataclass(frozen=True)
 class AuditTarget:
     """One account in one Region, and the identity to read it with (``account`` None: the identity's own).
@@ -243,7 +249,7 @@ def _audit_region(target: AuditTarget, options: AuditOptions, cache: AccountCach
         yield _error(target, account, "list_aliases", rec.outcome, rec.message)
         aliases = {}
     if not options.include_aws_managed:
-        ids = [k for k in ids if not any(a.startswith(AWS_ALIAS_PREFIX) for a in aliases.get(k, ()))]
+        ids = customer_managed(ids, aliases)
     options.progress(ProgressEvent("plan", total=len(ids), message=f"{account} {region}"))
     partition = partition_for_region(region).id if is_region_code(region) else DEFAULT_PARTITION
 

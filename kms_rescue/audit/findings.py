@@ -47,7 +47,7 @@ LIVE_RULES: dict[str, LiveRule] = {r.id: r for r in (
              "a way in to kms:PutKeyPolicy that works now is shut by a date condition later",
              f"{IAM_GUIDE}/reference_policies_condition-keys.html"),
     LiveRule("KA006", "pending-deletion", "high",
-             "the key is scheduled for deletion", f"{KMS_GUIDE}/deleting-keys.html"),
+             "the key is scheduled for deletion", f"{KMS_GUIDE}/deleting-keys-scheduling-key-deletion.html"),
     LiveRule("KA007", "policy-unreadable", "high",
              "no identity could read the key policy (kms:GetKeyPolicy denied): its risks cannot be checked",
              "https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyPolicy.html"),
@@ -82,9 +82,10 @@ def _role_name(arn: str) -> str:
 
 def live_findings(
     *, verdict: str, managers: Sequence[Manager], principals: Iterable[PrincipalEntry], paths: Iterable[PathEntry],
-    key_state: str | None, deletion_date: str | None, policy_read: bool,
+    key_state: str | None, deletion_date: str | None, policy_read: bool, unread_because: str = "",
 ) -> list[Finding]:
-    """The live rules for one key (see :data:`LIVE_RULES`)."""
+    """The live rules for one key (see :data:`LIVE_RULES`). ``unread_because``: how each identity's
+    kms:GetKeyPolicy ended, when none could read the policy (a denial is not a throttled call)."""
     out: list[Finding] = []
     principals = list(principals)
     paths = list(paths)
@@ -93,8 +94,9 @@ def live_findings(
         out.append(_f("KA006", f"the key is scheduled for deletion{when} ({key_state}); cancel it with "
                                "kms:CancelKeyDeletion if it is still needed"))
     if not policy_read:
-        out.append(_f("KA007", "no identity could read the key policy: give an auditing identity "
-                               "kms:GetKeyPolicy on it"))
+        why = f" ({unread_because})" if unread_because else ""
+        out.append(_f("KA007", f"no identity could read the key policy{why}: give an auditing identity "
+                               "kms:GetKeyPolicy on it, or audit again if a call failed"))
         return out
     if verdict == "locked_out":
         out.append(_f("KA008", "no principal of the key's account can ever call kms:PutKeyPolicy"))

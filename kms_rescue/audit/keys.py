@@ -74,6 +74,15 @@ def without(inv: Investigation, deleted: Sequence[str]) -> Investigation:
     return replace(inv, identities=identities, principal_checks=checks)
 
 
+def _unread_because(inv: Investigation) -> str:
+    """How each identity's kms:GetKeyPolicy ended: "auditor: access_denied; admin: throttled"."""
+    said = []
+    for probe in inv.identities:
+        call = probe.last("kms:GetKeyPolicy")
+        said.append(f"{probe.name}: {call.outcome if call is not None else probe.status}")
+    return "; ".join(said)
+
+
 def audit_key(inv: Investigation, *, if_deleted: Sequence[str] = (), now: _dt.datetime | None = None,
               requests: int = 0, extra: Sequence[Finding] = ()) -> KeyAudit:
     """The audit of the key of ``inv`` (its ARN, account and id must be known)."""
@@ -87,6 +96,7 @@ def audit_key(inv: Investigation, *, if_deleted: Sequence[str] = (), now: _dt.da
     findings += live_findings(
         verdict=report.verdict, managers=managers, principals=report.principals, paths=report.management_paths,
         key_state=key.state, deletion_date=key.deletion_date, policy_read=document is not None,
+        unread_because=_unread_because(inv) if document is None else "",
     )
     if document is not None:
         findings += lint_findings(document, key.account)
