@@ -27,10 +27,9 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from kms_rescue.audit.account import AccountCache, AuditOptions, AuditTarget, audit_region
+from kms_rescue.audit.account import AccountCache, AuditOptions, AuditTarget, audit_region, enabled_regions
 from kms_rescue.audit.model import AuditError, AuditItem, to_json
 from kms_rescue.aws import s3_jsonl
-from kms_rescue.aws.locate import enabled_regions
 from kms_rescue.aws.probe import IdentityRun, ProbeSettings
 from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.sessions import SessionOptions
@@ -106,20 +105,12 @@ def _home_region(environ: Mapping[str, str]) -> str:
 
 def _items(account: str, spec: IdentitySpec, regions: list[str], options: AuditOptions, home: str
            ) -> Iterator[AuditItem]:
+    cache = AccountCache()  # one connection (one sts:AssumeRole) for the Region list and every Region's audit
     if not regions:  # every enabled Region: ask the account itself (ec2:DescribeRegions)
-        run = IdentityRun(spec, ProbeSettings(options=SessionOptions(timeout=options.timeout),
-                                              redactor=options.redactor, environ=options.environ), home)
-        if not run.connect():
-            last = run.probe.calls[-1] if run.probe.calls else None
-            stage = "assume_role" if last is not None and last.operation == "sts:AssumeRole" else "credentials"
-            yield AuditError(account, None, stage, run.probe.status or "error",
-                             (last.message if last else None) or run.probe.hint or "could not connect")
-            return
-        regions, source = enabled_regions(run)
-        if source != "ec2:DescribeRegions":
-            yield AuditError(account, None, "describe_regions", "unavailable",
-                             "ec2:DescribeRegions failed: auditing every Region the partition has")
-    cache = AccountCache()
+        found = enabled_regions(spec, options, cache)
+        # When the connection failed, audit_region reports it from the cache (no new call), with its stage
+        # (assume_role or credentials) and the account: one error row.
+        regions = [home] if isinstance(found, AuditError) else found
     for region in regions:
         yield from audit_region(AuditTarget(account, region, spec), options, cache=cache)
 
