@@ -366,3 +366,19 @@ def test_no_output_holds_a_lab_credential(lab: Lab, run):
             result = run("--profile", profile, "--format", fmt, "--regions", "us-east-1", "--debug")
             for secret in secrets:
                 assert secret not in result.stdout and secret not in result.stderr, (fmt, profile)
+
+
+def test_ctrl_c_leaves_no_half_written_output(lab_cli_env, tmp_path: Path):
+    pexpect = pytest.importorskip("pexpect")
+    with Lab(SCENARIO, latency_ms=400) as slow:
+        env = lab_cli_env(slow)
+        out = tmp_path / "audit.json"
+        child = pexpect.spawn(CLI, ["audit", "--profile", "auditor", "--format", "json", "--output", str(out)],
+                              env=env, cwd=str(tmp_path), encoding="utf-8", timeout=120, dimensions=(40, 160))
+        child.expect("auditing")
+        child.sendintr()
+        child.expect(pexpect.EOF)
+        child.close()
+    assert child.exitstatus == 130, child.before
+    assert "interrupted" in (child.before or "")
+    assert not out.exists()

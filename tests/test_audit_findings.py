@@ -179,3 +179,57 @@ def test_audit_key_says_why_the_policy_was_not_read():
     assert k.verdict == "undetermined"
     ka007 = next(f for f in k.findings if f.rule == "KA007")
     assert "auditor: throttled" in ka007.message and "intern: access_denied" in ka007.message
+
+
+def test_grants_are_listed_only_when_they_could_change_a_decision():
+    """KMS Developer Guide, "Grant operations": a grant can allow DescribeKey, never GetKeyPolicy or
+    PutKeyPolicy. So a successful DescribeKey constrains an identity's candidate worlds only once the grants are
+    known, and only an identity the engine left undecided can gain from it: then, and only then, the audit makes
+    report's kms:ListGrants."""
+    import datetime as dt
+
+    from kms_rescue.audit.keys import decide, grants_would_matter
+    from kms_rescue.observations import (
+        CallResult,
+        HistoryLookup,
+        IdentityPolicies,
+        IdentityProbe,
+        IdentitySpec,
+        Investigation,
+        KeyFacts,
+    )
+
+    arn = f"arn:aws:kms:us-east-1:{A}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "Root", "Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"}]}
+    allow_read = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["kms:GetKeyPolicy", "kms:DescribeKey"], "Resource": "*"}]}
+    from kms_rescue.observations import PolicyDoc
+
+    def inv(describe: str, *, read: bool = True) -> Investigation:
+        reader = IdentityProbe(
+            IdentitySpec("auditor", "profile", profile="auditor"), status="ok",
+            arn=f"arn:aws:sts::{A}:assumed-role/Auditor/a", account=A,
+            identity_policies=IdentityPolicies("read", [PolicyDoc("inline role/Auditor:Read", allow_read)],
+                                               read_by="auditor"),
+            calls=[CallResult("kms:GetKeyPolicy", "ok" if read else "access_denied", target=arn)],
+            key_policy=policy if read else None)
+        app = IdentityProbe(
+            IdentitySpec("app", "profile", profile="app"), status="ok", arn=f"arn:aws:sts::{A}:assumed-role/App/b",
+            account=A, identity_policies=IdentityPolicies("unknown", reason="denied"),
+            calls=[CallResult("kms:DescribeKey", describe, target=arn),
+                   CallResult("kms:GetKeyPolicy", "access_denied", "AccessDeniedException", "denied", target=arn)])
+        return Investigation(key=KeyFacts(input=arn, arn=arn, key_id=arn.rsplit("/", 1)[1], account=A,
+                                          region="us-east-1"),
+                             identities=[reader, app], history=HistoryLookup(False, "us-east-1"))
+
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    undecided = inv("ok")
+    report = decide(undecided, now)
+    assert {i.name: i.can_manage for i in report.identities}["app"] is None  # its IAM policies are unknown
+    assert {i.name: i.can_manage for i in report.identities}["auditor"] is False
+    assert grants_would_matter(undecided, report)
+    denied = inv("access_denied")
+    assert not grants_would_matter(denied, decide(denied, now))
+    unread = inv("ok", read=False)
+    assert not grants_would_matter(unread, decide(unread, now))

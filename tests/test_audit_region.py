@@ -74,3 +74,18 @@ def test_aws_managed_keys_are_known_by_their_reserved_alias():
 
     aliases = {"k1": ["alias/aws/ebs"], "k2": ["alias/payments"], "k3": ["alias/awsome", "alias/x"]}
     assert customer_managed(["k1", "k2", "k3", "k4"], aliases) == ["k2", "k3", "k4"]
+
+
+def test_closing_the_stream_early_reads_no_more_keys(lab_env):
+    """A caller that stops after the first key (Ctrl-C, a deadline) leaves the keys not begun unread."""
+    with Lab("docs/examples/audit-scenario.json") as lab:
+        lab_env(lab)
+        stream = audit_region(AuditTarget(None, "us-east-1", profile("auditor")), AuditOptions(workers=1))
+        first = next(stream)
+        stream.close()
+        at_close = lab.admin.stats().get("requests", 0)
+        full = list(audit_region(AuditTarget(None, "us-east-1", profile("auditor")), AuditOptions(workers=1)))
+        whole = lab.admin.stats().get("requests", 0) - at_close
+    assert isinstance(first, KeyAudit) and len(full) == 10
+    # With one worker, at most the first key and the two read ahead were read before the close.
+    assert at_close < whole

@@ -20,14 +20,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from kms_rescue.audit.keys import audit_key
+from kms_rescue.audit.keys import audit_key, decide, grants_would_matter
 from kms_rescue.audit.model import AuditError, AuditItem
 from kms_rescue.aws import guardrails as guardrail_reads
 from kms_rescue.aws import iam as iam_reads
 from kms_rescue.aws.conventions import choose_region
 from kms_rescue.aws.credential_process import ProcessGroups
 from kms_rescue.aws.investigate import key_facts
-from kms_rescue.aws.key_reads import CallLog, KeyRead, list_aliases, list_key_ids, read_key
+from kms_rescue.aws.key_reads import CallLog, KeyRead, list_aliases, list_grants, list_key_ids, read_key
 from kms_rescue.aws.keyref import parse_key_ref
 from kms_rescue.aws.locate import enabled_regions as locate_regions
 from kms_rescue.aws.probe import IdentityRun, ProbeSettings
@@ -265,14 +265,18 @@ def _audit_region(target: AuditTarget, options: AuditOptions, cache: AccountCach
             window.append(pool.submit(one, key_id))
             if len(window) >= workers * 2:
                 break
-        while window:
-            done = window.pop(0).result()
-            nxt = next(pending, None)
-            if nxt is not None:
-                window.append(pool.submit(one, nxt))
-            options.progress(ProgressEvent("step", message=region))
-            if done is not None:
-                yield done
+        try:
+            while window:
+                done = window.pop(0).result()
+                nxt = next(pending, None)
+                if nxt is not None:
+                    window.append(pool.submit(one, nxt))
+                options.progress(ProgressEvent("step", message=region))
+                if done is not None:
+                    yield done
+        finally:  # stopped early (Ctrl-C, or the caller closed the stream): keys not begun are not read
+            for future in window:
+                future.cancel()
 
 
 KeyAuditOrNone = Any  # KeyAudit, or None for an AWS managed key skipped (found by DescribeKey)
@@ -310,7 +314,22 @@ def _audit_key(arn: str, runs: list[IdentityRun], aliases: list[str], organizati
     inv = Investigation(key=facts, identities=[p.probe for p in probes],
                         history=HistoryLookup(False, region, message="not read by the audit"),
                         principal_checks=checks, organization=organization)
-    return audit_key(inv, if_deleted=options.if_deleted, now=options.now, requests=requests)
+    now = options.now or _dt.datetime.now(_dt.timezone.utc)
+    report = decide(inv, now)
+    if grants_would_matter(inv, report):
+        # The one case where report's kms:ListGrants changes a decision: list them (the reader first), then decide
+        # again with that call among the observations, as report would.
+        order = sorted(zip(runs, probes, strict=True), key=lambda rp: rp[1].probe.key_policy is None)
+        for run, seen in order:
+            log = CallLog(options.redactor, region)
+            grants = list_grants(run.client("kms"), arn, log)
+            seen.probe.calls = [*seen.probe.calls, *log.calls]
+            requests += len(log.calls)
+            if grants is not None:
+                seen.probe.grants = grants
+                break
+        report = decide(inv, now)
+    return audit_key(inv, if_deleted=options.if_deleted, now=now, requests=requests, report=report)
 
 
 def enabled_regions(identity: IdentitySpec, options: AuditOptions, cache: AccountCache | None = None

@@ -83,11 +83,32 @@ def _unread_because(inv: Investigation) -> str:
     return "; ".join(said)
 
 
+def decide(inv: Investigation, now: _dt.datetime) -> Report:
+    """``report``'s decision for the key of ``inv`` (:func:`kms_rescue.report.build_report`)."""
+    return build_report(inv, now=now, generated_at="-")
+
+
+def grants_would_matter(inv: Investigation, report: Report) -> bool:
+    """Whether kms:ListGrants could change ``report``'s decisions: only for an identity still undecided whose
+    kms:DescribeKey succeeded. A grant can allow DescribeKey but never GetKeyPolicy or PutKeyPolicy (KMS Developer
+    Guide, "Grant operations"), so with the grants unknown that success constrains nothing; with them known it may
+    drop candidate worlds (docs/engine.md, "Deciding under uncertainty"). A decided identity stays decided."""
+    if report.policy.document is None:
+        return False
+    undecided = {i.name for i in report.identities if i.can_manage is None and i.decision is not None}
+    for probe in inv.identities:
+        call = probe.last("kms:DescribeKey")
+        if probe.name in undecided and call is not None and call.ok:
+            return True
+    return False
+
+
 def audit_key(inv: Investigation, *, if_deleted: Sequence[str] = (), now: _dt.datetime | None = None,
-              requests: int = 0, extra: Sequence[Finding] = ()) -> KeyAudit:
-    """The audit of the key of ``inv`` (its ARN, account and id must be known)."""
+              requests: int = 0, extra: Sequence[Finding] = (), report: Report | None = None) -> KeyAudit:
+    """The audit of the key of ``inv`` (its ARN, account and id must be known); ``report``: its decision when
+    already made (:func:`decide`)."""
     now = now or _dt.datetime.now(_dt.timezone.utc)
-    report = build_report(inv, now=now, generated_at="-")
+    report = report or decide(inv, now)
     key = report.key
     assert key.arn is not None and key.account is not None
     managers = managers_of(report)
@@ -102,7 +123,7 @@ def audit_key(inv: Investigation, *, if_deleted: Sequence[str] = (), now: _dt.da
         findings += lint_findings(document, key.account)
     after = after_managers = None
     if if_deleted:
-        later = build_report(without(inv, if_deleted), now=now, generated_at="-")
+        later = decide(without(inv, if_deleted), now)
         after, after_managers = later.verdict, managers_of(later)
     return KeyAudit(
         key_arn=key.arn, account=key.account, region=key.region, key_id=key.id or "", key_manager=key.key_manager,

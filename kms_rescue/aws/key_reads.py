@@ -98,3 +98,13 @@ def read_key(kms: Any, key_arn: str, call: CallLog) -> KeyRead:
             doc = None
         out.policy = doc if isinstance(doc, dict) else None
     return out
+
+
+def list_grants(kms: Any, key_arn: str, call: CallLog) -> list[dict[str, Any]] | None:
+    """The key's grants (kms:ListGrants, all pages), or None when the call failed."""
+    got, _ = call("kms:ListGrants", key_arn, lambda: _pages(kms, "list_grants", "Grants", KeyId=key_arn))
+    if got is None:
+        return None
+    grants, _pages_read = got
+    out: list[dict[str, Any]] = json_safe(grants)
+    return out

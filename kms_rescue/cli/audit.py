@@ -7,6 +7,7 @@ be), 1 a finding reaches ``--fail-on`` (or nothing could be audited at all), 2 b
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import shutil
@@ -201,9 +202,12 @@ class _Sink:
             sys.stdout.write(text)
             sys.stdout.flush()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *_exc: object) -> None:
         if self._file is not None:
             self._file.close()
+            if exc_type is not None and self.output is not None:  # cut short: no half-written file is left
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.expanduser(self.output))
 
 
 def run_audit_command(
