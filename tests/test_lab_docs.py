@@ -91,3 +91,23 @@ def test_several_regions_session_behaves_as_annotated(tmp_path: Path) -> None:
         assert json.loads(outputs[0]) == listed == list(lab.regions)
         assert json.loads(outputs[2])["KeyMetadata"]["Arn"] == lab.key_arn("alias/payments")
         assert ":eu-west-1:" in lab.key_arn("alias/payments")
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+def test_several_accounts_session_behaves_as_annotated(tmp_path: Path) -> None:
+    from kms_rescue.lab.generate import generate_scenario
+
+    session = next(b for b in blocks("shell") if "organizations list-accounts" in b)
+    commands = [line for line in session.splitlines() if line.startswith("aws ")]
+    assert len(commands) == 4
+    generated = re.search(r"kms-rescue lab --generate (\d+) --seed (\d+)", DOC.read_text())
+    assert generated is not None
+    doc = generate_scenario(int(generated.group(1)), seed=int(generated.group(2))).scenario
+    with Lab(doc, config_path=tmp_path / "lab.ini"):
+        outputs = run_annotated(commands, tmp_path)
+    listed = re.findall(r"\d{12}", commands[0].partition("#")[2])
+    assert json.loads(outputs[0]) == listed
+    member_keys = [k["id"] for k in doc["keys"] if k.get("account") == "444455556666" and "region" not in k]
+    assert [arn.rsplit("/", 1)[1] for arn in json.loads(outputs[1])] == member_keys
+    assumed = json.loads(outputs[3])["AssumedRoleUser"]["Arn"]
+    assert assumed == "arn:aws:sts::444455556666:assumed-role/OrganizationAccountAccessRole/audit"

@@ -46,12 +46,24 @@ class Decisions:
         self.rt = runtime
         self.stats: Counter[str] = Counter()
         self._stats_lock = threading.Lock()
+        self._in_flight = 0
         self._policies: OrderedDict[str, Policy] = OrderedDict()
         self._org_levels: dict[tuple[PolicyType, str], tuple[OrgLevel, ...] | None] = {}
 
     def count(self, what: str) -> None:
         with self._stats_lock:
             self.stats[what] += 1
+
+    def enter(self) -> None:
+        """A request is being served: ``stats["max_in_flight"]`` keeps the most served at once."""
+        with self._stats_lock:
+            self._in_flight += 1
+            if self._in_flight > self.stats["max_in_flight"]:
+                self.stats["max_in_flight"] = self._in_flight
+
+    def leave(self) -> None:
+        with self._stats_lock:
+            self._in_flight -= 1
 
 
     def parsed(self, text: str, *, key_policy: bool = False) -> Policy:

@@ -138,15 +138,20 @@ class Gate:
         except BadRequest as exc:
             return protocol.json_error(400, exc.code, exc.message, "lab")
         self.count("requests")
-        latency = self.options.latency_ms + dict(self.options.op_latency_ms).get(req.operation or "", 0.0)
-        if latency <= 0:
-            return self._answer(req)
-        # The answer leaves ``latency_ms`` after the request arrived, with the lab's own work counted in it, as a
-        # service's is: requests arriving together are answered together, not one processing time apart.
-        answer_at = time.monotonic() + latency / 1000.0
-        response = self._answer(req)
-        self.stop.wait(max(0.0, answer_at - time.monotonic()))
-        return response
+        self.decisions.enter()
+        try:
+            latency = self.options.latency_ms + dict(self.options.op_latency_ms).get(req.operation or "", 0.0)
+            if latency <= 0:
+                return self._answer(req)
+            # The answer leaves ``latency_ms`` after the request arrived, with the lab's own work counted in it, as
+            # a service's is: requests arriving together are answered together, not one processing time apart (each
+            # request has its own server thread, and waits outside the lock that guards moto).
+            answer_at = time.monotonic() + latency / 1000.0
+            response = self._answer(req)
+            self.stop.wait(max(0.0, answer_at - time.monotonic()))
+            return response
+        finally:
+            self.decisions.leave()
 
     def _answer(self, req: AwsRequest) -> Response:
         fault = self.faults.draw()

@@ -40,6 +40,21 @@ RISKS: Mapping[str, float] = {
 }
 
 
+#: The verdict ``kms-rescue report KEY --profile auditor`` reaches for a key of each risk in the auditor's own
+#: account (docs/report.md, "The verdict"; tests/test_lab_generate.py runs the report for one key of each).
+EXPECTED_VERDICTS: Mapping[str, str] = {
+    "healthy": "manageable",  # the auditor's kms:* through the account principal
+    "one_manager": "recoverable",  # KeyAdmin exists and can
+    "orphaned_principal": "manageable",
+    "sso_reserved_role": "manageable",
+    "no_account_principal": "recoverable",  # KeyAdmin or BreakGlass can
+    "window_closes": "recoverable",  # KeyAdmin can, until the window closes
+    "pending_deletion": "manageable",  # key states do not block policy management
+    "policy_unreadable": "undetermined",  # nobody reads the policy, and no history recovers it
+    "locked_out": "locked_out",
+}
+
+
 @dataclass(frozen=True)
 class Generated:
     """A generated scenario document and what it holds."""
