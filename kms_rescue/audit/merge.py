@@ -30,7 +30,8 @@ from kms_rescue.errors import UsageError
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.input_limits import loads_json
 
-__all__ = ["MAX_FILES", "MAX_FILE_BYTES", "MAX_LINE_BYTES", "MergeStats", "merge", "parse_s3_url", "sources"]
+__all__ = ["MAX_FILES", "MAX_FILE_BYTES", "MAX_LINE_BYTES", "MergeStats", "merge", "parse_line", "parse_s3_url",
+           "sources"]
 
 MAX_LINE_BYTES = 1024 * 1024  # one key's audit is a few KB; a line of a megabyte is not one
 MAX_FILE_BYTES = 1024 * 1024 * 1024  # one account's file: about 10,000 keys take 20 MB
@@ -164,10 +165,12 @@ def _validators() -> dict[str, Any]:
 
 
 def _bad(where: str, why: str) -> AuditError:
-    return AuditError(None, None, STAGE, "malformed", f"{where}: {why}")
+    return AuditError(None, None, STAGE, "malformed", f"{where}: {' '.join(why.split())}")
 
 
-def _item(raw: bytes, where: str) -> AuditItem:
+def parse_line(raw: bytes, where: str) -> AuditItem:
+    """One line, as the merge reads it: the key or error it holds, or an error row (stage ``merge``) saying why
+    not, its message starting with ``where`` (``FILE:LINE``)."""
     if len(raw) > MAX_LINE_BYTES:
         return _bad(where, f"a line of more than {MAX_LINE_BYTES:,} bytes")
     try:
@@ -204,7 +207,7 @@ def merge(paths: Iterable[str], *, stats: MergeStats | None = None, s3_client: A
                 if not raw.strip():
                     continue
                 stats.lines += 1
-                item = _item(raw, f"{name}:{number}")
+                item = parse_line(raw, f"{name}:{number}")
                 if isinstance(item, AuditError) and item.stage == STAGE:
                     stats.malformed += 1
                 elif isinstance(item, KeyAudit):
