@@ -47,21 +47,11 @@ def examples() -> list[tuple[str, int]]:
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+def lab(tmp_path_factory: pytest.TempPathFactory, as_lambda) -> Iterator[Lab]:
     home = tmp_path_factory.mktemp("home")
     with Lab(str(SCENARIO)) as running, pytest.MonkeyPatch.context() as mp:
         running.client("operator", "s3").create_bucket(Bucket="kms-rescue-results")
-        for var in list(os.environ):
-            if var.startswith("AWS_"):
-                mp.delenv(var)
-        fn = running.credentials("function")
-        mp.setenv("HOME", str(home))
-        mp.setenv("AWS_ACCESS_KEY_ID", fn.access_key_id)
-        mp.setenv("AWS_SECRET_ACCESS_KEY", fn.secret_access_key)
-        if fn.session_token:
-            mp.setenv("AWS_SESSION_TOKEN", fn.session_token)
-        mp.setenv("AWS_REGION", "us-east-1")
-        mp.setenv("AWS_ENDPOINT_URL", running.endpoint)
+        as_lambda(mp, running, home)
         handler({"account": "111122223333", "run_id": "run-1", "bucket": "kms-rescue-results",
                  "prefix": "audits", "member_role_name": "AuditMember"}, None)
         yield running

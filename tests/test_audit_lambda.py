@@ -23,16 +23,10 @@ ACCOUNT = "111122223333"
 
 
 @pytest.fixture
-def lab(aws_home: Path, monkeypatch: pytest.MonkeyPatch):
+def lab(aws_home: Path, monkeypatch: pytest.MonkeyPatch, as_lambda):
     with Lab(str(SCENARIO)) as running:
         running.client("operator", "s3").create_bucket(Bucket=BUCKET)
-        creds = running.credentials("function")
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds.access_key_id)
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds.secret_access_key)
-        if creds.session_token:
-            monkeypatch.setenv("AWS_SESSION_TOKEN", creds.session_token)
-        monkeypatch.setenv("AWS_REGION", "us-east-1")
-        monkeypatch.setenv("AWS_ENDPOINT_URL", running.endpoint)  # the SDK's setting: tests only
+        as_lambda(monkeypatch, running, aws_home)
         monkeypatch.setenv("KMS_RESCUE_RESULTS_BUCKET", BUCKET)
         monkeypatch.setenv("KMS_RESCUE_RESULTS_PREFIX", "audits")
         monkeypatch.setenv("KMS_RESCUE_MEMBER_ROLE_NAME", "AuditMember")
@@ -98,7 +92,7 @@ def test_bad_events(lab: Lab, event: object, message: str) -> None:
 ORG_SCENARIO = Path(__file__).parent / "lab" / "audit-org.json"
 
 
-def test_the_whole_run_over_an_organization(aws_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_whole_run_over_an_organization(aws_home: Path, monkeypatch: pytest.MonkeyPatch, as_lambda) -> None:
     """What the state machine does, step by step: list_accounts writes the items file (organizations:ListAccounts
     from the management account), one audit_account per item enters each account through
     OrganizationAccountAccessRole, and audit --merge's reader gets one stream of both accounts' keys back."""
@@ -107,13 +101,7 @@ def test_the_whole_run_over_an_organization(aws_home: Path, monkeypatch: pytest.
     with Lab(str(ORG_SCENARIO)) as lab:
         s3 = lab.client("operator", "s3")
         s3.create_bucket(Bucket=BUCKET)
-        creds = lab.credentials("function")
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", creds.access_key_id)
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", creds.secret_access_key)
-        if creds.session_token:
-            monkeypatch.setenv("AWS_SESSION_TOKEN", creds.session_token)
-        monkeypatch.setenv("AWS_REGION", "us-east-1")
-        monkeypatch.setenv("AWS_ENDPOINT_URL", lab.endpoint)
+        as_lambda(monkeypatch, lab, aws_home)
         base = {"run_id": "org-1", "bucket": BUCKET, "prefix": "audits",
                 "member_role_name": "OrganizationAccountAccessRole"}
         listed = handler({"action": "list_accounts", **base}, None)

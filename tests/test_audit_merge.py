@@ -41,22 +41,13 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def results(tmp_path_factory: pytest.TempPathFactory, as_lambda) -> Iterator[dict[str, Any]]:
     """One lab: the handler audits the account (and one it cannot enter) into s3://BUCKET/audits/r1/."""
     home = tmp_path_factory.mktemp("home")
     with Lab(str(SCENARIO)) as lab, pytest.MonkeyPatch.context() as mp:
         lab.client("operator", "s3").create_bucket(Bucket=BUCKET)
-        for var in list(os.environ):
-            if var.startswith("AWS_"):
-                mp.delenv(var)
+        as_lambda(mp, lab, home)
         fn = lab.credentials("function")
-        mp.setenv("HOME", str(home))
-        mp.setenv("AWS_ACCESS_KEY_ID", fn.access_key_id)
-        mp.setenv("AWS_SECRET_ACCESS_KEY", fn.secret_access_key)
-        if fn.session_token:
-            mp.setenv("AWS_SESSION_TOKEN", fn.session_token)
-        mp.setenv("AWS_REGION", "us-east-1")
-        mp.setenv("AWS_ENDPOINT_URL", lab.endpoint)
         for account in (ACCOUNT, "444455556666"):
             handler({"account": account, "run_id": "r1", "bucket": BUCKET, "prefix": "audits",
                      "member_role_name": "AuditMember"}, None)
