@@ -130,3 +130,25 @@ def lab_cli_env(aws_home: Path):
                     "AWS_SHARED_CREDENTIALS_FILE": str(aws_home / "no-credentials"), "NO_COLOR": "1"})
         return out
     return env
+
+
+@pytest.fixture(scope="session")
+def as_lambda():
+    """``as_lambda(mp, lab, home)``: the environment Lambda gives a function, on the MonkeyPatch ``mp``: no AWS_*
+    variable of the developer's, a private HOME, a lab identity's credentials (profile ``function``), the Region,
+    and the SDK's own ``AWS_ENDPOINT_URL`` at the lab (docs/audit-cloud.md, "Testing the function locally")."""
+    def use(mp: pytest.MonkeyPatch, lab: object, home: Path, profile: str = "function") -> None:
+        for var in list(os.environ):
+            if var.startswith("AWS_"):
+                mp.delenv(var)
+        creds = lab.credentials(profile)  # type: ignore[attr-defined]
+        mp.setenv("HOME", str(home))
+        mp.setenv("AWS_CONFIG_FILE", str(home / "no-config"))
+        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / "no-credentials"))
+        mp.setenv("AWS_ACCESS_KEY_ID", creds.access_key_id)
+        mp.setenv("AWS_SECRET_ACCESS_KEY", creds.secret_access_key)
+        if creds.session_token:
+            mp.setenv("AWS_SESSION_TOKEN", creds.session_token)
+        mp.setenv("AWS_REGION", "us-east-1")
+        mp.setenv("AWS_ENDPOINT_URL", lab.endpoint)  # type: ignore[attr-defined]
+    return use

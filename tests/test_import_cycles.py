@@ -132,7 +132,8 @@ def test_no_import_cycles_outside_the_known_ones() -> None:
 
 #: The audit's modules that gather observations through kms_rescue.aws (kms_rescue/audit/ruff.toml lists the same).
 AUDIT_AWS_SIDE = {"kms_rescue.audit.account", "kms_rescue.audit.accounts", "kms_rescue.audit.pacing",
-                  "kms_rescue.audit.scheduler"}
+                  "kms_rescue.audit.scheduler", "kms_rescue.audit.terraform_guard", "kms_rescue.audit.lambda_handler",
+                  "kms_rescue.audit.merge"}
 
 
 def test_the_audit_aws_side_is_what_its_ruff_config_allows() -> None:

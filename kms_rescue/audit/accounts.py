@@ -1,5 +1,5 @@
 """Which accounts and Regions an audit covers: ``--accounts ID,…`` or ``--organization``, entered through a role
-you name, and each account's enabled Regions narrowed by ``--regions`` (docs/audit-scale.md, "Many accounts").
+you name, and each account's enabled Regions narrowed by ``--regions`` (docs/audit.md, "Many accounts").
 
 The AWS side of the audit's planning (through :class:`kms_rescue.aws.probe.IdentityRun`, so every AWS error is
 classified and redacted, never raised):

@@ -1,6 +1,6 @@
 """The audit's checkpoint: an append-only JSON-lines file, one line per finished key and per finished target
 (an account in a Region), so that an interrupted audit (Ctrl-C, SIGTERM, ``kill -9``, a lost machine) resumes
-where it stopped (docs/audit-scale.md, "Speed and resuming").
+where it stopped (docs/audit.md, "Speed and resuming").
 
 The file's first line marks it as an audit checkpoint; each further line is one of
 

@@ -11,7 +11,7 @@ credentials is one account, and the Region is the Region the request is for, whi
 
 Handlers: ``request-created.kms`` (registered last, so the request is signed when it runs) waits for the slot;
 ``needs-retry.kms`` sees each attempt's answer and reports a throttle. Both return None, so botocore's own retry
-handling decides as before (docs/audit-scale.md, "Speed and resuming": why not botocore's ``adaptive`` mode).
+handling decides as before (docs/audit.md, "Speed and resuming": why not botocore's ``adaptive`` mode).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ second: ``DescribeKey`` 2,000, ``GetKeyPolicy`` 1,000, ``ListKeys`` 500, ``ListA
 The same page ("Applying request quotas"): each quota is calculated independently per operation, for each account
 and Region, and throttling counts the requests of *all* principals of the account, AWS services acting on its
 behalf included. So an audit never takes a whole quota: it paces itself to :data:`AUDIT_SHARE` of each one, per
-account and Region, leaving the rest to the workloads that use the keys (docs/audit-scale.md, "Speed and
+account and Region, leaving the rest to the workloads that use the keys (docs/audit.md, "Speed and
 resuming"). All quotas are adjustable: for an account with raised quotas, give
 :func:`kms_rescue.audit.scheduler.run_audit` a larger ``rate_share``.
 

@@ -1,5 +1,5 @@
 """Running an audit over many targets (accounts × Regions): bounded, paced, streamed, resumable, on a deadline
-(docs/audit-scale.md, "Speed and resuming").
+(docs/audit.md, "Speed and resuming").
 
 :func:`run_audit` runs ``job(target, options)`` (by default :func:`kms_rescue.audit.account.audit_region`, one
 account in one Region, a generator of results) for every target and yields each result as it arrives:
@@ -47,7 +47,7 @@ from kms_rescue.observations import no_progress
 
 #: Targets (account × Region) audited at once in one process.
 DEFAULT_CONCURRENCY = 16
-#: Processes by default (docs/audit-scale.md, "Processes": measured on a 2-core machine).
+#: Processes by default (docs/audit.md, "Processes": measured on a 2-core machine).
 DEFAULT_PROCESSES = 1
 #: Results waiting for the consumer, per process, before the producers wait.
 QUEUE_ITEMS = 512

@@ -96,6 +96,39 @@ def parse_if_deleted(arns: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _read_terraform_plan(path: str | None, merge_paths: list[str] | None, regions: list[str],
+                         if_deleted: tuple[str, ...], profiles: list[str] | None, role_arns: list[str] | None
+                         ) -> dict[str, Any] | None:
+    """``--terraform-plan``: the plan, read and checked before any AWS call; ``--merge`` takes no live option."""
+    if merge_paths:
+        given = [name for name, value in (("--terraform-plan", path), ("--regions", regions),
+                                          ("--if-deleted", if_deleted), ("--profile", profiles),
+                                          ("--role-arn", role_arns)) if value]
+        if given:
+            raise UsageError(f"--merge reads results already audited: {', '.join(given)} cannot be used with it")
+        return None
+    if path is None:
+        return None
+    from kms_rescue.audit.terraform_plan import read_plan  # pure: no boto3
+
+    return read_plan(path)
+
+
+def _plan_deletions(plan: dict[str, Any], path: str, identity: Any, deleted: tuple[str, ...], timeout: float
+                    ) -> tuple[str, ...]:
+    """``--if-deleted`` plus the principals the plan deletes in the audited account; one stderr line each."""
+    # Deferred for start-up time: these import boto3 through kms_rescue.aws.
+    from kms_rescue.audit.account import AuditOptions
+    from kms_rescue.audit.terraform_guard import plan_principals
+
+    found = plan_principals(plan, identity, AuditOptions(timeout=timeout))
+    for line in found.notes:
+        _say.note(f"kms-rescue: {path}: {line}")
+    if not found.deletions:
+        _say.note(f"kms-rescue: {path}: the plan deletes or replaces no IAM user, role or Identity Center role")
+    return tuple(dict.fromkeys([*deleted, *found.principals]))
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -182,6 +215,7 @@ def run_audit_command(
     include_aws_managed: bool = False, if_deleted: list[str] | None = None, profiles: list[str] | None = None,
     role_arns: list[str] | None = None, base_profile: str | None = None, role_session_name: str | None = None,
     timeout: float = 10.0, width: int | None = None, scale: ScaleOptions | None = None,
+    terraform_plan: str | None = None, merge_paths: list[str] | None = None,
 ) -> int:
     """The command's body: returns the exit code."""
     fmt = _choice(fmt, FORMATS, "--format")
@@ -191,18 +225,31 @@ def run_audit_command(
     deleted = parse_if_deleted(if_deleted or [])
     check_output(output)
     scale = scale or ScaleOptions()
+    if merge_paths:
+        live = [name for name, value in (("--accounts", scale.accounts), ("--organization", scale.organization),
+                                          ("--checkpoint", scale.checkpoint), ("--resume", scale.resume))
+                if value]
+        if live:
+            raise UsageError(f"--merge reads results already audited: {', '.join(live)} cannot be used with it")
+    plan = _read_terraform_plan(terraform_plan, merge_paths, regions, deleted, profiles, role_arns)
     # deferred: these import boto3 (keeps --help and --schema fast)
     from kms_rescue.audit.account import AuditOptions
+    from kms_rescue.audit.merge import MergeStats, merge
     from kms_rescue.audit.model import KeyAudit, Summary, severity_rank
     from kms_rescue.aws.conventions import choose_region
     from kms_rescue.aws.sessions import discover_identities
     from kms_rescue.render.audit import AuditFormat, writer_for
 
-    specs = discover_identities(profiles or [], role_arns or [], base_profile, role_session_name=role_session_name)
-    if not specs:
+    merging = MergeStats() if merge_paths else None
+    specs = [] if merging is not None else discover_identities(profiles or [], role_arns or [], base_profile,
+                                                                role_session_name=role_session_name)
+    if merging is None and not specs:
         raise UsageError("no AWS identity to audit with: configure a profile or set AWS_ACCESS_KEY_ID (see --profile)")
-    _say.verbose(f"auditing with {specs[0].name}" + (f" (and {', '.join(s.name for s in specs[1:])})"
-                                                    if specs[1:] else ""))
+    if specs:
+        _say.verbose(f"auditing with {specs[0].name}" + (f" (and {', '.join(s.name for s in specs[1:])})"
+                                                        if specs[1:] else ""))
+    if plan is not None:
+        deleted = _plan_deletions(plan, terraform_plan or "", specs[0], deleted, timeout)
     to_terminal = output in (None, "-") and _isatty(sys.stdout)
     color = to_terminal and fmt == "text" and "NO_COLOR" not in os.environ
     if width is None:
@@ -214,10 +261,13 @@ def run_audit_command(
     threshold = severity_rank(fail_on) if fail_on != "none" else -1
 
     def items(progress: Any) -> Iterator[AuditItem]:
+        if merging is not None:
+            yield from merge(merge_paths or [], stats=merging)
+            return
         options = AuditOptions(include_aws_managed=include_aws_managed, if_deleted=deleted, timeout=timeout,
                                progress=progress)
         home = choose_region(None, profiles=[specs[0].profile] if specs[0].profile else []).region or "us-east-1"
-        # Accounts x Regions, paced, on a deadline, resumable (kms_rescue/cli/audit_scale.py, docs/audit-scale.md).
+        # Accounts x Regions, paced, on a deadline, resumable (kms_rescue/cli/audit_scale.py, docs/audit.md).
         yield from audit_items(specs, options, scale, chosen_regions, home_region=home)
 
     with _Sink(output) as sink:
@@ -241,6 +291,13 @@ def run_audit_command(
                 progress_cm.__exit__(None, None, None)
     if output not in (None, "-"):
         _say.note(f"kms-rescue: wrote the audit of {summary.keys} keys to {output}")
+    if merging is not None:
+        _say.verbose(f"merged {merging.lines} lines of {merging.files} files"
+                     + (f"; {merging.duplicates} duplicate keys kept once" if merging.duplicates else ""))
+        if merging.malformed:  # bad input first, as lint does: the report above still has every good line
+            _say.note(f"kms-rescue: error: {merging.malformed} malformed line(s) in the merged files (listed "
+                      "above and in the report's errors)")
+            return ExitStatus.USAGE
     if locked or would_lock:
         return ExitStatus.LOCKED_OUT
     if reached:
@@ -304,6 +361,16 @@ def register(app: typer.Typer) -> None:
         resume: str | None = typer.Option(
             None, "--resume", metavar="FILE", help="Continue the audit a --checkpoint FILE recorded."),
         processes: int = typer.Option(1, "--processes", help="Spread the audit over this many processes."),
+        terraform_plan: str | None = typer.Option(
+            None, "--terraform-plan", metavar="FILE",
+            help="Also decide each key as if the IAM users and roles (and Identity Center roles) this plan deletes "
+                 "or replaces were gone (terraform show -json PLANFILE).",
+        ),
+        merge_paths: list[str] = typer.Option(
+            [], "--merge", metavar="PATH",
+            help="Report on JSON-lines results instead of auditing: .jsonl files, directories, or s3://BUCKET/PREFIX "
+                 "(repeatable; docs/audit.md, \"Past one machine\").",
+        ),
         schema: bool = typer.Option(
             False, "--schema", callback=_print_schema, is_eager=True,
             help="Print the JSON Schema of --format json and exit.",
@@ -322,5 +389,6 @@ def register(app: typer.Typer) -> None:
             scale=check_scale_options(accounts=accounts, organization=organization, role_name=role_name,
                                       concurrency=concurrency, deadline=deadline, checkpoint=checkpoint,
                                       resume=resume, processes=processes),
+            terraform_plan=terraform_plan, merge_paths=merge_paths,
         )
         raise typer.Exit(code)

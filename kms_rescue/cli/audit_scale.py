@@ -1,4 +1,4 @@
-"""The options of ``kms-rescue audit`` for many accounts, speed and resuming (docs/audit-scale.md): checked here,
+"""The options of ``kms-rescue audit`` for many accounts, speed and resuming (docs/audit.md): checked here,
 then handed to :func:`kms_rescue.audit.accounts.plan_targets` and :func:`kms_rescue.audit.scheduler.run_audit`.
 
 Only :func:`audit_items` imports boto3 (deferred, so ``--help`` stays fast).

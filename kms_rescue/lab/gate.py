@@ -18,7 +18,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from kms_rescue.lab import ec2_api, iam_api, kms_api, org_api, protocol, signature
+from kms_rescue.lab import ec2_api, iam_api, kms_api, org_api, protocol, s3_api, signature
 from kms_rescue.lab.decisions import Decisions
 from kms_rescue.lab.faults import Faults
 from kms_rescue.lab.identity import Credentials
@@ -34,6 +34,7 @@ HANDLERS: Mapping[str, Handler] = {
     "cloudtrail": iam_api.handle_cloudtrail,
     "organizations": org_api.handle,
     "ec2": ec2_api.handle_ec2,
+    "s3": s3_api.handle_s3,
 }
 
 INVALID_TOKEN = "The security token included in the request is invalid."

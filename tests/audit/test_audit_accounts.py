@@ -1,4 +1,4 @@
-"""``kms-rescue audit`` over many accounts (docs/audit-scale.md, "Many accounts") through the installed CLI against
+"""``kms-rescue audit`` over many accounts (docs/audit.md, "Many accounts") through the installed CLI against
 a lab serving three accounts of one organization (the generated scenario), and the options' bad input."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An interrupted audit resumes where it stopped (docs/audit-scale.md, "Speed and resuming"): the installed CLI
+"""An interrupted audit resumes where it stopped (docs/audit.md, "Speed and resuming"): the installed CLI
 with ``--checkpoint``, stopped by a real signal (SIGINT, SIGKILL) once some targets are done, then ``--resume``:
 every key exactly once, and the finished targets replayed from the file rather than asked again."""
 

@@ -1,5 +1,5 @@
 """The audit at scale: KMS's request quotas and the pacing below them, the scheduler (bounded, streamed, on a
-deadline, over processes) and the checkpoint (docs/audit-scale.md). Against the lab's real HTTP endpoint."""
+deadline, over processes) and the checkpoint (docs/audit.md). Against the lab's real HTTP endpoint."""
 
 from __future__ import annotations
 
