@@ -6,16 +6,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kms_rescue.aws.apply import ApplyError, kms_client_for
+from kms_rescue.aws.runtime import AwsRuntime
+
 
 def key_aliases(specs: Sequence[Any], key_arn: str, *, account: str | None, region: str, timeout: float = 10.0,
-                environ: Mapping[str, str] | None = None) -> tuple[str, ...] | None:
+                environ: Mapping[str, str] | None = None, runtime: AwsRuntime | None = None) -> tuple[str, ...] | None:
     """The alias names of ``key_arn``, asked as the first of ``specs`` (identities of the key's account) that
     can list them; None when none could."""
-    from kms_rescue.aws.apply import ApplyError, kms_client_for
-
     for spec in specs:
         try:
-            kms, arn = kms_client_for(spec, region, timeout=timeout, environ=environ)
+            kms, arn = kms_client_for(spec, region, timeout=timeout, environ=environ, runtime=runtime)
         except ApplyError:
             continue
         if account and arn and arn.split(":")[4] != account:

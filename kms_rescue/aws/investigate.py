@@ -40,6 +40,7 @@ from kms_rescue.aws.results import (
     ProgressEvent,
     no_progress,
 )
+from kms_rescue.aws.runtime import AwsRuntime
 from kms_rescue.aws.sessions import SessionOptions, discover_identities
 from kms_rescue.policy import evaluate
 from kms_rescue.policy.errors import PolicyInputError
@@ -77,35 +78,33 @@ class InvestigateOptions:
     redactor: Redactor = field(default_factory=Redactor)
 
 
-#: Set once an investigation of this process has returned at its deadline with calls still in flight.
-_ABANDONED = threading.Event()
-
-
-def work_abandoned() -> bool:
-    """Whether an investigation returned at its deadline leaving calls in flight on its threads (which end on their
-    own timeouts; the CLI does not wait for them at exit)."""
-    return _ABANDONED.is_set()
-
-
 def investigate(
     key: str | KeyRef,
     options: InvestigateOptions | None = None,
     *,
     identities: Sequence[IdentitySpec] | None = None,
     progress: Progress = no_progress,
+    runtime: AwsRuntime | None = None,
 ) -> Investigation:
     """Investigate ``key`` (an ARN, key id, alias name or alias ARN; see :mod:`kms_rescue.aws.keyref`) with every
     identity (``identities``, or those discovered from the AWS config and environment).
 
     Within ``options.deadline`` seconds: when it passes, the identities whose probe has not ended are classified
     ``timeout`` (with what they saw so far), calls not yet made are not made, and the investigation returns what it
-    has. Every ``credential_process`` it started is killed, with its process group, before it returns."""
+    has (and ``runtime.abandoned`` is set when calls were left in flight). Every ``credential_process`` it started
+    is killed, with its process group, before it returns.
+
+    ``runtime`` holds the sessions, clients and thread pool (:class:`~kms_rescue.aws.runtime.AwsRuntime`): the
+    caller's, or a fresh one closed before returning."""
+    if runtime is None:
+        with AwsRuntime() as fresh:
+            return investigate(key, options, identities=identities, progress=progress, runtime=fresh)
     begun = time.monotonic()  # the deadline counts from here: discovery and warm-up are part of it
     opts = options or InvestigateOptions()
     ref = key if isinstance(key, KeyRef) else parse_key_ref(key, opts.region)
     specs = list(identities) if identities is not None else discover_identities(
         opts.profiles, opts.role_arns, opts.base_profile, role_session_name=opts.role_session_name,
-        environ=opts.environ,
+        environ=opts.environ, runtime=runtime,
     )
     # Every credential the configuration holds is scrubbed from every message, not only those resolved here.
     opts.redactor.add(*known_credentials(opts.environ))
@@ -116,6 +115,7 @@ def investigate(
         options=SessionOptions(timeout=opts.timeout, max_attempts=opts.max_attempts,
                                mfa_prompter=opts.mfa_prompter, write_cli_cache=opts.write_cli_cache,
                                process_groups=groups),
+        runtime=runtime,
         redactor=opts.redactor,
         progress=progress,
         environ=opts.environ,
@@ -144,7 +144,7 @@ def investigate(
             worker.join(max(0.0, opts.deadline - (time.monotonic() - begun)))
             if worker.is_alive():
                 settings.expired.set()
-                _ABANDONED.set()
+                runtime.abandoned = True
                 return _expired(ref, opts, specs, runs, partial, started, opts.deadline)
         if "exc" in box:
             raise box["exc"]

@@ -16,9 +16,11 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.credentials import ReadOnlyCredentials
 
 from kms_rescue.aws import guardrails as guardrail_reads
 from kms_rescue.aws import iam as iam_reads
@@ -36,14 +38,8 @@ from kms_rescue.aws.results import (
     ProgressEvent,
     no_progress,
 )
-from kms_rescue.aws.sessions import (
-    SESSION_NAME,
-    SessionOptions,
-    create_client,
-    open_session,
-    session_with_credentials,
-    warm_up,
-)
+from kms_rescue.aws.runtime import AwsRuntime
+from kms_rescue.aws.sessions import SESSION_NAME, SessionOptions, create_client, open_session
 from kms_rescue.errors import UsageError
 from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, partition_for_region
 
@@ -82,6 +78,8 @@ class ProbeSettings:
     botocore Stubber behind ``client_factory``)."""
 
     options: SessionOptions = field(default_factory=SessionOptions)
+    #: Sessions, clients and the thread pool (the investigation's: see :class:`~kms_rescue.aws.runtime.AwsRuntime`).
+    runtime: AwsRuntime = field(default_factory=AwsRuntime)
     redactor: Redactor = field(default_factory=Redactor)
     progress: Progress = no_progress
     environ: Mapping[str, str] | None = None
@@ -159,10 +157,10 @@ class IdentityRun:
         self.partition = partition_for_region(region).id if is_region_code(region) else DEFAULT_PARTITION
         self.probe = IdentityProbe(spec=spec)
         self.session: Any = None
-        self._clients: dict[str, Any] = {}
-        self._service_locks: dict[str, threading.Lock] = {}
+        #: An assumed role's credentials, used in place of the (base identity's) session's own.
+        self.credentials: ReadOnlyCredentials | None = None
+        self._stub_clients: dict[tuple[str, str], Any] = {}  # the clients of ``settings.client_factory``
         self._lock = threading.Lock()
-        self._client_lock = threading.Lock()
         self.connected = False
         self.stopped = False
         self.finished = False  # its probe has ended (the overall deadline classifies unfinished ones)
@@ -171,22 +169,22 @@ class IdentityRun:
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
-    def client(self, service: str) -> Any:
-        """This identity's client for ``service`` (created once; clients are thread-safe, creating them is not)."""
-        with self._client_lock:
-            lock = self._service_locks.setdefault(service, threading.Lock())
-        with lock:  # one lock per service: creating one client does not hold up another
-            found = self._clients.get(service)
+    def client(self, service: str, region: str | None = None) -> Any:
+        """This identity's client for ``service`` in ``region`` (default: the probe's), built once (the runtime
+        keeps it; clients are thread-safe)."""
+        where = region or self.region
+        if self.settings.client_factory is None:
+            return create_client(self.session, service, where, self.settings.options, runtime=self.settings.runtime,
+                                 credentials=self.credentials)
+        with self._lock:
+            found = self._stub_clients.get((service, where))
             if found is None:
-                if self.settings.client_factory is not None:
-                    found = self.settings.client_factory(self.session, service, self.region)
-                else:
-                    found = create_client(self.session, service, self.region, self.settings.options)
-                self._clients[service] = found
+                found = self._stub_clients[(service, where)] = self.settings.client_factory(self.session, service,
+                                                                                            where)
             return found
 
-    def prepare_clients(self, services: Sequence[str]) -> threading.Thread:
-        """Create these clients (and load their paginator models) on a thread of their own, while a request is in
+    def prepare_clients(self, services: Sequence[str]) -> Future[None]:
+        """Create these clients (and load their paginator models) on the runtime's pool while a request is in
         flight: CPU work that would otherwise wait for that request's answer. A failure here is left for the real
         use to meet and record."""
         def work() -> None:
@@ -194,9 +192,7 @@ class IdentityRun:
                 with contextlib.suppress(Exception):
                     self.client(service).can_paginate("list")  # and the service's paginator models
 
-        thread = threading.Thread(target=work, name=f"kms-rescue-clients:{self.spec.name}", daemon=True)
-        thread.start()
-        return thread
+        return self.settings.runtime.submit(work)
 
     def reads_iam(self) -> bool:
         """Known to read IAM: it read its own policies (not through another identity), or it is the root user."""
@@ -257,7 +253,7 @@ class IdentityRun:
         if self.settings.open_session is not None:
             return self.settings.open_session(spec)
         return open_session(spec, self.settings.options, environ=self.settings.environ,
-                            redactor=self.settings.redactor, region=self.region)
+                            redactor=self.settings.redactor, region=self.region, runtime=self.settings.runtime)
 
     # -- steps ------------------------------------------------------------------------------------------------
 
@@ -284,9 +280,11 @@ class IdentityRun:
                 return False
             c = got["Credentials"]
             self.settings.redactor.add(c["AccessKeyId"], c["SecretAccessKey"], c.get("SessionToken"))
-            self.session = session_with_credentials(spec.profile, c["AccessKeyId"], c["SecretAccessKey"],
-                                                    c.get("SessionToken"), region=self.region)
-            self._clients.clear()
+            # The role's clients come from the same session (its profile's endpoint and settings), with the role's
+            # credentials given explicitly.
+            self.credentials = ReadOnlyCredentials(c["AccessKeyId"], c["SecretAccessKey"], c.get("SessionToken"))
+            with self._lock:
+                self._stub_clients.clear()
         def who_am_i() -> Any:
             sts = self.client("sts")
             self.prepare_clients(("kms", "iam"))  # the next calls' clients, while this one is answered
@@ -500,7 +498,7 @@ def probe_identities(
     any identity could resolve it, and the runs (whose sessions later steps reuse)."""
     runs = [IdentityRun(spec, settings, ref.region) for spec in specs]
     if settings.client_factory is None and len(runs) > 1:
-        warm_up(ref.region, settings.options, background=True)
+        settings.runtime.warm_up(ref.region, settings.options.client_config(), background=True)
     # In-probe reads for identities that cannot read their own IAM policies: only when every run has a worker
     # (a waiting run must never keep a queued one from starting).
     board = ReaderBoard(len(runs)) if len(runs) <= settings.max_workers else None
