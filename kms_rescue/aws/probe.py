@@ -12,11 +12,12 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as _dt
+import functools
 import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,11 +93,6 @@ class ProbeSettings:
     client_factory: ClientFactory | None = None
     #: Group and managed policy reads, shared by the identities of this probe (and the fills after it).
     shared_reads: iam_reads.SharedReads = field(default_factory=iam_reads.SharedReads)
-    on_connected: Callable[[IdentityRun], None] | None = None  # called once an identity's caller is known
-    #: Called when an identity's own policies have been read (or failed to be), and again when its probe ends.
-    on_settled: Callable[[IdentityRun], None] | None = None
-    #: Called with every run before any starts (the overall deadline snapshots them).
-    on_runs: Callable[[list[IdentityRun]], None] | None = None
     #: Set when the overall deadline has passed: calls not yet made are recorded as ``timeout`` without being made.
     expired: threading.Event = field(default_factory=threading.Event)
 
@@ -162,10 +158,16 @@ class IdentityRun:
         self._stub_clients: dict[tuple[str, str], Any] = {}  # the clients of ``settings.client_factory``
         self._lock = threading.Lock()
         self.connected = False
-        self.stopped = False
-        self.finished = False  # its probe has ended (the overall deadline classifies unfinished ones)
+        self.stopped = False  # credentials unusable: make no further calls
+        #: The futures of this identity's stages (connect, key reads, own policies), in the order submitted: its
+        #: probe has ended when all are done (the overall deadline classifies unfinished ones ``timeout``).
+        self.tasks: list[Future[Any]] = []
+        #: Where an identity that cannot read its own policies finds one that can (see :func:`read_own_policies`).
         self.board: ReaderBoard | None = None
-        self._policy_thread: threading.Thread | None = None  # credentials unusable: make no further calls
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.tasks) and all(t.done() for t in self.tasks)
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
@@ -303,8 +305,6 @@ class IdentityRun:
         self.probe.arn = got.get("Arn")
         self.probe.account = got.get("Account")
         self.connected = True
-        if self.settings.on_connected is not None:
-            self.settings.on_connected(self)
         return True
 
     def describe(self, ref: KeyRef) -> None:
@@ -348,8 +348,8 @@ class IdentityRun:
             )
 
     def inspect(self, ref: KeyRef) -> None:
-        """Everything after resolution: the policy, the grants, the identity's own policies. DescribeKey (when
-        still needed), GetKeyPolicy and ListGrants do not depend on each other and overlap."""
+        """The key reads after resolution: the policy and the grants (and DescribeKey when still needed). They do
+        not depend on each other and overlap."""
         if not self.connect():
             return
         key_arn = ref.key_arn
@@ -362,7 +362,6 @@ class IdentityRun:
         if key_id:
             steps += [lambda: self._get_key_policy(key_id, key_arn), lambda: self._list_grants(key_id)]
         fan_out(steps, self.settings.parallel_calls)
-        self.finish_own_policies()
 
     def _get_key_policy(self, key_id: str, key_arn: str | None) -> None:
         got, _ = self.call("kms:GetKeyPolicy", key_id, lambda: self.client("kms").get_key_policy(
@@ -392,28 +391,11 @@ class IdentityRun:
         if listed is not None:
             self.probe.grants = json_safe(listed)
 
-    def start_own_policies(self) -> None:
-        """Read the identity's own IAM policies on a thread of their own, alongside the KMS calls (the two chains
-        of calls are independent). Idempotent."""
-        if self._policy_thread is not None or not self.settings.read_identity_policies or not self.probe.arn:
+    def read_own_policies(self) -> None:
+        """The identity's own IAM policies and permissions boundary; when it cannot read them, through another
+        identity of its account that can, as soon as the board knows one."""
+        if not self.settings.read_identity_policies or not self.probe.arn:
             return
-
-        def work() -> None:
-            try:
-                self._read_own_policies()
-            except Exception as exc:
-                self.fail(exc)
-
-        self._policy_thread = threading.Thread(target=work, name=f"kms-rescue-iam:{self.spec.name}", daemon=True)
-        self._policy_thread.start()
-
-    def finish_own_policies(self) -> None:
-        self.start_own_policies()
-        if self._policy_thread is not None:
-            self._policy_thread.join()
-
-    def _read_own_policies(self) -> None:
-        assert self.probe.arn is not None
         board = self.board
 
         def own_call(operation: str, target: str | None, thunk: Callable[[], Any]) -> tuple[Any, CallResult]:
@@ -440,8 +422,6 @@ class IdentityRun:
         reads: list[Callable[[], Any]] = [policies_read, boundary_read]
         policies: IdentityPolicies = fan_out(reads, self.settings.parallel_calls)[0]
         self.probe.identity_policies = policies
-        if self.settings.on_settled is not None:
-            self.settings.on_settled(self)
         if board is None:
             return
         board.done(self)
@@ -475,73 +455,134 @@ class IdentityRun:
             self.probe.status = "error"
 
 
-def run_concurrently(runs: Sequence[IdentityRun], step: Callable[[IdentityRun], None], max_workers: int) -> None:
-    """Run ``step`` for every identity on a bounded pool; an exception stays with its identity."""
+# --- the stages ---------------------------------------------------------------------------------------------------
+#
+# Each stage submits one task per identity to the runtime's pool and returns the futures; the caller awaits them
+# (``await_all``, bounded by the overall deadline). A task's unexpected error stays with its identity
+# (``IdentityRun.fail``): it never stops another identity.
 
-    def guarded(run: IdentityRun) -> None:
+
+class DeadlinePassed(Exception):
+    """The overall deadline passed while a stage's futures were awaited."""
+
+
+def await_all(futures: Sequence[Future[Any]], until: float | None) -> None:
+    """Wait for ``futures``, until the monotonic time ``until`` at the latest (None: no limit); raises
+    :class:`DeadlinePassed` when some are still running then."""
+    if not futures:
+        return
+    timeout = None if until is None else max(0.0, until - time.monotonic())
+    _done, pending = wait(futures, timeout=timeout)
+    if pending:
+        raise DeadlinePassed()
+
+
+def await_probes(runs: Sequence[IdentityRun], until: float | None) -> None:
+    """Wait for every task of ``runs``, until ``until`` at the latest (else :class:`DeadlinePassed`), reporting each
+    identity's end (a ``step`` progress event) as it happens."""
+    reported: set[int] = set()
+
+    def report_finished() -> None:
+        for run in runs:
+            if id(run) not in reported and run.finished:
+                reported.add(id(run))
+                run.settings.progress(ProgressEvent("step", identity=run.spec.name, outcome=run.probe.status))
+
+    pending = {task for run in runs for task in run.tasks if not task.done()}
+    report_finished()
+    while pending:
+        timeout = None if until is None else max(0.0, until - time.monotonic())
+        done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+        if not done:
+            raise DeadlinePassed()
+        report_finished()
+
+
+def _guarded(run: IdentityRun, step: Callable[[], object]) -> Callable[[], None]:
+    def task() -> None:
         try:
-            step(run)
+            step()
         except Exception as exc:
             run.fail(exc)
 
-    if not runs:
-        return
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(runs))),
-                            thread_name_prefix="kms-rescue-probe") as pool:
-        list(pool.map(guarded, runs))
+    return task
 
 
-def probe_identities(
-    specs: Sequence[IdentitySpec], ref: KeyRef, settings: ProbeSettings
-) -> tuple[list[IdentityProbe], KeyRef, list[IdentityRun]]:
-    """Probe every identity. Returns the probes (in ``specs`` order), the key reference resolved to an ARN when
-    any identity could resolve it, and the runs (whose sessions later steps reuse)."""
-    runs = [IdentityRun(spec, settings, ref.region) for spec in specs]
+def _submit(run: IdentityRun, step: Callable[[], object]) -> Future[None]:
+    future = run.settings.runtime.submit(_guarded(run, step))
+    run.tasks.append(future)
+    return future
+
+
+def start_runs(specs: Sequence[IdentitySpec], settings: ProbeSettings, region: str) -> list[IdentityRun]:
+    """One run per identity (nothing is called yet; the runs exist so that the deadline can snapshot them)."""
+    runs = [IdentityRun(spec, settings, region) for spec in specs]
     if settings.client_factory is None and len(runs) > 1:
-        settings.runtime.warm_up(ref.region, settings.options.client_config(), background=True)
-    # In-probe reads for identities that cannot read their own IAM policies: only when every run has a worker
-    # (a waiting run must never keep a queued one from starting).
-    board = ReaderBoard(len(runs)) if len(runs) <= settings.max_workers else None
-    for run in runs:
-        run.board = board
+        settings.runtime.warm_up(region, settings.options.client_config(), background=True)
+    return runs
 
-    if settings.on_runs is not None:
-        settings.on_runs(runs)
 
-    def finish(run: IdentityRun) -> None:
-        run.finished = True
-        if board is not None:
-            board.done(run)
-        if settings.on_settled is not None:
-            settings.on_settled(run)
-        settings.progress(ProgressEvent("step", identity=run.spec.name, outcome=run.probe.status))
+def connect(runs: Sequence[IdentityRun], until: float | None = None) -> list[IdentityRun]:
+    """Stage 1, per identity: credentials (and the role for --role-arn identities), then sts:GetCallerIdentity.
+    Returns the runs that connected."""
+    await_all([_submit(run, run.connect) for run in runs], until)
+    return [run for run in runs if run.connected]
 
+
+def resolve_key(runs: Sequence[IdentityRun], ref: KeyRef, until: float | None = None) -> KeyRef:
+    """For a key id or alias: each connected identity resolves it in its own account (DescribeKey, or ListAliases
+    when that is denied). Returns ``ref`` with the key's ARN when any could; an ARN is returned as it is. Raises
+    :class:`UsageError` when identities resolve it to different keys."""
     if ref.key_arn:
-        def whole(run: IdentityRun) -> None:
-            try:
-                if run.connect():
-                    run.start_own_policies()
-                run.inspect(ref)
-            finally:
-                finish(run)
-
-        run_concurrently(runs, whole, settings.max_workers)
-        return [r.probe for r in runs], ref, runs
-
-    run_concurrently(runs, lambda r: r.describe(ref), settings.max_workers)
+        return ref
+    await_all([_submit(run, functools.partial(run.describe, ref)) for run in runs if run.connected], until)
     found = {r.probe.key_arn for r in runs if r.probe.key_arn}
     if len(found) > 1:
         raise UsageError(
             f"{ref.raw} names different keys for different identities ({', '.join(sorted(found))}): "
             "pass the key ARN, or narrow with --profile"
         )
-    resolved = ref.with_arn(found.pop()) if found else ref
+    return ref.with_arn(found.pop()) if found else ref
 
-    def rest(run: IdentityRun) -> None:
+
+def read_keys(runs: Sequence[IdentityRun], ref: KeyRef) -> dict[IdentityRun, Future[None]]:
+    """Stage 2, submitted: each connected identity's key reads (DescribeKey when still needed, GetKeyPolicy,
+    ListGrants)."""
+    return {run: _submit(run, functools.partial(run.inspect, ref)) for run in runs if run.connected}
+
+
+def read_own_policies(runs: Sequence[IdentityRun]) -> dict[IdentityRun, Future[None]]:
+    """Stage 3, submitted beside stage 2: each connected identity's own IAM policies and boundary. An identity
+    that cannot read its own has them read, within the same task, by another of its account as soon as one has
+    shown it can read IAM (the :class:`ReaderBoard`): only when every task has a worker of its own, since a
+    waiting task must never keep a queued one from starting."""
+    live = [run for run in runs if run.connected]
+    pool_room = live[0].settings.runtime.max_workers if live else 0
+    board = ReaderBoard(len(live)) if live and 2 * len(live) + 4 <= pool_room and len(live) <= \
+        live[0].settings.max_workers else None
+    for run in live:
+        run.board = board
+
+    def own(run: IdentityRun) -> None:
         try:
-            run.inspect(resolved)
+            run.read_own_policies()
         finally:
-            finish(run)
+            if board is not None:
+                board.done(run)
 
-    run_concurrently(runs, rest, settings.max_workers)
+    return {run: _submit(run, functools.partial(own, run)) for run in live}
+
+
+def probe_identities(
+    specs: Sequence[IdentitySpec], ref: KeyRef, settings: ProbeSettings, until: float | None = None
+) -> tuple[list[IdentityProbe], KeyRef, list[IdentityRun]]:
+    """Probe every identity: stages 1 to 3 (connect, key reads beside own policies). Returns the probes (in
+    ``specs`` order), the key reference resolved to an ARN when any identity could resolve it, and the runs (whose
+    sessions later steps reuse)."""
+    runs = start_runs(specs, settings, ref.region)
+    connect(runs, until)
+    resolved = resolve_key(runs, ref, until)
+    read_keys(runs, resolved)
+    read_own_policies(runs)
+    await_probes(runs, until)
     return [r.probe for r in runs], resolved, runs

@@ -43,8 +43,9 @@ from kms_rescue.aws.credential_process import ProcessGroups
 
 T = TypeVar("T")
 
-#: Upper bound on the threads of a runtime's pool (the probes are bound by round trips, not CPU).
-MAX_WORKERS = 32
+#: Upper bound on the threads of a runtime's pool (the probes are bound by round trips, not CPU; the pool starts a
+#: thread only when no idle one is there). An investigation submits up to two tasks per identity at once.
+MAX_WORKERS = 64
 #: The services every investigation calls, in the order it first calls them.
 PROBE_SERVICES = ("sts", "kms", "iam", "cloudtrail")
 
@@ -92,6 +93,10 @@ class AwsRuntime:
             self.process_groups.kill_all()
 
     # -- the pool -----------------------------------------------------------------------------------------------
+
+    @property
+    def max_workers(self) -> int:
+        return self._max_workers
 
     @property
     def pool(self) -> ThreadPoolExecutor:
