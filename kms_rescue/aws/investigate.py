@@ -119,7 +119,7 @@ def investigate(
         environ=opts.environ, runtime=runtime,
     )
     # Every credential the configuration holds is scrubbed from every message, not only those resolved here.
-    opts.redactor.add(*known_credentials(opts.environ))
+    opts.redactor.add(*known_credentials(opts.environ, runtime=runtime))
     started = utc_now()
     progress(ProgressEvent("plan", total=len(specs) + 2, message=f"probing {len(specs)} identities"))
     groups = ProcessGroups()

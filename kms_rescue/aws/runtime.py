@@ -17,8 +17,9 @@ An :class:`AwsRuntime` owns
 - the process groups of the ``credential_process`` commands its sessions start (killed when it closes) and whether
   an investigation left calls in flight at its deadline (:attr:`AwsRuntime.abandoned`).
 
-Only public botocore API is used (docs/architecture.md, "The AWS runtime"): no class is patched and no private
-attribute is read or written, so a botocore release cannot break the probes through us. The runtime is a context
+Only public botocore API is used here (docs/architecture.md, "The AWS runtime"); the one measured exception, client
+classes and service models built once per runtime, lives in :mod:`kms_rescue.aws.botocore_speedups`, pinned to the
+botocore releases it was tested with and plain botocore outside them. The runtime is a context
 manager; leaving it shuts the pool down (without waiting for calls abandoned at a deadline) and kills the credential
 processes still running.
 """
@@ -39,6 +40,7 @@ from botocore.credentials import ReadOnlyCredentials
 from botocore.hooks import HierarchicalEmitter
 
 from kms_rescue import __version__
+from kms_rescue.aws import botocore_speedups
 from kms_rescue.aws.credential_process import ProcessGroups
 
 T = TypeVar("T")
@@ -57,8 +59,9 @@ class AwsRuntime:
 
     def __init__(self, *, max_workers: int = MAX_WORKERS) -> None:
         self.loader = botocore.loaders.create_loader()
-        self.events = HierarchicalEmitter()
-        botocore.session.Session(event_hooks=self.events)  # registers botocore's built-in handlers into ``events``
+        #: Whether client classes and service models are built once per runtime (aws/botocore_speedups.py).
+        self.shares_client_classes = botocore_speedups.share_client_classes(self.loader)
+        self._events: HierarchicalEmitter | None = None
         self.process_groups = ProcessGroups()
         #: Set when an investigation returned at its overall deadline leaving calls in flight on the pool.
         self.abandoned = False
@@ -112,6 +115,17 @@ class AwsRuntime:
         return self.pool.submit(fn, *args, **kwargs)
 
     # -- sessions and clients -----------------------------------------------------------------------------------
+
+    @property
+    def events(self) -> HierarchicalEmitter:
+        """The emitter every session of this runtime starts from, with botocore's built-in handlers (registered
+        on first use: a runtime that only reads the config files never pays for them)."""
+        with self._lock:
+            if self._events is None:
+                events = HierarchicalEmitter()
+                botocore.session.Session(event_hooks=events)  # registers botocore's built-in handlers into it
+                self._events = events
+            return self._events
 
     def session(self, profile: str | None = None) -> botocore.session.Session:
         """A new botocore session for ``profile`` on this runtime's loader and emitter."""
@@ -181,7 +195,8 @@ class AwsRuntime:
         runtime; callers get their own copies. Raises botocore's ``ConfigParseError`` for a malformed file."""
         with self._profiles_lock:
             if self._profiles is None:
-                parsed = self.session().full_config.get("profiles", {})  # an error: raised, nothing kept
+                reader = botocore.session.Session(include_builtin_handlers=False)  # reads files, makes no client
+                parsed = reader.full_config.get("profiles", {})  # an error: raised, nothing kept
                 self._profiles = {str(name): dict(cfg) for name, cfg in parsed.items()}
             return {name: dict(cfg) for name, cfg in self._profiles.items()}
 
