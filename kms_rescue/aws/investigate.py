@@ -140,7 +140,7 @@ def investigate(
     runs = start_runs(specs, settings, ref.region)
     partial: dict[str, Any] = {}
     try:
-        return _stages(ref, opts, runs, started, partial, until)
+        return _stages(ref, opts, runtime, runs, started, partial, until)
     except DeadlinePassed:
         settings.expired.set()  # calls not yet made are not made
         runtime.abandoned = True  # calls in flight end on their own timeouts: nobody waits for them
@@ -178,12 +178,11 @@ def _expired(ref: KeyRef, opts: InvestigateOptions, specs: Sequence[IdentitySpec
     )
 
 
-def _stages(ref: KeyRef, opts: InvestigateOptions, runs: list[IdentityRun], started: str,
+def _stages(ref: KeyRef, opts: InvestigateOptions, runtime: AwsRuntime, runs: list[IdentityRun], started: str,
             partial: dict[str, Any], until: float | None) -> Investigation:
     """The investigation's stages, in order: connect, key reads beside own policies (with the history lookup and
     DescribeOrganization started as soon as whom to ask is known), shared reads, history, principals. Every wait is
     bounded by ``until`` (:class:`DeadlinePassed`); ``partial`` gets what is known as it is known."""
-    runtime = runs[0].settings.runtime if runs else AwsRuntime()
     bucket = opts.bucket or TokenBucket(opts.lookup_rate, capacity=1.0)
     # 1. connect
     connected = connect(runs, until)
@@ -293,7 +292,8 @@ def _history(facts: KeyFacts, runs: Sequence[IdentityRun], opts: InvestigateOpti
     tried = {history.read_by} if history.read_by else set()
     tried |= {r.spec.name for r in runs for c in r.probe.calls if c.operation == "cloudtrail:LookupEvents"}
     candidates = _history_order([r for r in _candidates(runs, facts.account) if r.spec.name not in tried])
-    later = _result(runs[0].settings.runtime.submit(read_history, facts, candidates, bucket), until)
+    later = _result(runs[0].settings.runtime.submit(read_history, facts, candidates, bucket), until) if runs else \
+        read_history(facts, candidates, bucket)
     assert later is not None
     if not (later.attempted or not history.attempted):
         return history
