@@ -211,7 +211,7 @@ def _stages(ref: KeyRef, opts: InvestigateOptions, runtime: AwsRuntime, runs: li
     # 4. shared reads: the organization's SCPs and RCPs, the IAM reads left for identities that could not read
     # their own policies and the boundaries that matter (beside the rest of the history lookup)
     organization = runtime.submit(
-        read_organization_guardrails, runs, facts.account, _result(early_org, until)
+        lambda: read_organization_guardrails(runs, facts.account, early_org.result() if early_org else None)
     ) if opts.organization else None
     warnings: list[str] = []
     location = None
