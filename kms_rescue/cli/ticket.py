@@ -215,7 +215,9 @@ def run_ticket(
     _say.note(f"kms-rescue: investigating {ref.raw} …")
     with command_runtime(options.redactor) as runtime:
         investigation = investigate(ref, options, identities=specs, runtime=runtime)
-    report = with_aliases(build_report(investigation), investigation, timeout=timeout)
+    report = build_report(investigation)
+    if not runtime.abandoned:  # past the overall deadline, the ticket is written from what was seen, at once
+        report = with_aliases(report, investigation, timeout=timeout)
     ticket = build_ticket(report, to=address)
     if open_case:
         case = open_support_case(report, investigation, ticket, say=lambda m: _say.note(f"kms-rescue: {m}"))
