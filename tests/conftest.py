@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from kms_rescue.aws.runtime import AwsRuntime
 from kms_rescue.lab import Lab
 
 
@@ -152,3 +153,10 @@ def as_lambda():
         mp.setenv("AWS_REGION", "us-east-1")
         mp.setenv("AWS_ENDPOINT_URL", lab.endpoint)  # type: ignore[attr-defined]
     return use
+
+
+@pytest.fixture
+def runtime() -> Iterator[AwsRuntime]:
+    """A fresh AWS runtime (loader, clients, thread pool) for the test, closed after it."""
+    with AwsRuntime() as fresh:
+        yield fresh

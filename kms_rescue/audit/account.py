@@ -43,6 +43,7 @@ from kms_rescue.aws.results import (
     ProgressEvent,
     no_progress,
 )
+from kms_rescue.aws.runtime import AwsRuntime
 from kms_rescue.aws.sessions import SessionOptions
 from kms_rescue.policy.named import policy_principals
 from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, partition_for_region
@@ -98,14 +99,18 @@ class _Identity:
     session: Any
     probe: IdentityProbe
     requests: int
+    #: An assumed role's credentials (its clients use them in place of the base identity's session's own).
+    credentials: Any = None
 
 
 class AccountCache:
     """The per-account reads, shared by every key and Region of the account (thread-safe): the connected
     identities, the organization's guardrails, and principal existence (a principal named by 300 keys is checked
-    once)."""
+    once). ``runtime``: the AWS runtime every session and client of the audit comes from (loader, models, client
+    classes, pool: docs/architecture.md, "The AWS runtime"); default: one of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: AwsRuntime | None = None) -> None:
+        self.runtime = runtime if runtime is not None else AwsRuntime()
         self._lock = threading.Lock()
         self.identities: dict[tuple[str | None, str], _Identity | IdentityProbe] = {}
         self.organization: dict[str, OrganizationGuardrails] = {}
@@ -117,11 +122,11 @@ class AccountCache:
             return self._locks.setdefault(key, threading.Lock())
 
 
-def _settings(options: AuditOptions, groups: ProcessGroups) -> ProbeSettings:
+def _settings(options: AuditOptions, groups: ProcessGroups, runtime: AwsRuntime) -> ProbeSettings:
     return ProbeSettings(
         options=SessionOptions(timeout=options.timeout, max_attempts=options.max_attempts, process_groups=groups,
                                max_pool_connections=max(10, options.workers * 2)),
-        redactor=options.redactor, environ=options.environ,
+        runtime=runtime, redactor=options.redactor, environ=options.environ,
     )
 
 
@@ -134,6 +139,7 @@ def _connect(spec: IdentitySpec, settings: ProbeSettings, region: str, cache: Ac
         known = cache.identities.get(key)
         if isinstance(known, _Identity):
             run.session = known.session
+            run.credentials = known.credentials
             run.probe = copy.copy(known.probe)
             run.probe.calls = list(known.probe.calls)
             run.connected = True
@@ -143,9 +149,9 @@ def _connect(spec: IdentitySpec, settings: ProbeSettings, region: str, cache: Ac
             run.stopped = True
             return run
         if run.connect():
-            run.finish_own_policies()
+            run.read_own_policies()
         if run.probe.usable:
-            cache.identities[key] = _Identity(spec, run.session, run.probe, len(run.probe.calls))
+            cache.identities[key] = _Identity(spec, run.session, run.probe, len(run.probe.calls), run.credentials)
         else:
             cache.identities[key] = run.probe
         return run
@@ -202,25 +208,27 @@ def _error(target: AuditTarget, account: str | None, stage: str, outcome: str, m
     return AuditError(account or target.account, target.region, stage, outcome, message or outcome)
 
 
-def audit_region(target: AuditTarget, options: AuditOptions, *, runtime: Any = None,
+def audit_region(target: AuditTarget, options: AuditOptions, *, runtime: AwsRuntime | None = None,
                  cache: AccountCache | None = None) -> Iterator[AuditItem]:
     """Every key of ``target``'s account in its Region, streamed one by one (see the module's doc).
 
-    ``runtime``: the per-investigation AWS runtime, accepted for the callers that have one (not used yet).
-    ``cache``: the per-account reads to share with other Regions of the same accounts (default: this call's)."""
-    del runtime
-    cache = cache or AccountCache()
+    ``cache``: the per-account reads to share with other Regions of the same accounts, and the AWS runtime they
+    use (default: this call's, on ``runtime`` when given, closed when the stream ends)."""
+    own = cache is None
+    cache = cache if cache is not None else AccountCache(runtime)
     groups = ProcessGroups()
     try:
         yield from _audit_region(target, options, cache, groups)
     finally:
         groups.kill_all()
+        if own and runtime is None:
+            cache.runtime.close()
 
 
 def _audit_region(target: AuditTarget, options: AuditOptions, cache: AccountCache, groups: ProcessGroups
                   ) -> Iterator[AuditItem]:
     region = target.region
-    settings = _settings(options, groups)
+    settings = _settings(options, groups, cache.runtime)
     specs = [target.identity, *target.identities]
     runs = [_connect(spec, settings, region, cache) for spec in specs]
     first = runs[0]
@@ -342,7 +350,7 @@ def enabled_regions(identity: IdentitySpec, options: AuditOptions, cache: Accoun
                          environ=options.environ).region or "us-east-1"
     groups = ProcessGroups()
     try:
-        run = _connect(identity, _settings(options, groups), home, cache)
+        run = _connect(identity, _settings(options, groups, cache.runtime), home, cache)
         if not run.probe.usable:
             last = run.probe.calls[-1] if run.probe.calls else None
             return AuditError(None, None, "credentials", run.probe.status,

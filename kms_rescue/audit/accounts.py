@@ -31,6 +31,7 @@ from kms_rescue.audit.model import AuditError
 from kms_rescue.aws.probe import IdentityRun, ProbeSettings
 from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import IdentitySpec
+from kms_rescue.aws.runtime import AwsRuntime
 from kms_rescue.aws.sessions import SessionOptions, session_with_credentials
 from kms_rescue.errors import UsageError
 from kms_rescue.policy.partitions import DEFAULT_PARTITION, partition_of_arn
@@ -126,7 +127,7 @@ def _enter(run: IdentityRun, base: IdentitySpec, account: str, role_name: str, p
     settings.redactor.add(c["AccessKeyId"], c["SecretAccessKey"], c.get("SessionToken"))
     member = IdentityRun(spec, settings, region)
     member.session = session_with_credentials(base.profile, c["AccessKeyId"], c["SecretAccessKey"],
-                                              c.get("SessionToken"), region=region)
+                                              c.get("SessionToken"), region=region, runtime=settings.runtime)
     member.connected = True
     return member, spec, None
 
@@ -160,6 +161,7 @@ def plan_targets(
     options: SessionOptions | None = None,
     environ: Mapping[str, str] | None = None,
     redactor: Redactor | None = None,
+    runtime: AwsRuntime | None = None,
 ) -> Iterator[AuditTarget | AuditError]:
     """The audit's targets (one per account and enabled Region) and a row for each account or Region that cannot
     be audited, account by account. ``region``: where the planning calls go (the profile's Region);
@@ -167,7 +169,8 @@ def plan_targets(
     account, used beside ``base`` there."""
     if accounts and organization:
         raise UsageError("--accounts and --organization cannot be used together")
-    settings = ProbeSettings(options=options or SessionOptions(), redactor=redactor or Redactor(), environ=environ)
+    settings = ProbeSettings(options=options or SessionOptions(), runtime=runtime or AwsRuntime(),
+                             redactor=redactor or Redactor(), environ=environ)
     run = IdentityRun(base, settings, region)
     if not run.connect() or run.probe.account is None:
         last = run.probe.calls[-1] if run.probe.calls else None

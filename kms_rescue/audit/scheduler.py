@@ -43,6 +43,7 @@ from kms_rescue.audit.pacing import paced
 from kms_rescue.audit.quotas import AUDIT_SHARE
 from kms_rescue.audit.rates import Rates
 from kms_rescue.aws.redact import redact
+from kms_rescue.aws.runtime import AwsRuntime
 from kms_rescue.observations import no_progress
 
 #: Targets (account × Region) audited at once in one process.
@@ -81,10 +82,10 @@ class _Stop(Protocol):
     def set(self) -> None: ...
 
 
-def default_job() -> Job:
+def default_job(runtime: AwsRuntime | None = None) -> Job:
     """:func:`~kms_rescue.audit.account.audit_region` with one cache of per-account reads for the whole run (each
-    account's caller, IAM policies and guardrails are read once, whatever its number of Regions)."""
-    return functools.partial(audit_region, cache=AccountCache())
+    account's caller, IAM policies and guardrails are read once, whatever its number of Regions), on ``runtime``."""
+    return functools.partial(audit_region, cache=AccountCache(runtime))
 
 
 class _Either:
@@ -239,7 +240,8 @@ def _child_run(group: Sequence[_Target], packed: tuple[str, Any], job: Job | Non
     """One process's share of the targets, its events sent back in batches; returns the events sent."""
     results, stop = _CHILD_QUEUE, _CHILD_STOP
     options = _from_parent(packed, (lambda event: results.put(("progress", event))) if forward else None)
-    job = job or default_job()
+    runtime = AwsRuntime()  # this process's: its sessions, clients and pool
+    job = job or default_job(runtime)
     ends_at = None if wall_deadline is None else time.monotonic() + (wall_deadline - time.time())
     sent = 0
     batch: list[_Event] = []
@@ -254,7 +256,7 @@ def _child_run(group: Sequence[_Target], packed: tuple[str, Any], job: Job | Non
         flushed = time.monotonic()
 
     try:
-        with paced(Rates(share)):
+        with paced(Rates(share), runtime.events):
             for event in _thread_stream(group, options, job, concurrency, ends_at, _Either(stop), deadline):
                 batch.append(event)
                 if len(batch) >= BATCH_ITEMS or time.monotonic() - flushed >= BATCH_SECONDS:
@@ -262,6 +264,7 @@ def _child_run(group: Sequence[_Target], packed: tuple[str, Any], job: Job | Non
         flush()
     finally:
         results.put(("end", None))
+        runtime.close()
     return sent
 
 
@@ -335,11 +338,13 @@ def run_audit(
     progress: Progress | None = None,
     processes: int = DEFAULT_PROCESSES,
     rate_share: float = AUDIT_SHARE,
+    runtime: AwsRuntime | None = None,
 ) -> Iterator[AuditItem]:
     """Every result of every target, as it arrives (see the module's documentation). ``job``: default
     :func:`default_job` (with processes, it must be a module-level function, and each process makes its own
     default); ``deadline``: seconds from now; ``checkpoint``: where to record results (a resumed one's finished
-    targets are replayed first)."""
+    targets are replayed first); ``runtime``: the AWS runtime of the default job and of the pacing, in this
+    process (default: one of the audit's own, closed at its end; each process of a pool makes its own)."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     if processes < 1:
@@ -362,10 +367,23 @@ def run_audit(
     pending = [t for k, t in unique.items() if k not in done]
     if not pending:
         return
+    own = runtime is None
+    runtime = runtime if runtime is not None else AwsRuntime()
     if processes > 1 and len(pending) > 1:
         events = _process_stream(pending, options, job, concurrency, ends_at, processes, rate_share, deadline)
     else:
-        events = _paced_threads(pending, options, job or default_job(), concurrency, ends_at, rate_share, deadline)
+        events = _paced_threads(pending, options, job or default_job(runtime), concurrency, ends_at, rate_share,
+                                deadline, runtime)
+    try:
+        yield from _recorded(events, checkpoint, progress, finished, total)
+    finally:
+        if own:
+            runtime.close()
+
+
+def _recorded(events: Iterator[_Event], checkpoint: Checkpoint | None, progress: Progress | None, finished: int,
+              total: int) -> Iterator[AuditItem]:
+    """The results of ``events``, recorded in the checkpoint, with the progress of targets finished."""
     for kind, key, result in events:
         if kind == "item" and result is not None:
             if checkpoint is not None:
@@ -380,8 +398,8 @@ def run_audit(
 
 
 def _paced_threads(pending: Sequence[_Target], options: Any, job: Job, concurrency: int, ends_at: float | None,
-                   share: float, deadline: float | None) -> Iterator[_Event]:
-    with paced(Rates(share)):
+                   share: float, deadline: float | None, runtime: AwsRuntime) -> Iterator[_Event]:
+    with paced(Rates(share), runtime.events):
         yield from _thread_stream(pending, options, job, concurrency, ends_at, threading.Event(), deadline)
 
 

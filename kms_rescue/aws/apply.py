@@ -34,6 +34,10 @@ from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 from typing import Any
 
+from kms_rescue.aws.classify import classify_exception
+from kms_rescue.aws.probe import IdentityRun, ProbeSettings
+from kms_rescue.aws.runtime import AwsRuntime
+from kms_rescue.aws.sessions import SessionOptions, create_client, load_profiles
 from kms_rescue.errors import KmsRescueError
 from kms_rescue.plan import FixPlan, ManagementCheck, check_keeps_management, policy_text
 from kms_rescue.policy import PolicyInputError, analyze_management, parse_policy
@@ -290,8 +294,6 @@ def _same_policy(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bo
 
 def _client_error(exc: BaseException) -> tuple[str, str]:
     """(code, one-line message) of whatever a KMS call raised, credential-like text removed."""
-    from kms_rescue.aws.classify import classify_exception
-
     c = classify_exception(exc)
     return c.error_code or type(exc).__name__, (c.message or "").split("\n")[0]
 
@@ -484,30 +486,31 @@ def apply_fix(
 
 
 def kms_clients_for(spec: Any, region: str, *, timeout: float = 10.0, environ: Mapping[str, str] | None = None,
-                    mfa_prompter: Callable[[str], str] | None = None) -> tuple[Any, Any, str | None]:
+                    mfa_prompter: Callable[[str], str] | None = None,
+                    runtime: AwsRuntime | None = None) -> tuple[Any, Any, str | None]:
     """Two KMS clients for an identity (a :class:`~kms_rescue.aws.results.IdentitySpec`; assumed roles included)
     and its caller ARN: one for reads (botocore's standard retries) and one for the write, with a single attempt
     (standard retry mode, ``max_attempts`` 1 = total attempts: boto3 guide "Retries"): a write that timed out is
     never resent before a fresh read says what is on the key. Raises :class:`ApplyError` when its credentials do
     not work."""
-    from kms_rescue.aws.probe import IdentityRun, ProbeSettings
-    from kms_rescue.aws.sessions import SessionOptions, create_client
-
     settings = ProbeSettings(options=SessionOptions(timeout=timeout, mfa_prompter=mfa_prompter), environ=environ,
-                             read_identity_policies=False)
+                             read_identity_policies=False, runtime=runtime or AwsRuntime())
     run = IdentityRun(spec, settings, region)
     if not run.connect() or run.session is None:
         last = run.probe.calls[-1] if run.probe.calls else None
         detail = f" ({last.error_code}: {last.message})" if last and last.error_code else ""
         raise ApplyError(f"cannot use the identity {spec.name}{detail}; nothing was changed")
-    writer = create_client(run.session, "kms", region, SessionOptions(timeout=timeout, max_attempts=1))
+    writer = create_client(run.session, "kms", region, SessionOptions(timeout=timeout, max_attempts=1),
+                           runtime=settings.runtime, credentials=run.credentials)
     return run.client("kms"), writer, run.probe.arn
 
 
 def kms_client_for(spec: Any, region: str, *, timeout: float = 10.0, environ: Mapping[str, str] | None = None,
-                   mfa_prompter: Callable[[str], str] | None = None) -> tuple[Any, str | None]:
+                   mfa_prompter: Callable[[str], str] | None = None,
+                   runtime: AwsRuntime | None = None) -> tuple[Any, str | None]:
     """The read client of :func:`kms_clients_for` and the caller ARN."""
-    kms, _writer, arn = kms_clients_for(spec, region, timeout=timeout, environ=environ, mfa_prompter=mfa_prompter)
+    kms, _writer, arn = kms_clients_for(spec, region, timeout=timeout, environ=environ, mfa_prompter=mfa_prompter,
+                                        runtime=runtime)
     return kms, arn
 
 
@@ -517,8 +520,6 @@ def applier_for(spec: Any, arn: str, identity_policies: Sequence[PolicyDocument]
     env = os.environ if environ is None else environ
     endpoint = env.get("AWS_ENDPOINT_URL_KMS") or env.get("AWS_ENDPOINT_URL")
     if spec.profile:
-        from kms_rescue.aws.sessions import load_profiles
-
         endpoint = endpoint or load_profiles().get(spec.profile, {}).get("endpoint_url")
     config_file = env.get("AWS_CONFIG_FILE")
     return Applier(

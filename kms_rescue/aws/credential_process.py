@@ -18,7 +18,6 @@ the same way.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
 import signal
@@ -71,11 +70,6 @@ def kill_group(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=2)
 
 
-#: Groups of every command this process started: killed at exit at the latest.
-GROUPS = ProcessGroups()
-atexit.register(GROUPS.kill_all)
-
-
 class _GroupPopen(subprocess.Popen):
     """A ``Popen`` in its own session whose ``communicate()`` kills the group after ``timeout`` seconds."""
 
@@ -86,7 +80,6 @@ class _GroupPopen(subprocess.Popen):
         self._groups = groups
         super().__init__(args, **kwargs)
         groups.add(self)
-        GROUPS.add(self)
 
     def communicate(self, input: Any = None, timeout: float | None = None) -> tuple[Any, Any]:
         try:
@@ -102,7 +95,6 @@ class _GroupPopen(subprocess.Popen):
                 with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
                     os.killpg(self.pid, signal.SIGKILL)
                 self._groups.discard(self)
-                GROUPS.discard(self)
         return (out[:MAX_OUTPUT] if out else out), (err[:MAX_OUTPUT] if err else err)
 
 
@@ -149,4 +141,4 @@ def install(resolver: CredentialResolver, profile: str, load_config: Callable[[]
                                                               popen=popen))
 
 
-__all__ = ["GROUPS", "ProcessGroups", "SourceProfileProviders", "group_popen", "install", "kill_group", "replace"]
+__all__ = ["ProcessGroups", "SourceProfileProviders", "group_popen", "install", "kill_group", "replace"]

@@ -10,12 +10,11 @@ the principals the policy names exist. Returns plain data (:class:`~kms_rescue.a
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from kms_rescue.aws import guardrails as guardrail_reads
 from kms_rescue.aws import iam as iam_reads
@@ -24,7 +23,20 @@ from kms_rescue.aws.history import LOOKUP_RATE, TokenBucket, lookup_key_events
 from kms_rescue.aws.keyref import KeyRef, parse_key_ref
 from kms_rescue.aws.known_secrets import known_credentials
 from kms_rescue.aws.locate import locate_elsewhere, not_found_everywhere
-from kms_rescue.aws.probe import DEADLINE_CODE, IdentityRun, ProbeSettings, probe_identities, utc_now
+from kms_rescue.aws.probe import (
+    DEADLINE_CODE,
+    DeadlinePassed,
+    IdentityRun,
+    ProbeSettings,
+    await_all,
+    await_probes,
+    connect,
+    read_keys,
+    read_own_policies,
+    resolve_key,
+    start_runs,
+    utc_now,
+)
 from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import (
     CallResult,
@@ -40,6 +52,7 @@ from kms_rescue.aws.results import (
     ProgressEvent,
     no_progress,
 )
+from kms_rescue.aws.runtime import AwsRuntime
 from kms_rescue.aws.sessions import SessionOptions, discover_identities
 from kms_rescue.policy import evaluate
 from kms_rescue.policy.errors import PolicyInputError
@@ -77,38 +90,36 @@ class InvestigateOptions:
     redactor: Redactor = field(default_factory=Redactor)
 
 
-#: Set once an investigation of this process has returned at its deadline with calls still in flight.
-_ABANDONED = threading.Event()
-
-
-def work_abandoned() -> bool:
-    """Whether an investigation returned at its deadline leaving calls in flight on its threads (which end on their
-    own timeouts; the CLI does not wait for them at exit)."""
-    return _ABANDONED.is_set()
-
-
 def investigate(
     key: str | KeyRef,
     options: InvestigateOptions | None = None,
     *,
     identities: Sequence[IdentitySpec] | None = None,
     progress: Progress = no_progress,
+    runtime: AwsRuntime | None = None,
 ) -> Investigation:
     """Investigate ``key`` (an ARN, key id, alias name or alias ARN; see :mod:`kms_rescue.aws.keyref`) with every
     identity (``identities``, or those discovered from the AWS config and environment).
 
     Within ``options.deadline`` seconds: when it passes, the identities whose probe has not ended are classified
     ``timeout`` (with what they saw so far), calls not yet made are not made, and the investigation returns what it
-    has. Every ``credential_process`` it started is killed, with its process group, before it returns."""
+    has (and ``runtime.abandoned`` is set when calls were left in flight). Every ``credential_process`` it started
+    is killed, with its process group, before it returns.
+
+    ``runtime`` holds the sessions, clients and thread pool (:class:`~kms_rescue.aws.runtime.AwsRuntime`): the
+    caller's, or a fresh one closed before returning."""
+    if runtime is None:
+        with AwsRuntime() as fresh:
+            return investigate(key, options, identities=identities, progress=progress, runtime=fresh)
     begun = time.monotonic()  # the deadline counts from here: discovery and warm-up are part of it
     opts = options or InvestigateOptions()
     ref = key if isinstance(key, KeyRef) else parse_key_ref(key, opts.region)
     specs = list(identities) if identities is not None else discover_identities(
         opts.profiles, opts.role_arns, opts.base_profile, role_session_name=opts.role_session_name,
-        environ=opts.environ,
+        environ=opts.environ, runtime=runtime,
     )
     # Every credential the configuration holds is scrubbed from every message, not only those resolved here.
-    opts.redactor.add(*known_credentials(opts.environ))
+    opts.redactor.add(*known_credentials(opts.environ, runtime=runtime))
     started = utc_now()
     progress(ProgressEvent("plan", total=len(specs) + 2, message=f"probing {len(specs)} identities"))
     groups = ProcessGroups()
@@ -116,6 +127,7 @@ def investigate(
         options=SessionOptions(timeout=opts.timeout, max_attempts=opts.max_attempts,
                                mfa_prompter=opts.mfa_prompter, write_cli_cache=opts.write_cli_cache,
                                process_groups=groups),
+        runtime=runtime,
         redactor=opts.redactor,
         progress=progress,
         environ=opts.environ,
@@ -124,32 +136,16 @@ def investigate(
         client_factory=opts.client_factory,
         parallel_calls=opts.parallel_calls,
     )
-    runs: list[IdentityRun] = []
-    settings.on_runs = runs.extend
+    until = None if opts.deadline is None else begun + opts.deadline
+    runs = start_runs(specs, settings, ref.region)
     partial: dict[str, Any] = {}
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            box["result"] = _investigate(ref, opts, specs, settings, progress, started, partial)
-        except BaseException as exc:  # handed to the caller below
-            box["exc"] = exc
-
     try:
-        if opts.deadline is None:
-            work()
-        else:
-            worker = threading.Thread(target=work, name="kms-rescue-investigation", daemon=True)
-            worker.start()
-            worker.join(max(0.0, opts.deadline - (time.monotonic() - begun)))
-            if worker.is_alive():
-                settings.expired.set()
-                _ABANDONED.set()
-                return _expired(ref, opts, specs, runs, partial, started, opts.deadline)
-        if "exc" in box:
-            raise box["exc"]
-        result: Investigation = box["result"]
-        return result
+        return _stages(ref, opts, runtime, runs, started, partial, until)
+    except DeadlinePassed:
+        settings.expired.set()  # calls not yet made are not made
+        runtime.abandoned = True  # calls in flight end on their own timeouts: nobody waits for them
+        assert opts.deadline is not None
+        return _expired(ref, opts, specs, runs, partial, started, opts.deadline)
     finally:
         groups.kill_all()
 
@@ -182,156 +178,129 @@ def _expired(ref: KeyRef, opts: InvestigateOptions, specs: Sequence[IdentitySpec
     )
 
 
-def _investigate(ref: KeyRef, opts: InvestigateOptions, specs: Sequence[IdentitySpec], settings: ProbeSettings,
-                 progress: Progress, started: str, partial: dict[str, Any]) -> Investigation:
+def _stages(ref: KeyRef, opts: InvestigateOptions, runtime: AwsRuntime, runs: list[IdentityRun], started: str,
+            partial: dict[str, Any], until: float | None) -> Investigation:
+    """The investigation's stages, in order: connect, key reads beside own policies (with the history lookup and
+    DescribeOrganization started as soon as whom to ask is known), shared reads, history, principals. Every wait is
+    bounded by ``until`` (:class:`DeadlinePassed`); ``partial`` gets what is known as it is known."""
     bucket = opts.bucket or TokenBucket(opts.lookup_rate, capacity=1.0)
-    # With a key ARN the key's account is known before any call: the history lookup starts as soon as the first
-    # identity of that account has working credentials, alongside the other probes.
-    early: list[IdentityRun] = []  # tried, in the order they connected
-    connected: list[IdentityRun] = []
-    settled: set[int] = set()
-    changed = threading.Condition()
-    probes_done = threading.Event()
-    if (opts.history or opts.organization) and ref.key_arn:
-        def on_connected(run: IdentityRun) -> None:
-            if run.probe.account == ref.account:
-                with changed:
-                    connected.append(run)
-                    changed.notify_all()
+    # 1. connect
+    connected = connect(runs, until)
+    resolved = resolve_key(runs, ref, until)
+    # 2 and 3. key reads beside own policies
+    read_keys(runs, resolved)
+    own = read_own_policies(runs)
+    # With a key ARN the key's account is known before any call: the history lookup and DescribeOrganization
+    # start as soon as it is known whom to ask, while the key reads and policy reads go on.
+    early_history: Future[HistoryLookup] | None = None
+    early_org: Future[Any] | None = None
+    if ref.key_arn:
+        account_runs = [r for r in connected if r.probe.account == ref.account]
+        if opts.history and account_runs:
+            _await_choice(lambda: len(runs) == 1 or any(may_lookup_events(r) is True for r in account_runs),
+                          list(own.values()), until)
+            early_history = runtime.submit(read_history, key_facts(ref, []), _history_order(account_runs), bucket)
+        if opts.organization and account_runs:
+            _await_choice(lambda: any(_org_rank(r) <= 1 for r in account_runs), list(own.values()), until)
+            early_org = runtime.submit(guardrail_reads.ask_organization, _org_askers(account_runs), ref.account)
+    await_probes(runs, until)
+    probes = [r.probe for r in runs]
+    facts = key_facts(resolved, runs)
+    partial["facts"] = facts
 
-        def on_settled(run: IdentityRun) -> None:
-            with changed:
-                settled.add(id(run))
-                changed.notify_all()
+    # 4. shared reads: the organization's SCPs and RCPs, the IAM reads left for identities that could not read
+    # their own policies and the boundaries that matter (beside the rest of the history lookup)
+    organization = runtime.submit(
+        lambda: read_organization_guardrails(runs, facts.account, early_org.result() if early_org else None)
+    ) if opts.organization else None
+    warnings: list[str] = []
+    location = None
+    if not_found_everywhere(resolved, runs):
+        # Not found is not denied: look for it in the account's other Regions before anything else.
+        location = _result(runtime.submit(locate_elsewhere, resolved, runs), until)
+    elif facts.arn is None:
+        warnings.append(f"no identity could resolve {ref.raw} to a key ARN in {ref.region}")
+    live_policy = next((r.probe.key_policy for r in runs if r.probe.key_policy is not None), None)
+    filled = runtime.submit(_fill_policies_and_boundaries, runs, facts, live_policy, opts.max_workers)
 
-        settings.on_connected = on_connected
-        settings.on_settled = on_settled
-
-    def early_history() -> HistoryLookup | None:
-        """Try identities of the key's account as they connect, until one may read CloudTrail.
-
-        A denied attempt costs more than its round trip (the next one waits for CloudTrail's rate), so when there
-        is a choice the pick is an informed one: an identity whose own policies allow LookupEvents, as soon as one
-        is known; otherwise, once every identity has settled (its own policies read or not readable, or its probe
-        over) or ``HISTORY_PATIENCE`` has passed, the best of the rest (see :func:`_history_order`). With a single
-        identity there is nothing to choose and it goes as soon as it connects."""
-        result: HistoryLookup | None = None
-        requests = 0
-        while True:
-            if early:
-                bucket.wait()
-            with changed:
-                def untried() -> list[IdentityRun]:
-                    tried = {id(r) for r in early}
-                    return [r for r in connected if id(r) not in tried]
-
-                def ready() -> bool:
-                    if probes_done.is_set():
-                        return True
-                    waiting = untried()
-                    if not waiting:
-                        return False
-                    return (len(specs) == 1 or len(settled) >= len(specs)
-                            or any(may_lookup_events(r) is True for r in waiting))
-
-                changed.wait_for(lambda: bool(untried()) or probes_done.is_set())
-                changed.wait_for(ready, timeout=HISTORY_PATIENCE)
-                pick = _history_order(untried())
-                if not pick:
-                    break
-                run = pick[0]
-                early.append(run)
-            result = read_history(key_facts(ref, []), [run], bucket)
-            requests += result.requests
-            if result.outcome == "ok":
-                break
-        if result is not None and result.requests != requests:
-            result = HistoryLookup(result.attempted, result.region, result.events, result.read_by, result.outcome,
-                                   result.error_code, result.message, requests, result.truncated)
-        return result
-
-    def early_organization() -> OrganizationGuardrails | dict[str, Any] | None:
-        """DescribeOrganization as soon as the identity to ask is known (see :func:`_org_rank`): the root user or
-        one whose policies allow it, as soon as one of the key's account has connected; otherwise the best of those
-        connected once every identity has settled (a single one too: a call its policies refuse is not spent),
-        ``HISTORY_PATIENCE`` has passed, or the probes are over."""
-        with changed:
-            def ready() -> bool:
-                if probes_done.is_set():
-                    return True
-                return bool(connected) and (len(settled) >= len(specs) or any(_org_rank(r) <= 1 for r in connected))
-
-            changed.wait_for(lambda: bool(connected) or probes_done.is_set())
-            changed.wait_for(ready, timeout=HISTORY_PATIENCE)
-            candidates = list(connected)
-        if not candidates:
-            return None  # nobody of the key's account connected: asked again (and settled) after the probes
-        return guardrail_reads.ask_organization(_org_askers(candidates), ref.account)
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kms-rescue-history") as pool, \
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="kms-rescue-org") as pool_org:
-        early_result = pool.submit(early_history) if settings.on_connected and opts.history else None
-        early_org = pool_org.submit(early_organization) if settings.on_connected and opts.organization else None
-        try:
-            probes, resolved, runs = probe_identities(specs, ref, settings)
-        finally:
-            with changed:
-                probes_done.set()
-                changed.notify_all()
-        facts = key_facts(resolved, runs)
-        partial["facts"] = facts
-        # The organization's SCPs and RCPs, beside the IAM fill and the history (one call when there is none, made
-        # during the probes when the key's account was known from its ARN).
-        organization = pool_org.submit(
-            lambda: read_organization_guardrails(runs, facts.account, early_org.result() if early_org else None)
-        ) if opts.organization else None
-        warnings: list[str] = []
-        location = None
-        if not_found_everywhere(resolved, runs):
-            # Not found is not denied: look for it in the account's other Regions before anything else.
-            location = locate_elsewhere(resolved, runs)
-        elif facts.arn is None:
-            warnings.append(f"no identity could resolve {ref.raw} to a key ARN in {ref.region}")
-
-        # The IAM reads left for identities that could not read their own policies, side by side with the rest of
-        # the history lookup (paced at CloudTrail's rate).
-        live_policy = next((r.probe.key_policy for r in runs if r.probe.key_policy is not None), None)
-
-        def fill() -> None:
-            fill_identity_policies(runs, facts, opts.max_workers)
-            if live_policy is not None:  # then the boundaries that matter, still beside the history lookup
-                fill_boundaries(runs, facts, live_policy, opts.max_workers)
-
-        filled = pool.submit(fill)
-        history = (early_result.result() if early_result else None) or HistoryLookup(False, ref.region)
-        if opts.history and facts.arn and history.outcome != "ok":
-            tried = {id(r) for r in early}
-            later = read_history(
-                facts, _history_order([r for r in _candidates(runs, facts.account) if id(r) not in tried]), bucket
-            )
-            if later.attempted or not history.attempted:
-                history = HistoryLookup(
-                    later.attempted or history.attempted, later.region, later.events, later.read_by,
-                    later.outcome or history.outcome, later.error_code or history.error_code,
-                    later.message or history.message, later.requests + history.requests, later.truncated,
-                )
-        filled.result()
-        org_guardrails = organization.result() if organization is not None else None
+    # 5. history
+    history = _history(facts, runs, opts, bucket, _result(early_history, until), until)
     partial["history"] = history
+    _result(filled, until)
+    org_guardrails = _result(organization, until)
+    progress = runs[0].settings.progress if runs else no_progress
     progress(ProgressEvent("step", message="history", outcome=history.outcome))
-    if live_policy is None:
-        recorded = next((e.policy for e in reversed(history.events) if e.succeeded and e.policy is not None
-                         and e.name in ("CreateKey", "PutKeyPolicy")), None)
-        if recorded is not None:
-            fill_boundaries(runs, facts, recorded, opts.max_workers)
-    fill_role_arns(runs, facts, _documents(probes, history), opts.max_workers)
 
-    checks = check_principals(facts, runs, history)
+    # 6. what the history and the policies read so far call for: boundaries under a recorded policy, role paths,
+    # the existence of the principals the policy names
+    recorded = None if live_policy is not None else next(
+        (e.policy for e in reversed(history.events) if e.succeeded and e.policy is not None
+         and e.name in ("CreateKey", "PutKeyPolicy")), None)
+    if recorded is not None:
+        _result(runtime.submit(fill_boundaries, runs, facts, recorded, opts.max_workers), until)
+    _result(runtime.submit(fill_role_arns, runs, facts, _documents(probes, history), opts.max_workers), until)
+    checks = _result(runtime.submit(check_principals, facts, runs, history), until) or {}
+    partial["checks"] = checks
     progress(ProgressEvent("step", message="principals"))
     return Investigation(
         key=facts, identities=probes, history=history, principal_checks=checks, started_at=started,
         finished_at=utc_now(), warnings=warnings, trail_bucket=opts.trail_bucket, location=location,
         organization=org_guardrails,
+    )
+
+
+T = TypeVar("T")
+
+
+def _result(future: Future[T] | None, until: float | None) -> T | None:
+    """``future``'s result (None for no future), awaited until ``until`` at the latest."""
+    if future is None:
+        return None
+    await_all([future], until)
+    return future.result()
+
+
+def _await_choice(ready: Callable[[], bool], settling: Sequence[Future[Any]], until: float | None) -> None:
+    """Wait until ``ready()`` (re-asked each time one of ``settling`` completes), every one of ``settling`` is done,
+    or ``HISTORY_PATIENCE`` has passed: the moment to choose whom to ask."""
+    patience = time.monotonic() + HISTORY_PATIENCE
+    pending = {f for f in settling if not f.done()}
+    while pending and not ready():
+        stop = patience if until is None else min(patience, until)
+        left = stop - time.monotonic()
+        if left <= 0:
+            if until is not None and until <= patience:
+                raise DeadlinePassed()
+            return
+        _done, pending = wait(pending, timeout=left, return_when=FIRST_COMPLETED)
+
+
+def _fill_policies_and_boundaries(runs: Sequence[IdentityRun], facts: KeyFacts, live_policy: dict[str, Any] | None,
+                                  max_workers: int) -> None:
+    fill_identity_policies(runs, facts, max_workers)
+    if live_policy is not None:  # then the boundaries that matter (they depend on the policies just read)
+        fill_boundaries(runs, facts, live_policy, max_workers)
+
+
+def _history(facts: KeyFacts, runs: Sequence[IdentityRun], opts: InvestigateOptions, bucket: TokenBucket,
+             early: HistoryLookup | None, until: float | None) -> HistoryLookup:
+    """The history lookup's outcome: the early one when it succeeded, else a try by the identities of the key's
+    account it did not ask (its requests counted in)."""
+    history = early or HistoryLookup(False, facts.region)
+    if not (opts.history and facts.arn and history.outcome != "ok"):
+        return history
+    tried = {history.read_by} if history.read_by else set()
+    tried |= {r.spec.name for r in runs for c in r.probe.calls if c.operation == "cloudtrail:LookupEvents"}
+    candidates = _history_order([r for r in _candidates(runs, facts.account) if r.spec.name not in tried])
+    later = _result(runs[0].settings.runtime.submit(read_history, facts, candidates, bucket), until) if runs else \
+        read_history(facts, candidates, bucket)
+    assert later is not None
+    if not (later.attempted or not history.attempted):
+        return history
+    return HistoryLookup(
+        later.attempted or history.attempted, later.region, later.events, later.read_by,
+        later.outcome or history.outcome, later.error_code or history.error_code,
+        later.message or history.message, later.requests + history.requests, later.truncated,
     )
 
 
@@ -496,9 +465,17 @@ def fill_identity_policies(runs: Sequence[IdentityRun], facts: KeyFacts, max_wor
                "unknown" and r.probe.arn and (facts.account is None or r.probe.account == facts.account)]
     if not readers or not pending:
         return
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(pending))),
-                            thread_name_prefix="kms-rescue-iam") as pool:
-        list(pool.map(lambda run: run.read_policies_through(readers), pending))
+    _each(pending, lambda run: run.read_policies_through(readers))
+
+
+def _each(runs: Sequence[IdentityRun], fn: Callable[[Any], T], items: Sequence[Any] | None = None) -> list[T]:
+    """``fn`` of each of ``items`` (default: ``runs``), concurrently on the runtime's pool of ``runs``' first."""
+    work = list(runs if items is None else items)
+    if not work:
+        return []
+    if not runs:
+        return [fn(item) for item in work]
+    return list(runs[0].settings.runtime.pool.map(fn, work))
 
 
 def _documents(probes: Sequence[IdentityProbe], history: HistoryLookup) -> list[dict[str, Any]]:
@@ -547,9 +524,7 @@ def fill_boundaries(runs: Sequence[IdentityRun], facts: KeyFacts, key_policy: di
             if got.status != "unknown":
                 return
 
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(pending))),
-                            thread_name_prefix="kms-rescue-iam") as pool:
-        list(pool.map(fill, pending))
+    _each(pending, fill)
 
 
 def _boundary_matters(run: IdentityRun, facts: KeyFacts, key_policy: dict[str, Any], tests_arn: bool) -> bool:
@@ -591,9 +566,7 @@ def fill_role_arns(runs: Sequence[IdentityRun], facts: KeyFacts, documents: Sequ
                 run.probe.role_arn = got
                 return
 
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(pending))),
-                            thread_name_prefix="kms-rescue-iam") as pool:
-        list(pool.map(fill, pending))
+    _each(pending, fill)
 
 
 def check_principals(facts: KeyFacts, runs: Sequence[IdentityRun], history: HistoryLookup) -> dict[str, PrincipalCheck]:
@@ -632,6 +605,5 @@ def check_principals(facts: KeyFacts, runs: Sequence[IdentityRun], history: Hist
                 return PrincipalCheck(value, exists, evidence, checked_by=run.spec.name)
         return PrincipalCheck(value, None, "unknown: no identity could check it with iam:GetRole/GetUser")
 
-    with ThreadPoolExecutor(max_workers=min(8, len(to_check)), thread_name_prefix="kms-rescue-iam") as pool:
-        results = list(pool.map(check, [p.value for p in to_check]))
+    results = _each(runs, check, [p.value for p in to_check])
     return {r.arn: r for r in results}

@@ -16,6 +16,7 @@ import stat
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from kms_rescue.aws.runtime import AwsRuntime
 from kms_rescue.aws.sessions import load_profiles
 
 #: Config keys whose values are credentials (the AWS CLI's names; ``aws_security_token`` is the legacy spelling).
@@ -90,14 +91,14 @@ def _cache_values(home: str | None = None) -> Iterator[str]:
             yield from _json_values(doc)
 
 
-def known_credentials(environ: Mapping[str, str] | None = None) -> list[str]:
+def known_credentials(environ: Mapping[str, str] | None = None, *, runtime: AwsRuntime | None = None) -> list[str]:
     """Every credential value of the AWS config and credentials files (all profiles), the environment and the
     AWS CLI's and IAM Identity Center's caches. A file that cannot be read contributes nothing (discovery reports a
     broken config file on its own)."""
     env = os.environ if environ is None else environ
     found: list[str] = [env[v] for v in ENV_VARS if env.get(v)]
     try:
-        found.extend(_config_values(load_profiles()))
+        found.extend(_config_values(load_profiles(runtime=runtime)))
     except Exception:  # a broken config: discovery reports it, with its own message
         pass
     found.extend(_cache_values())

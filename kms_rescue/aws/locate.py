@@ -17,7 +17,6 @@ from typing import Any
 
 from kms_rescue.aws.keyref import KeyRef
 from kms_rescue.aws.probe import IdentityRun
-from kms_rescue.aws.sessions import create_client
 from kms_rescue.observations import FoundElsewhere, KeyLocation
 from kms_rescue.verdict.overall import NOT_FOUND_OUTCOMES, SEEN_OUTCOMES, search_target
 
@@ -53,8 +52,7 @@ def locate_elsewhere(ref: KeyRef, runs: Sequence[IdentityRun]) -> KeyLocation:
 
     def look(region: str) -> FoundElsewhere | None:
         def describe() -> Any:
-            client = create_client(run.session, "kms", region, run.settings.options)
-            return client.describe_key(KeyId=wanted)
+            return run.client("kms", region).describe_key(KeyId=wanted)
 
         got, _rec = run.call("kms:DescribeKey", search_target(wanted, region), describe)
         if got is None:

@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as _dt
+import functools
 import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.credentials import ReadOnlyCredentials
 
 from kms_rescue.aws import guardrails as guardrail_reads
 from kms_rescue.aws import iam as iam_reads
@@ -36,14 +39,8 @@ from kms_rescue.aws.results import (
     ProgressEvent,
     no_progress,
 )
-from kms_rescue.aws.sessions import (
-    SESSION_NAME,
-    SessionOptions,
-    create_client,
-    open_session,
-    session_with_credentials,
-    warm_up,
-)
+from kms_rescue.aws.runtime import AwsRuntime
+from kms_rescue.aws.sessions import SESSION_NAME, SessionOptions, create_client, open_session
 from kms_rescue.errors import UsageError
 from kms_rescue.policy.partitions import DEFAULT_PARTITION, is_region_code, partition_for_region
 
@@ -82,6 +79,8 @@ class ProbeSettings:
     botocore Stubber behind ``client_factory``)."""
 
     options: SessionOptions = field(default_factory=SessionOptions)
+    #: Sessions, clients and the thread pool (the investigation's: see :class:`~kms_rescue.aws.runtime.AwsRuntime`).
+    runtime: AwsRuntime = field(default_factory=AwsRuntime)
     redactor: Redactor = field(default_factory=Redactor)
     progress: Progress = no_progress
     environ: Mapping[str, str] | None = None
@@ -94,11 +93,6 @@ class ProbeSettings:
     client_factory: ClientFactory | None = None
     #: Group and managed policy reads, shared by the identities of this probe (and the fills after it).
     shared_reads: iam_reads.SharedReads = field(default_factory=iam_reads.SharedReads)
-    on_connected: Callable[[IdentityRun], None] | None = None  # called once an identity's caller is known
-    #: Called when an identity's own policies have been read (or failed to be), and again when its probe ends.
-    on_settled: Callable[[IdentityRun], None] | None = None
-    #: Called with every run before any starts (the overall deadline snapshots them).
-    on_runs: Callable[[list[IdentityRun]], None] | None = None
     #: Set when the overall deadline has passed: calls not yet made are recorded as ``timeout`` without being made.
     expired: threading.Event = field(default_factory=threading.Event)
 
@@ -159,34 +153,40 @@ class IdentityRun:
         self.partition = partition_for_region(region).id if is_region_code(region) else DEFAULT_PARTITION
         self.probe = IdentityProbe(spec=spec)
         self.session: Any = None
-        self._clients: dict[str, Any] = {}
-        self._service_locks: dict[str, threading.Lock] = {}
+        #: An assumed role's credentials, used in place of the (base identity's) session's own.
+        self.credentials: ReadOnlyCredentials | None = None
+        self._stub_clients: dict[tuple[str, str], Any] = {}  # the clients of ``settings.client_factory``
         self._lock = threading.Lock()
-        self._client_lock = threading.Lock()
         self.connected = False
-        self.stopped = False
-        self.finished = False  # its probe has ended (the overall deadline classifies unfinished ones)
+        self.stopped = False  # credentials unusable: make no further calls
+        #: The futures of this identity's stages (connect, key reads, own policies), in the order submitted: its
+        #: probe has ended when all are done (the overall deadline classifies unfinished ones ``timeout``).
+        self.tasks: list[Future[Any]] = []
+        #: Where an identity that cannot read its own policies finds one that can (see :func:`read_own_policies`).
         self.board: ReaderBoard | None = None
-        self._policy_thread: threading.Thread | None = None  # credentials unusable: make no further calls
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.tasks) and all(t.done() for t in self.tasks)
 
     # -- plumbing ---------------------------------------------------------------------------------------------
 
-    def client(self, service: str) -> Any:
-        """This identity's client for ``service`` (created once; clients are thread-safe, creating them is not)."""
-        with self._client_lock:
-            lock = self._service_locks.setdefault(service, threading.Lock())
-        with lock:  # one lock per service: creating one client does not hold up another
-            found = self._clients.get(service)
+    def client(self, service: str, region: str | None = None) -> Any:
+        """This identity's client for ``service`` in ``region`` (default: the probe's), built once (the runtime
+        keeps it; clients are thread-safe)."""
+        where = region or self.region
+        if self.settings.client_factory is None:
+            return create_client(self.session, service, where, self.settings.options, runtime=self.settings.runtime,
+                                 credentials=self.credentials)
+        with self._lock:
+            found = self._stub_clients.get((service, where))
             if found is None:
-                if self.settings.client_factory is not None:
-                    found = self.settings.client_factory(self.session, service, self.region)
-                else:
-                    found = create_client(self.session, service, self.region, self.settings.options)
-                self._clients[service] = found
+                found = self._stub_clients[(service, where)] = self.settings.client_factory(self.session, service,
+                                                                                            where)
             return found
 
-    def prepare_clients(self, services: Sequence[str]) -> threading.Thread:
-        """Create these clients (and load their paginator models) on a thread of their own, while a request is in
+    def prepare_clients(self, services: Sequence[str]) -> Future[None]:
+        """Create these clients (and load their paginator models) on the runtime's pool while a request is in
         flight: CPU work that would otherwise wait for that request's answer. A failure here is left for the real
         use to meet and record."""
         def work() -> None:
@@ -194,9 +194,7 @@ class IdentityRun:
                 with contextlib.suppress(Exception):
                     self.client(service).can_paginate("list")  # and the service's paginator models
 
-        thread = threading.Thread(target=work, name=f"kms-rescue-clients:{self.spec.name}", daemon=True)
-        thread.start()
-        return thread
+        return self.settings.runtime.submit(work)
 
     def reads_iam(self) -> bool:
         """Known to read IAM: it read its own policies (not through another identity), or it is the root user."""
@@ -257,7 +255,7 @@ class IdentityRun:
         if self.settings.open_session is not None:
             return self.settings.open_session(spec)
         return open_session(spec, self.settings.options, environ=self.settings.environ,
-                            redactor=self.settings.redactor, region=self.region)
+                            redactor=self.settings.redactor, region=self.region, runtime=self.settings.runtime)
 
     # -- steps ------------------------------------------------------------------------------------------------
 
@@ -284,9 +282,11 @@ class IdentityRun:
                 return False
             c = got["Credentials"]
             self.settings.redactor.add(c["AccessKeyId"], c["SecretAccessKey"], c.get("SessionToken"))
-            self.session = session_with_credentials(spec.profile, c["AccessKeyId"], c["SecretAccessKey"],
-                                                    c.get("SessionToken"), region=self.region)
-            self._clients.clear()
+            # The role's clients come from the same session (its profile's endpoint and settings), with the role's
+            # credentials given explicitly.
+            self.credentials = ReadOnlyCredentials(c["AccessKeyId"], c["SecretAccessKey"], c.get("SessionToken"))
+            with self._lock:
+                self._stub_clients.clear()
         def who_am_i() -> Any:
             sts = self.client("sts")
             self.prepare_clients(("kms", "iam"))  # the next calls' clients, while this one is answered
@@ -305,8 +305,6 @@ class IdentityRun:
         self.probe.arn = got.get("Arn")
         self.probe.account = got.get("Account")
         self.connected = True
-        if self.settings.on_connected is not None:
-            self.settings.on_connected(self)
         return True
 
     def describe(self, ref: KeyRef) -> None:
@@ -350,8 +348,8 @@ class IdentityRun:
             )
 
     def inspect(self, ref: KeyRef) -> None:
-        """Everything after resolution: the policy, the grants, the identity's own policies. DescribeKey (when
-        still needed), GetKeyPolicy and ListGrants do not depend on each other and overlap."""
+        """The key reads after resolution: the policy and the grants (and DescribeKey when still needed). They do
+        not depend on each other and overlap."""
         if not self.connect():
             return
         key_arn = ref.key_arn
@@ -364,7 +362,6 @@ class IdentityRun:
         if key_id:
             steps += [lambda: self._get_key_policy(key_id, key_arn), lambda: self._list_grants(key_id)]
         fan_out(steps, self.settings.parallel_calls)
-        self.finish_own_policies()
 
     def _get_key_policy(self, key_id: str, key_arn: str | None) -> None:
         got, _ = self.call("kms:GetKeyPolicy", key_id, lambda: self.client("kms").get_key_policy(
@@ -394,28 +391,11 @@ class IdentityRun:
         if listed is not None:
             self.probe.grants = json_safe(listed)
 
-    def start_own_policies(self) -> None:
-        """Read the identity's own IAM policies on a thread of their own, alongside the KMS calls (the two chains
-        of calls are independent). Idempotent."""
-        if self._policy_thread is not None or not self.settings.read_identity_policies or not self.probe.arn:
+    def read_own_policies(self) -> None:
+        """The identity's own IAM policies and permissions boundary; when it cannot read them, through another
+        identity of its account that can, as soon as the board knows one."""
+        if not self.settings.read_identity_policies or not self.probe.arn:
             return
-
-        def work() -> None:
-            try:
-                self._read_own_policies()
-            except Exception as exc:
-                self.fail(exc)
-
-        self._policy_thread = threading.Thread(target=work, name=f"kms-rescue-iam:{self.spec.name}", daemon=True)
-        self._policy_thread.start()
-
-    def finish_own_policies(self) -> None:
-        self.start_own_policies()
-        if self._policy_thread is not None:
-            self._policy_thread.join()
-
-    def _read_own_policies(self) -> None:
-        assert self.probe.arn is not None
         board = self.board
 
         def own_call(operation: str, target: str | None, thunk: Callable[[], Any]) -> tuple[Any, CallResult]:
@@ -442,8 +422,6 @@ class IdentityRun:
         reads: list[Callable[[], Any]] = [policies_read, boundary_read]
         policies: IdentityPolicies = fan_out(reads, self.settings.parallel_calls)[0]
         self.probe.identity_policies = policies
-        if self.settings.on_settled is not None:
-            self.settings.on_settled(self)
         if board is None:
             return
         board.done(self)
@@ -477,73 +455,134 @@ class IdentityRun:
             self.probe.status = "error"
 
 
-def run_concurrently(runs: Sequence[IdentityRun], step: Callable[[IdentityRun], None], max_workers: int) -> None:
-    """Run ``step`` for every identity on a bounded pool; an exception stays with its identity."""
+# --- the stages ---------------------------------------------------------------------------------------------------
+#
+# Each stage submits one task per identity to the runtime's pool and returns the futures; the caller awaits them
+# (``await_all``, bounded by the overall deadline). A task's unexpected error stays with its identity
+# (``IdentityRun.fail``): it never stops another identity.
 
-    def guarded(run: IdentityRun) -> None:
+
+class DeadlinePassed(Exception):
+    """The overall deadline passed while a stage's futures were awaited."""
+
+
+def await_all(futures: Sequence[Future[Any]], until: float | None) -> None:
+    """Wait for ``futures``, until the monotonic time ``until`` at the latest (None: no limit); raises
+    :class:`DeadlinePassed` when some are still running then."""
+    if not futures:
+        return
+    timeout = None if until is None else max(0.0, until - time.monotonic())
+    _done, pending = wait(futures, timeout=timeout)
+    if pending:
+        raise DeadlinePassed()
+
+
+def await_probes(runs: Sequence[IdentityRun], until: float | None) -> None:
+    """Wait for every task of ``runs``, until ``until`` at the latest (else :class:`DeadlinePassed`), reporting each
+    identity's end (a ``step`` progress event) as it happens."""
+    reported: set[int] = set()
+
+    def report_finished() -> None:
+        for run in runs:
+            if id(run) not in reported and run.finished:
+                reported.add(id(run))
+                run.settings.progress(ProgressEvent("step", identity=run.spec.name, outcome=run.probe.status))
+
+    pending = {task for run in runs for task in run.tasks if not task.done()}
+    report_finished()
+    while pending:
+        timeout = None if until is None else max(0.0, until - time.monotonic())
+        done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+        if not done:
+            raise DeadlinePassed()
+        report_finished()
+
+
+def _guarded(run: IdentityRun, step: Callable[[], object]) -> Callable[[], None]:
+    def task() -> None:
         try:
-            step(run)
+            step()
         except Exception as exc:
             run.fail(exc)
 
-    if not runs:
-        return
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(runs))),
-                            thread_name_prefix="kms-rescue-probe") as pool:
-        list(pool.map(guarded, runs))
+    return task
 
 
-def probe_identities(
-    specs: Sequence[IdentitySpec], ref: KeyRef, settings: ProbeSettings
-) -> tuple[list[IdentityProbe], KeyRef, list[IdentityRun]]:
-    """Probe every identity. Returns the probes (in ``specs`` order), the key reference resolved to an ARN when
-    any identity could resolve it, and the runs (whose sessions later steps reuse)."""
-    runs = [IdentityRun(spec, settings, ref.region) for spec in specs]
+def _submit(run: IdentityRun, step: Callable[[], object]) -> Future[None]:
+    future = run.settings.runtime.submit(_guarded(run, step))
+    run.tasks.append(future)
+    return future
+
+
+def start_runs(specs: Sequence[IdentitySpec], settings: ProbeSettings, region: str) -> list[IdentityRun]:
+    """One run per identity (nothing is called yet; the runs exist so that the deadline can snapshot them)."""
+    runs = [IdentityRun(spec, settings, region) for spec in specs]
     if settings.client_factory is None and len(runs) > 1:
-        warm_up(ref.region, settings.options, background=True)
-    # In-probe reads for identities that cannot read their own IAM policies: only when every run has a worker
-    # (a waiting run must never keep a queued one from starting).
-    board = ReaderBoard(len(runs)) if len(runs) <= settings.max_workers else None
-    for run in runs:
-        run.board = board
+        settings.runtime.warm_up(region, settings.options.client_config(), background=True)
+    return runs
 
-    if settings.on_runs is not None:
-        settings.on_runs(runs)
 
-    def finish(run: IdentityRun) -> None:
-        run.finished = True
-        if board is not None:
-            board.done(run)
-        if settings.on_settled is not None:
-            settings.on_settled(run)
-        settings.progress(ProgressEvent("step", identity=run.spec.name, outcome=run.probe.status))
+def connect(runs: Sequence[IdentityRun], until: float | None = None) -> list[IdentityRun]:
+    """Stage 1, per identity: credentials (and the role for --role-arn identities), then sts:GetCallerIdentity.
+    Returns the runs that connected."""
+    await_all([_submit(run, run.connect) for run in runs], until)
+    return [run for run in runs if run.connected]
 
+
+def resolve_key(runs: Sequence[IdentityRun], ref: KeyRef, until: float | None = None) -> KeyRef:
+    """For a key id or alias: each connected identity resolves it in its own account (DescribeKey, or ListAliases
+    when that is denied). Returns ``ref`` with the key's ARN when any could; an ARN is returned as it is. Raises
+    :class:`UsageError` when identities resolve it to different keys."""
     if ref.key_arn:
-        def whole(run: IdentityRun) -> None:
-            try:
-                if run.connect():
-                    run.start_own_policies()
-                run.inspect(ref)
-            finally:
-                finish(run)
-
-        run_concurrently(runs, whole, settings.max_workers)
-        return [r.probe for r in runs], ref, runs
-
-    run_concurrently(runs, lambda r: r.describe(ref), settings.max_workers)
+        return ref
+    await_all([_submit(run, functools.partial(run.describe, ref)) for run in runs if run.connected], until)
     found = {r.probe.key_arn for r in runs if r.probe.key_arn}
     if len(found) > 1:
         raise UsageError(
             f"{ref.raw} names different keys for different identities ({', '.join(sorted(found))}): "
             "pass the key ARN, or narrow with --profile"
         )
-    resolved = ref.with_arn(found.pop()) if found else ref
+    return ref.with_arn(found.pop()) if found else ref
 
-    def rest(run: IdentityRun) -> None:
+
+def read_keys(runs: Sequence[IdentityRun], ref: KeyRef) -> dict[IdentityRun, Future[None]]:
+    """Stage 2, submitted: each connected identity's key reads (DescribeKey when still needed, GetKeyPolicy,
+    ListGrants)."""
+    return {run: _submit(run, functools.partial(run.inspect, ref)) for run in runs if run.connected}
+
+
+def read_own_policies(runs: Sequence[IdentityRun]) -> dict[IdentityRun, Future[None]]:
+    """Stage 3, submitted beside stage 2: each connected identity's own IAM policies and boundary. An identity
+    that cannot read its own has them read, within the same task, by another of its account as soon as one has
+    shown it can read IAM (the :class:`ReaderBoard`): only when every task has a worker of its own, since a
+    waiting task must never keep a queued one from starting."""
+    live = [run for run in runs if run.connected]
+    pool_room = live[0].settings.runtime.max_workers if live else 0
+    board = ReaderBoard(len(live)) if live and 2 * len(live) + 4 <= pool_room and len(live) <= \
+        live[0].settings.max_workers else None
+    for run in live:
+        run.board = board
+
+    def own(run: IdentityRun) -> None:
         try:
-            run.inspect(resolved)
+            run.read_own_policies()
         finally:
-            finish(run)
+            if board is not None:
+                board.done(run)
 
-    run_concurrently(runs, rest, settings.max_workers)
+    return {run: _submit(run, functools.partial(own, run)) for run in live}
+
+
+def probe_identities(
+    specs: Sequence[IdentitySpec], ref: KeyRef, settings: ProbeSettings, until: float | None = None
+) -> tuple[list[IdentityProbe], KeyRef, list[IdentityRun]]:
+    """Probe every identity: stages 1 to 3 (connect, key reads beside own policies). Returns the probes (in
+    ``specs`` order), the key reference resolved to an ARN when any identity could resolve it, and the runs (whose
+    sessions later steps reuse)."""
+    runs = start_runs(specs, settings, ref.region)
+    connect(runs, until)
+    resolved = resolve_key(runs, ref, until)
+    read_keys(runs, resolved)
+    read_own_policies(runs)
+    await_probes(runs, until)
     return [r.probe for r in runs], resolved, runs

@@ -1,7 +1,7 @@
 """``--debug``: one line per AWS request, as the AWS CLI's ``--debug`` shows each request.
 
 Handlers on botocore's public event system (``before-call`` and ``after-call`` for every service and operation,
-``after-call-error`` for a request that raised), registered on the emitter every kms-rescue session starts from,
+``after-call-error`` for a request that raised), registered on the emitter every session of a runtime starts from,
 so each client (the probes', the credential chain's STS clients, the Support client) logs through them. A line
 carries the service, the operation, the Region, the HTTP status, the request id, the retries and the time taken:
 never a parameter or a response body, which may hold credentials (STS AssumeRole answers with them); the line is
@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from kms_rescue.aws.redact import Redactor
-from kms_rescue.aws.sessions import shared_events
 
 _STARTED = "kms_rescue_started"
 _UNIQUE = "kms-rescue-request-log"
@@ -44,8 +43,9 @@ def request_line(service: str, operation: str, region: str | None, status: int |
 
 
 @contextlib.contextmanager
-def log_requests(sink: Callable[[str], None], redactor: Redactor | None = None) -> Iterator[None]:
-    """While active, every AWS request made through kms-rescue's sessions is reported to ``sink`` (one line)."""
+def log_requests(events: Any, sink: Callable[[str], None], redactor: Redactor | None = None) -> Iterator[None]:
+    """While active, every AWS request made by a client created from ``events`` (an
+    :class:`~kms_rescue.aws.runtime.AwsRuntime`'s emitter) after it started is reported to ``sink`` (one line)."""
     scrubber = redactor or Redactor()
 
     def scrub(text: str) -> str:
@@ -77,7 +77,6 @@ def log_requests(sink: Callable[[str], None], redactor: Redactor | None = None) 
         sink(scrub(request_line(service, operation, region_of(context), None, None, None, elapsed(context),
                                 type(exception).__name__ if exception is not None else "error")))
 
-    events = shared_events()
     hooks = (("before-call", before), ("after-call", after), ("after-call-error", failed))
     for name, handler in hooks:
         events.register(name, handler, unique_id=f"{_UNIQUE}-{name}")

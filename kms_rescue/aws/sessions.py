@@ -13,7 +13,6 @@ times out alone.
 from __future__ import annotations
 
 import contextlib
-import copy
 import functools
 import os
 import re
@@ -22,10 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequenc
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.client
 import botocore.config
-import botocore.hooks
-import botocore.loaders
 import botocore.session
 import botocore.utils
 from botocore import exceptions as bexc
@@ -39,15 +35,13 @@ from botocore.credentials import (
     InstanceMetadataProvider,
     ReadOnlyCredentials,
 )
-from botocore.errorfactory import ClientExceptionsFactory
-from botocore.hooks import HierarchicalEmitter
-from botocore.utils import EVENT_ALIASES, JSONFileCache
+from botocore.utils import JSONFileCache
 
-from kms_rescue import __version__
 from kms_rescue.aws import credential_process
 from kms_rescue.aws.classify import CredentialTimeout, NeedsMFA
 from kms_rescue.aws.redact import Redactor
 from kms_rescue.aws.results import IdentitySpec
+from kms_rescue.aws.runtime import PROBE_SERVICES, AwsRuntime, build_client
 from kms_rescue.errors import UsageError
 
 ENV_IDENTITY = "env"
@@ -62,170 +56,9 @@ SESSION_NAME_RE = re.compile(r"\A[\w+=,.@-]{2,64}\Z", re.ASCII)
 PROFILE_ENV = "AWS_PROFILE"
 
 #: How botocore creates the clients its credential providers use (STS for a role): with plugins disabled, where the
-#: installed botocore has that (older releases created them as plain clients).
+#: installed botocore has that public helper (older releases created them as plain clients).
 _create_nested_client: Callable[..., Any] = getattr(
     botocore.utils, "create_nested_client", lambda session, service, **kwargs: session.create_client(service, **kwargs))
-
-_SHARED_LOCK = threading.Lock()
-_SHARED_LOADER: botocore.loaders.Loader | None = None
-_SHARED_EVENTS: HierarchicalEmitter | None = None
-
-
-def _shared_loader() -> botocore.loaders.Loader:
-    """One data loader for every session: service models are parsed once, not once per identity."""
-    global _SHARED_LOADER
-    with _SHARED_LOCK:
-        if _SHARED_LOADER is None:
-            _SHARED_LOADER = botocore.loaders.create_loader()
-        return _SHARED_LOADER
-
-
-def _shared_events() -> HierarchicalEmitter:
-    """botocore's built-in event handlers, registered once. They are stateless functions, and each client works
-    on its own copy of the emitter, so every session can start from the same one: registering them per session
-    costs more CPU than the calls themselves when many identities are probed at once."""
-    global _SHARED_EVENTS
-    with _SHARED_LOCK:
-        if _SHARED_EVENTS is None:
-            events = HierarchicalEmitter()
-            botocore.session.Session(event_hooks=events)  # registers the built-in handlers into ``events``
-            _SHARED_EVENTS = events
-    _install_client_class_cache()
-    return _SHARED_EVENTS
-
-
-def shared_events() -> HierarchicalEmitter:
-    """The event emitter every kms-rescue session starts from: a handler registered on it (botocore's public
-    ``register``/``unregister``) reaches every client created afterwards, e.g. the ``--debug`` request log."""
-    return _shared_events()
-
-
-#: botocore builds each service's modeled exception classes once per session; from the one shared loader they are
-#: the same for every session, and sharing them also makes ``except client.exceptions.X`` hold across identities.
-_SHARED_EXCEPTIONS = ClientExceptionsFactory()
-
-_CLIENT_CLASSES: dict[tuple[str, str], Any] = {}
-_SERVICE_MODELS: dict[tuple[str, str], Any] = {}
-#: botocore renames legacy event names through a table (``EVENT_ALIASES``), caching each answer per emitter; every
-#: client starts with an empty cache, and the renaming, redone for every handler each client registers, is a
-#: large share of creating a client. The answers depend only on that fixed table, so our sessions share one cache.
-_ALIAS_CACHE: dict[str, str] = {}
-
-
-def _install_client_class_cache() -> None:
-    """Build each client class, and each service model, once for sessions on the shared emitter.
-
-    botocore builds a new client class (one method per operation) and a new service model for every client it
-    creates. The class depends only on the service model and the emitter's ``creating-client-class`` handlers,
-    which are the same for every session on :func:`_shared_events`; the model only on the (shared) loader's JSON,
-    and nothing changes it after it is built, while its lazily built shapes and error-code table (walked on every
-    error response) are the costly part. Other sessions (the lab's, a user's) are left alone."""
-    creator = botocore.client.ClientCreator
-    original = getattr(creator, "_create_client_class", None)
-    original_model = getattr(creator, "_load_service_model", None)
-    if original is None or original_model is None or getattr(creator, "_kms_rescue_class_cache", False):
-        return
-
-    def shared(self: Any) -> bool:
-        emitter = getattr(getattr(self, "_event_emitter", None), "_emitter", None)
-        return emitter is not None and emitter is _SHARED_EVENTS and getattr(self, "_loader", None) is _SHARED_LOADER
-
-    def once(cache: dict[tuple[str, str], Any], key: tuple[str, str], make: Callable[[], Any]) -> Any:
-        with _SHARED_LOCK:
-            found = cache.get(key)
-        if found is None:  # built outside the lock (it loads JSON); the first one stored wins
-            made = make()
-            with _SHARED_LOCK:
-                found = cache.setdefault(key, made)
-        return found
-
-    def create_client_class(self: Any, service_name: str, service_model: Any) -> type:
-        if not shared(self):
-            return original(self, service_name, service_model)
-        key = (service_name, str(getattr(service_model, "api_version", "")))
-        return once(_CLIENT_CLASSES, key, lambda: original(self, service_name, service_model))
-
-    def load_service_model(self: Any, service_name: str, api_version: str | None = None) -> Any:
-        if not shared(self):
-            return original_model(self, service_name, api_version)
-        return once(_SERVICE_MODELS, (service_name, str(api_version)),
-                    lambda: original_model(self, service_name, api_version))
-
-    aliaser = botocore.hooks.EventAliaser
-    original_copy = aliaser.__copy__
-
-    def copy_aliaser(self: Any) -> Any:
-        new = original_copy(self)
-        if self._alias_name_cache is _ALIAS_CACHE:
-            new._alias_name_cache = _ALIAS_CACHE
-        return new
-
-    setattr(aliaser, "__copy__", copy_aliaser)  # noqa: B010
-    setattr(creator, "_create_client_class", create_client_class)  # noqa: B010
-    setattr(creator, "_load_service_model", load_service_model)  # noqa: B010
-    setattr(creator, "_kms_rescue_class_cache", True)  # noqa: B010
-
-
-#: Parsed AWS config and credentials files, by the files' state (path, mtime, size, inode): every identity's
-#: session would otherwise parse both files twice (its own settings, then its credential chain), which is most of
-#: the CPU a session costs. Callers get deep copies; a changed file has a new state and is parsed afresh.
-_PARSED: dict[tuple[Any, ...], Any] = {}
-_PARSED_MAX = 16
-
-
-def _file_state(path: str) -> tuple[Any, ...]:
-    full = os.path.expandvars(os.path.expanduser(path))
-    try:
-        st = os.stat(full)
-    except OSError:
-        return (full,)
-    return (full, st.st_mtime_ns, st.st_size, st.st_ino)
-
-
-def _parsed_once(kind: str, paths: Sequence[str], parse: Callable[[], Any]) -> Any:
-    """``parse()`` (one of botocore's own config parsers), once per state of the files it reads."""
-    key = (kind, *(_file_state(p) for p in paths))
-    with _SHARED_LOCK:
-        found = _PARSED.get(key)
-    if found is None:
-        found = parse()  # an error (a malformed file) is raised to the caller, and nothing is kept
-        with _SHARED_LOCK:
-            if len(_PARSED) >= _PARSED_MAX:
-                _PARSED.clear()
-            _PARSED[key] = found
-    return copy.deepcopy(found)
-
-
-def _parsed_file(kind: str, parse: Callable[[str], Any], path: str) -> Any:
-    return _parsed_once(kind, [path], lambda: parse(path))
-
-
-def _share_parsed_config(session: botocore.session.Session) -> None:
-    """Give ``session`` the profiles botocore would parse and merge for it (``full_config``), from the cache."""
-    if getattr(session, "_config", False) is not None:  # already loaded, or not the botocore we know
-        return
-    try:
-        files = [str(session.get_config_variable(name) or "") for name in ("config_file", "credentials_file")]
-        parsed = _parsed_once("full_config", files, lambda: session.full_config)
-    except Exception:  # left to botocore, which reports a broken file where and as it always has
-        setattr(session, "_config", None)  # noqa: B010
-        return
-    setattr(session, "_config", parsed)  # noqa: B010
-
-
-def _base_session(profile: str | None = None) -> botocore.session.Session:
-    session = botocore.session.Session(profile=profile, event_hooks=_shared_events(),
-                                       include_builtin_handlers=False)
-    session.register_component("data_loader", _shared_loader())
-    register = getattr(session, "_register_internal_component", None)
-    if callable(register):  # the modeled exception classes, built once per service rather than once per client
-        register("exceptions_factory", _SHARED_EXCEPTIONS)
-    _share_parsed_config(session)
-    events: Any = session.get_component("event_emitter")
-    if isinstance(events, botocore.hooks.EventAliaser) and getattr(events, "_event_aliases", None) == EVENT_ALIASES:
-        setattr(events, "_alias_name_cache", _ALIAS_CACHE)  # noqa: B010
-    session.user_agent_extra = f"kms-rescue/{__version__}"
-    return session
 
 
 # --- discovery -------------------------------------------------------------------------------------------------
@@ -243,14 +76,13 @@ def _profile_kind(cfg: Mapping[str, Any]) -> str:
     return "unknown"
 
 
-def load_profiles() -> dict[str, dict[str, Any]]:
-    """Every profile of the AWS config and credentials files (as botocore merges them)."""
-    session = _base_session()
+def load_profiles(*, runtime: AwsRuntime | None = None) -> dict[str, dict[str, Any]]:
+    """Every profile of the AWS config and credentials files (as botocore merges them; parsed once per
+    ``runtime``)."""
     try:
-        profiles = session.full_config.get("profiles", {})
+        return (runtime or AwsRuntime()).profiles()
     except bexc.ConfigParseError as exc:
         raise UsageError(f"cannot read the AWS config: {exc}") from None
-    return {str(name): dict(cfg) for name, cfg in profiles.items()}
 
 
 def env_credentials(environ: Mapping[str, str] | None = None) -> tuple[str, str, str | None] | None:
@@ -275,6 +107,7 @@ def discover_identities(
     *,
     role_session_name: str | None = None,
     environ: Mapping[str, str] | None = None,
+    runtime: AwsRuntime | None = None,
 ) -> list[IdentitySpec]:
     """The identities to probe.
 
@@ -288,7 +121,7 @@ def discover_identities(
     :class:`UsageError` for an unknown profile or a malformed role ARN."""
     for arn in role_arns:
         role_name(arn)  # validate early
-    known = load_profiles()
+    known = load_profiles(runtime=runtime)
     has_env = env_credentials(environ) is not None
     chosen: list[IdentitySpec] = []
     available = sorted(known) + ([ENV_IDENTITY] if has_env else [])
@@ -399,7 +232,8 @@ class SessionOptions:
     mfa_prompter: Callable[[str], str] | None = None
     write_cli_cache: bool = False
     max_pool_connections: int = 10
-    #: Where the credential processes started for these sessions are tracked (killed by the investigation's end).
+    #: Where the credential processes started for these sessions are tracked (killed by the investigation's end);
+    #: None: the runtime's (killed when it closes).
     process_groups: credential_process.ProcessGroups | None = None
 
     def client_config(self) -> botocore.config.Config:
@@ -413,27 +247,18 @@ class SessionOptions:
         )
 
 
-def _tune(session: botocore.session.Session, options: SessionOptions) -> None:
+def _tune(session: botocore.session.Session, options: SessionOptions, groups: credential_process.ProcessGroups) -> None:
     resolver = session.get_component("credential_provider")
     profile = session.get_config_variable("profile") or "default"
     # credential_process: in a process group of its own, killed with it at the timeout (and at the end of the
     # command at the latest), for the profile and for every source_profile its role is assumed from.
-    popen = credential_process.group_popen(options.timeout, options.process_groups or credential_process.GROUPS)
+    popen = credential_process.group_popen(options.timeout, options.process_groups or groups)
     credential_process.replace(resolver, AssumeRoleProvider.METHOD, _assume_role_provider(session, profile, options,
                                                                                           resolver, popen))
     # A profile without credentials must not fall through to the instance metadata service or a container
     # endpoint (the profile was chosen explicitly; those are other identities).
     resolver.remove("iam-role")
     resolver.remove("container-role")
-    # The chain's file providers parse their file on every load: the parses are shared as the session's are (left
-    # alone if a botocore release names its parser differently).
-    for method, attribute, kind in (("config-file", "_config_parser", "config"),
-                                    ("shared-credentials-file", "_ini_parser", "credentials")):
-        with contextlib.suppress(bexc.UnknownCredentialError):
-            provider = resolver.get_provider(method)
-            parse = getattr(provider, attribute, None)
-            if callable(parse):
-                setattr(provider, attribute, functools.partial(_parsed_file, kind, parse))
     credential_process.install(resolver, profile, lambda: session.full_config, popen)
 
 
@@ -495,23 +320,27 @@ def open_session(
     environ: Mapping[str, str] | None = None,
     redactor: Redactor | None = None,
     region: str | None = None,
+    runtime: AwsRuntime | None = None,
 ) -> botocore.session.Session:
     """A botocore session for ``spec`` with resolved credentials (assumed-role identities: the base identity's
     session; :func:`assume_role` then makes the role's). The resolved credentials are handed to ``redactor``.
 
     ``region`` (the key's Region: ``--region`` or the AWS CLI's Region chain) becomes the session's Region, as the
     AWS CLI's ``--region`` does: every client botocore creates on its own, such as the STS client that assumes a
-    role profile's role (and each hop of a ``source_profile`` chain), uses it, even when the profile sets none."""
+    role profile's role (and each hop of a ``source_profile`` chain), uses it, even when the profile sets none.
+    The session is opened on ``runtime`` (a fresh one when not given), whose process groups track the
+    ``credential_process`` commands it starts unless ``options.process_groups`` is set."""
+    rt = runtime or AwsRuntime()
     if spec.source == "env":
         env_creds = env_credentials(environ)
         if env_creds is None:
             raise bexc.NoCredentialsError()
-        session = _base_session()
+        session = rt.session()
         # The default profile still supplies region and endpoint settings, as for the AWS CLI.
         session.set_credentials(*env_creds)
     else:
-        session = _base_session(spec.profile)
-        _tune(session, options)
+        session = rt.session(spec.profile)
+        _tune(session, options, rt.process_groups)
     if region:
         session.set_config_variable("region", region)
     creds = resolve_credentials(session, options.timeout)
@@ -521,74 +350,38 @@ def open_session(
 
 
 def session_with_credentials(
-    profile: str | None, access_key: str, secret_key: str, token: str | None, region: str | None = None
+    profile: str | None, access_key: str, secret_key: str, token: str | None, region: str | None = None, *,
+    runtime: AwsRuntime | None = None,
 ) -> botocore.session.Session:
     """A session with explicit credentials that keeps ``profile``'s endpoint settings (and its Region unless
     ``region`` is given)."""
-    session = _base_session(profile)
+    session = (runtime or AwsRuntime()).session(profile)
     session.set_credentials(access_key, secret_key, token)
     if region:
         session.set_config_variable("region", region)
     return session
 
 
-PROBE_SERVICES = ("sts", "kms", "iam", "cloudtrail")
-
-
-#: Services being warmed up on a background thread: creating one of their clients waits for the warm-up instead
-#: of parsing the same models a second time alongside it.
-_WARMING: dict[str, threading.Event] = {}
-_WARM_UP_THREAD = "kms-rescue-warm-up"
-
-
 def warm_up(
-    region: str, options: SessionOptions, services: Sequence[str] = PROBE_SERVICES, *, background: bool = False
+    region: str, options: SessionOptions, services: Sequence[str] = PROBE_SERVICES, *, background: bool = False,
+    runtime: AwsRuntime,
 ) -> None:
-    """Load the service models, endpoint rules and client classes once, before many threads need them at the same
-    moment (each would otherwise parse the same JSON models in parallel, under one GIL). Makes no request.
-
-    With ``background``, only the first service (the one every identity calls first) is loaded here; the rest load
-    on a thread while the first requests are in flight, and :func:`create_client` waits for them."""
-    session = _base_session()
-    session.set_credentials("warm-up", "warm-up")
-
-    def load(service: str) -> None:
-        with contextlib.suppress(Exception):
-            client = create_client(session, service, region, options)
-            client.can_paginate("list_grants")  # loads the service's paginator models too
-
-    if not background or len(services) < 2:
-        for service in services:
-            load(service)
-        return
-    first, rest = services[0], list(services[1:])
-    pending = {service: threading.Event() for service in rest}
-    with _SHARED_LOCK:
-        for service, event in pending.items():
-            _WARMING.setdefault(service, event)
-    load(first)
-
-    def work() -> None:
-        for service in rest:
-            try:
-                load(service)
-            finally:
-                pending[service].set()
-                with _SHARED_LOCK:
-                    if _WARMING.get(service) is pending[service]:
-                        del _WARMING[service]
-
-    threading.Thread(target=work, name=_WARM_UP_THREAD, daemon=True).start()
+    """Load the service models, endpoint rules and paginators into ``runtime`` once, before many threads need them
+    (see :meth:`AwsRuntime.warm_up`). Makes no request."""
+    runtime.warm_up(region, options.client_config(), services, background=background)
 
 
 def create_client(
-    session: botocore.session.Session, service: str, region: str, options: SessionOptions
+    session: botocore.session.Session, service: str, region: str, options: SessionOptions, *,
+    runtime: AwsRuntime | None = None, credentials: ReadOnlyCredentials | None = None,
 ) -> Any:
-    """A client of ``service`` in ``region`` (IAM: its global endpoint unless an endpoint URL is configured)."""
-    warming = _WARMING.get(service)
-    if warming is not None and threading.current_thread().name != _WARM_UP_THREAD:
-        warming.wait(options.timeout)
-    return session.create_client(service, region_name=region, config=options.client_config())
+    """A client of ``service`` in ``region`` (IAM: its global endpoint unless an endpoint URL is configured), with
+    ``credentials`` in place of the session's own when given. With ``runtime``, built once per runtime (see
+    :meth:`AwsRuntime.client`)."""
+    config = options.client_config()
+    if runtime is not None:
+        return runtime.client(session, service, region, config, credentials, variant=options)
+    return build_client(session, service, region, config, credentials)
 
 
 __all__ = [
@@ -601,6 +394,5 @@ __all__ = [
     "resolve_credentials",
     "role_name",
     "session_with_credentials",
-    "shared_events",
     "warm_up",
 ]

@@ -17,6 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kms_rescue.aws.classify import classify_exception
+from kms_rescue.aws.probe import IdentityRun, ProbeSettings
+from kms_rescue.aws.runtime import AwsRuntime
+from kms_rescue.aws.sessions import SessionOptions
 from kms_rescue.policy.partitions import DEFAULT_PARTITION, global_endpoint_region
 
 #: The Support API endpoint's Region in the commercial partition (see :func:`support_region` for the others).
@@ -44,8 +48,6 @@ class CaseResult:
 
 
 def _code_and_message(exc: BaseException) -> tuple[str, str]:
-    from kms_rescue.aws.classify import classify_exception
-
     c = classify_exception(exc)
     return c.error_code or type(exc).__name__, (c.message or "").split("\n")[0]
 
@@ -152,17 +154,15 @@ def support_region(partition: str = DEFAULT_PARTITION) -> str | None:
 
 
 def support_client_for(spec: Any, *, timeout: float = 10.0, environ: Any = None,
-                       partition: str = DEFAULT_PARTITION) -> tuple[Any | None, str | None]:
+                       partition: str = DEFAULT_PARTITION,
+                       runtime: AwsRuntime | None = None) -> tuple[Any | None, str | None]:
     """A Support client on ``partition``'s Support endpoint for an identity (an
     :class:`~kms_rescue.aws.results.IdentitySpec`), or (None, why not)."""
-    from kms_rescue.aws.probe import IdentityRun, ProbeSettings
-    from kms_rescue.aws.sessions import SessionOptions
-
     region = support_region(partition)
     if region is None:
         return None, f"botocore lists no AWS Support API endpoint in the {partition} partition"
     settings = ProbeSettings(options=SessionOptions(timeout=timeout, max_attempts=2), environ=environ,
-                             read_identity_policies=False)
+                             read_identity_policies=False, runtime=runtime or AwsRuntime())
     run = IdentityRun(spec, settings, region)
     if not run.connect() or run.session is None:
         last = run.probe.calls[-1] if run.probe.calls else None

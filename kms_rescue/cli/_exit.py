@@ -18,14 +18,10 @@ import sys
 def exit_now_if_abandoned(code: int) -> None:
     """``os._exit(code)`` after flushing and cleaning up, when an investigation left calls in flight at its
     deadline; else return."""
-    investigation = sys.modules.get("kms_rescue.aws.investigate")  # imported only by commands that probe
-    if investigation is None or not investigation.work_abandoned():
+    runtimes = sys.modules.get("kms_rescue.cli._runtime")  # imported only by commands that probe
+    if runtimes is None or not runtimes.work_abandoned():
         return
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
-    groups = sys.modules.get("kms_rescue.aws.credential_process")
-    if groups is not None:
-        with contextlib.suppress(Exception):
-            groups.GROUPS.kill_all()
-    os._exit(code)
+    os._exit(code)  # the runtime killed its credential processes when it closed

@@ -24,7 +24,6 @@ from kms_rescue import __version__
 from kms_rescue.aws.redact import redact
 from kms_rescue.cli import _say
 from kms_rescue.cli._exit import exit_now_if_abandoned
-from kms_rescue.cli._gc import skip_final_collection
 from kms_rescue.errors import KmsRescueError, UsageError
 from kms_rescue.keyids import KEY_ID_RE
 from kms_rescue.status import ExitStatus, signal_status
@@ -200,17 +199,15 @@ def _request_log(debug: bool) -> Iterator[None]:
     if not debug:
         yield
         return
-    from kms_rescue.aws.request_log import log_requests  # deferred: imports botocore (only with --debug)
+    from kms_rescue.cli._runtime import debug_requests  # deferred: imports botocore (only with --debug)
 
-    with log_requests(_say.debug_line):
+    with debug_requests(_say.debug_line):
         yield
 
 
 def run() -> int:
-    """The console script: :func:`main`, then an exit that skips the interpreter's final sweep of the heap (and
-    does not wait for calls abandoned at the overall deadline)."""
+    """The console script: :func:`main`, then an exit that does not wait for calls abandoned at the overall
+    deadline."""
     code = main()
-
     exit_now_if_abandoned(code)  # calls abandoned at the overall deadline are not waited for
-    skip_final_collection()
     return code

@@ -72,6 +72,7 @@ def audit_items(specs: Sequence[IdentitySpec], options: Any, scale: ScaleOptions
     from kms_rescue.audit.account import AuditTarget
     from kms_rescue.audit.accounts import plan_targets
     from kms_rescue.audit.scheduler import run_audit
+    from kms_rescue.aws.runtime import AwsRuntime
     from kms_rescue.aws.sessions import SessionOptions
 
     started = time.monotonic()
@@ -80,13 +81,14 @@ def audit_items(specs: Sequence[IdentitySpec], options: Any, scale: ScaleOptions
         ckpt = checkpoints.create(os.path.expanduser(scale.checkpoint))
     elif scale.resume is not None:
         ckpt = checkpoints.resume(os.path.expanduser(scale.resume))
+    runtime = AwsRuntime()  # the audit's: planning and every target share its loader, models and clients
     try:
         targets: list[Any] = []
         for planned in plan_targets(
                 specs[0], region=home_region, accounts=scale.accounts, organization=scale.organization,
                 role_name=scale.role_name, regions=regions, identities=specs[1:],
                 options=SessionOptions(timeout=options.timeout, max_attempts=options.max_attempts),
-                environ=options.environ, redactor=options.redactor):
+                environ=options.environ, redactor=options.redactor, runtime=runtime):
             if isinstance(planned, AuditTarget):
                 targets.append(planned)
             else:
@@ -94,8 +96,9 @@ def audit_items(specs: Sequence[IdentitySpec], options: Any, scale: ScaleOptions
         # The deadline is the whole audit's: planning (one AssumeRole and DescribeRegions per account) included.
         left = None if scale.deadline is None else max(0.001, scale.deadline - (time.monotonic() - started))
         yield from run_audit(targets, options, concurrency=scale.concurrency, deadline=left, checkpoint=ckpt,
-                             processes=scale.processes)
+                             processes=scale.processes, runtime=runtime)
     finally:
+        runtime.close()
         if ckpt is not None:
             ckpt.close()
 

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._region import announce_aws_profile, chosen_identities, describe_key, key_region
 from kms_rescue.cli.fixflow import (
     SignalExit,
@@ -112,6 +111,7 @@ def run_fix_command(key: str, *, apply: bool, yes: bool, admin_role: str | None,
     from kms_rescue.aws.apply import describe_journal_entry, last_journal_entry
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref
+    from kms_rescue.cli._runtime import command_runtime
     from kms_rescue.plan import validate_admin_role
     from kms_rescue.report import build_report
 
@@ -129,8 +129,8 @@ def run_fix_command(key: str, *, apply: bool, yes: bool, admin_role: str | None,
                                  timeout=timeout, history=False)
     describe_key(ref)
     specs = chosen_identities(options)
-    with collector_paused():
-        investigation = investigate(ref, options, identities=specs, progress=lambda _e: None)
+    with command_runtime(options.redactor) as runtime:
+        investigation = investigate(ref, options, identities=specs, progress=lambda _e: None, runtime=runtime)
     report = build_report(investigation)
     scrub = options.redactor.scrub_known
     payload = _base_payload(report, "apply" if apply else "plan")

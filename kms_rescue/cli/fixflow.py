@@ -159,12 +159,15 @@ def run_fix(plan: FixPlan, investigation: Investigation, applier: IdentityReport
     ``applier``. Errors become the outcome; nothing is raised for a failed or refused write."""
     # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.apply import ApplyError, FixRefused, applier_for, apply_fix, kms_clients_for
+    from kms_rescue.cli._runtime import command_runtime
 
     probe = probe_for(investigation, applier.name)
     assert applier.arn is not None
     outcome = FixOutcome()
     try:
-        kms, writer, _arn = kms_clients_for(probe.spec, region, timeout=timeout, environ=environ)
+        with command_runtime() as runtime:  # the clients outlive it: it only connects the identity
+            kms, writer, _arn = kms_clients_for(probe.spec, region, timeout=timeout, environ=environ,
+                                                runtime=runtime)
         who = applier_for(probe.spec, applier.arn, _identity_docs(probe), environ=environ,
                           principal_arn=probe.role_arn)
         outcome.result = apply_fix(plan, kms, who, backup_dir=backup_dir, before_write=before_write,
@@ -249,10 +252,13 @@ def change_key_state(action: str, investigation: Investigation, identity: str, *
     the call alone, then the state read back with kms:DescribeKey: the truth after the write."""
     # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.apply import ApplyError, client_error, kms_clients_for
+    from kms_rescue.cli._runtime import command_runtime
 
     probe = probe_for(investigation, identity)
     try:
-        kms, writer, _arn = kms_clients_for(probe.spec, region, timeout=timeout, environ=environ)
+        with command_runtime() as runtime:  # the clients outlive it: it only connects the identity
+            kms, writer, _arn = kms_clients_for(probe.spec, region, timeout=timeout, environ=environ,
+                                                runtime=runtime)
     except ApplyError as exc:
         return StateChange(False, None, str(exc))
     pressed: list[int] = []

@@ -19,7 +19,6 @@ import typer
 
 from kms_rescue.cli import _say
 from kms_rescue.cli._complete import complete_profile, complete_region
-from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._io import check_output, write_payload
 from kms_rescue.cli._progress import ProbeProgress
 from kms_rescue.cli._region import announce_aws_profile, chosen_identities, describe_key, key_region
@@ -123,6 +122,7 @@ def run_report(
     # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref
+    from kms_rescue.cli._runtime import command_runtime
     from kms_rescue.report import build_report
 
     region = key_region(key, region, profiles or [])
@@ -135,12 +135,13 @@ def run_report(
     )
     describe_key(ref)
     specs = chosen_identities(options)
-    with collector_paused():
+    with command_runtime(options.redactor) as runtime:
         if progress is None and _isatty(sys.stderr) and not _say.is_quiet():
             with ProbeProgress() as bar:
-                investigation = investigate(ref, options, identities=specs, progress=bar)
+                investigation = investigate(ref, options, identities=specs, progress=bar, runtime=runtime)
         else:
-            investigation = investigate(ref, options, identities=specs, progress=progress or (lambda _e: None))
+            investigation = investigate(ref, options, identities=specs, progress=progress or (lambda _e: None),
+                                        runtime=runtime)
     report = build_report(investigation)
     to_terminal = output in (None, "-") and _isatty(sys.stdout)
     color = to_terminal and "NO_COLOR" not in os.environ

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kms_rescue.cli._complete import complete_profile, complete_region
-from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._progress import ProbeProgress
 from kms_rescue.cli.fixflow import (
     SignalExit,
@@ -399,17 +398,18 @@ class RescueSession:
     def investigate(self, ref: KeyRef, specs: Sequence[IdentitySpec]) -> Report:
         # Deferred for start-up time: kms_rescue.aws imports boto3.
         from kms_rescue.aws.investigate import InvestigateOptions, investigate
+        from kms_rescue.cli._runtime import command_runtime
         from kms_rescue.report import build_report
 
         s = self.settings
         options = InvestigateOptions(region=ref.region, timeout=s.timeout, history=s.history,
                                      trail_bucket=s.trail_bucket, environ=s.environ, deadline=s.deadline)
-        with collector_paused():
+        with command_runtime(options.redactor) as runtime:
             if self.progress_bar:
                 with ProbeProgress(self.err) as bar:
-                    inv = investigate(ref, options, identities=list(specs), progress=bar)
+                    inv = investigate(ref, options, identities=list(specs), progress=bar, runtime=runtime)
             else:
-                inv = investigate(ref, options, identities=list(specs))
+                inv = investigate(ref, options, identities=list(specs), runtime=runtime)
         self.redactor = options.redactor
         self.investigation = inv
         self.report = build_report(inv)

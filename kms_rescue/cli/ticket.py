@@ -21,7 +21,6 @@ import typer
 from kms_rescue import files
 from kms_rescue.cli import _say
 from kms_rescue.cli._complete import complete_profile, complete_region
-from kms_rescue.cli._gc import collector_paused
 from kms_rescue.cli._io import check_output, read_text, write_file
 from kms_rescue.cli._region import announce_aws_profile, chosen_identities, describe_key, key_region
 from kms_rescue.cli.options import positive_seconds
@@ -145,6 +144,7 @@ def open_support_case(report: Report, investigation: Investigation, ticket: Tick
     the draft and the console link when it cannot)."""
     # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.support import CONSOLE_CASE_URL, open_case, support_client_for, support_region
+    from kms_rescue.cli._runtime import command_runtime
     from kms_rescue.render.ticket import CaseInfo
 
     say = say or (lambda _m: None)
@@ -155,7 +155,8 @@ def open_support_case(report: Report, investigation: Investigation, ticket: Tick
     spec = usable[0].spec
     partition = report.key.arn.split(":")[1] if report.key.arn else partition_for_region(report.key.region).id
     say(f"opening an AWS Support case as {spec.name} ({support_region(partition) or 'no'} endpoint)")
-    client, why_not = support_client_for(spec, partition=partition)
+    with command_runtime() as runtime:  # the client outlives it: it only connects the identity
+        client, why_not = support_client_for(spec, partition=partition, runtime=runtime)
     if client is None:
         return CaseInfo(False, fallback_reason=why_not, console_url=CONSOLE_CASE_URL)
     result = open_case(client, subject=ticket.subject, body=ticket.body, cc=[ticket.to] if ticket.to else [])
@@ -172,14 +173,16 @@ def with_aliases(report: Any, investigation: Any, *, timeout: float = 10.0, envi
     probe finished are asked, and none once ``until`` (what is left of ``--deadline``) has passed."""
     # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.aliases import key_aliases
+    from kms_rescue.cli._runtime import command_runtime
 
     key = report.key
     if key.aliases or not key.arn:
         return report
     ok = [p.spec for p in investigation.identities
           if p.status == "ok" and p.arn and (not key.account or f":{key.account}:" in p.arn)]
-    found = key_aliases(ok, key.arn, account=key.account, region=key.region, timeout=timeout, environ=environ,
-                        until=until)
+    with command_runtime() as runtime:
+        found = key_aliases(ok, key.arn, account=key.account, region=key.region, timeout=timeout, environ=environ,
+                            runtime=runtime, until=until)
     if not found:
         return report
     return dataclasses.replace(report, key=dataclasses.replace(key, aliases=found))
@@ -210,6 +213,7 @@ def run_ticket(
     # Deferred for start-up time: kms_rescue.aws imports boto3.
     from kms_rescue.aws.investigate import InvestigateOptions, investigate
     from kms_rescue.aws.keyref import parse_key_ref
+    from kms_rescue.cli._runtime import command_runtime
     from kms_rescue.render.ticket import build_ticket, render
     from kms_rescue.report import build_report
 
@@ -222,10 +226,12 @@ def run_ticket(
     describe_key(ref)
     specs = chosen_identities(options)
     _say.note(f"kms-rescue: investigating {ref.raw} …")
-    with collector_paused():
-        investigation = investigate(ref, options, identities=specs)
-    until = None if deadline is None else started + deadline - RENDER_RESERVE
-    report = with_aliases(build_report(investigation), investigation, timeout=timeout, until=until)
+    with command_runtime(options.redactor) as runtime:
+        investigation = investigate(ref, options, identities=specs, runtime=runtime)
+    report = build_report(investigation)
+    if not runtime.abandoned:  # past the overall deadline, the ticket is written from what was seen, at once
+        until = None if deadline is None else started + deadline - RENDER_RESERVE
+        report = with_aliases(report, investigation, timeout=timeout, until=until)
     ticket = build_ticket(report, to=address)
     if open_case:
         case = open_support_case(report, investigation, ticket, say=lambda m: _say.note(f"kms-rescue: {m}"))

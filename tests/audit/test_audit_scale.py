@@ -20,6 +20,7 @@ from kms_rescue.audit.pacing import paced, scope_of
 from kms_rescue.audit.quotas import AUDIT_SHARE, KMS_REQUEST_QUOTAS, audit_rate
 from kms_rescue.audit.rates import FLOOR, RECOVERY_SECONDS, AdaptiveRate, Rates
 from kms_rescue.audit.scheduler import run_audit
+from kms_rescue.aws.runtime import AwsRuntime
 from kms_rescue.aws.sessions import SessionOptions, create_client, session_with_credentials
 from kms_rescue.errors import UsageError
 from kms_rescue.observations import IdentitySpec
@@ -133,17 +134,17 @@ def test_the_scope_is_the_request_signature_scope(header: Any, scope: Any) -> No
     assert scope_of(header) == scope
 
 
-def test_kms_requests_wait_for_their_slot(lab_env: Any) -> None:
+def test_kms_requests_wait_for_their_slot(lab_env: Any, runtime: AwsRuntime) -> None:
     """With 1 % of the quotas, 12 GetKeyPolicy calls (10 per second) take more than a second; every other call
     of the client (made while no audit paces) is not held back."""
     with Lab("healthy-default") as lab:
         lab_env(lab)
         creds = lab.credentials("admin")
         session = session_with_credentials("admin", creds.access_key_id, creds.secret_access_key,
-                                           creds.session_token)
+                                           creds.session_token, runtime=runtime)
         key = lab.key_id(lab.scenario.keys[0].id)
-        with paced(Rates(0.01)) as rates:
-            kms = create_client(session, "kms", lab.region, SessionOptions())
+        with paced(Rates(0.01), runtime.events) as rates:
+            kms = create_client(session, "kms", lab.region, SessionOptions(), runtime=runtime)
             kms.get_key_policy(KeyId=key, PolicyName="default")  # the first call also warms the client
             started = time.monotonic()
             for _ in range(12):
@@ -158,26 +159,27 @@ def test_kms_requests_wait_for_their_slot(lab_env: Any) -> None:
     assert free_time < paced_time
 
 
-def test_a_throttled_answer_lowers_the_rate_and_the_audit_completes(lab_env: Any, spread_keys: Any) -> None:
+def test_a_throttled_answer_lowers_the_rate_and_the_audit_completes(lab_env: Any, spread_keys: Any,
+                                                                   runtime: AwsRuntime) -> None:
     with Lab(spread_keys(12), fault="throttle", fault_rate=0.15, seed=3) as lab:
         lab_env(lab)
         rates = Rates()
-        with paced(rates):  # the scheduler's own pacing is nested inside: the innermost wins
-            items = list(run_audit(targets(lab), AuditOptions()))
+        with paced(rates, runtime.events):  # the scheduler's own pacing is nested inside: the innermost wins
+            items = list(run_audit(targets(lab), AuditOptions(), runtime=runtime))
         faults = lab.admin.stats().get("fault:throttle", 0)
     keys = [i for i in items if isinstance(i, KeyAudit)]
     assert faults > 0
     assert len(keys) == 12 and all(k.verdict == "manageable" for k in keys)
 
 
-def test_throttles_reach_the_rate_of_their_scope(lab_env: Any) -> None:
+def test_throttles_reach_the_rate_of_their_scope(lab_env: Any, runtime: AwsRuntime) -> None:
     with Lab("healthy-default", fault="throttle", fault_rate=0.5, seed=1) as lab:
         lab_env(lab)
         creds = lab.credentials("admin")
         session = session_with_credentials("admin", creds.access_key_id, creds.secret_access_key,
-                                           creds.session_token)
-        with paced(Rates()) as rates:
-            kms = create_client(session, "kms", lab.region, SessionOptions(max_attempts=10))
+                                           creds.session_token, runtime=runtime)
+        with paced(Rates(), runtime.events) as rates:
+            kms = create_client(session, "kms", lab.region, SessionOptions(max_attempts=10), runtime=runtime)
             for _ in range(8):
                 kms.list_keys()
         assert lab.admin.stats().get("fault:throttle", 0) > 0

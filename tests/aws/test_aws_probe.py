@@ -318,7 +318,8 @@ def test_an_unexpected_error_outside_calls_stays_with_its_identity(monkeypatch):
     probes, _, _ = probe_identities([spec("bad"), spec("good")], parse_key_ref(KEY_ARN),
                                     settings_for({"good": good, "bad": bad}))
     assert probes[1].key_policy == POLICY
-    assert (probes[0].calls[-1].operation, probes[0].calls[-1].outcome) == ("internal", "error")
+    # Recorded with the identity (its own-policy reads run beside its key reads, so not necessarily last).
+    assert ("internal", "error") in [(c.operation, c.outcome) for c in probes[0].calls]
 
 
 def test_calls_carry_timing_and_target():

@@ -252,34 +252,7 @@ def test_a_profile_without_credentials_never_reaches_instance_metadata(aws_home:
     assert hits == []
 
 
-# --- the config files are parsed once per state, not once per identity ----------------------------------------------
-
-def test_sessions_share_one_parse_of_the_config_files(aws_home: Path, monkeypatch: pytest.MonkeyPatch):
-    import botocore.configloader
-
-    write(aws_home / "config", CONFIG)
-    write(aws_home / "credentials", f"[static]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n")
-    parsed: list[str] = []
-    real_load, real_raw = botocore.configloader.load_config, botocore.configloader.raw_config_parse
-
-    def load_config(path: str, *a: object, **k: object) -> object:
-        parsed.append(f"config {Path(path).name}")
-        return real_load(path, *a, **k)
-
-    def raw_config_parse(path: str, *a: object, **k: object) -> object:
-        parsed.append(f"raw {Path(path).name}")
-        return real_raw(path, *a, **k)
-
-    monkeypatch.setattr(botocore.configloader, "load_config", load_config)
-    monkeypatch.setattr(botocore.configloader, "raw_config_parse", raw_config_parse)
-    sessions = [open_session(spec_of("static"), SessionOptions(timeout=5)) for _ in range(4)]
-    assert all(s.get_credentials().access_key == KEY for s in sessions)
-    assert parsed.count("config config") <= 2, parsed  # the session's full_config and the chain's config provider
-    assert len(parsed) <= 4, parsed  # ... plus the credentials file, each once: not once per session
-    # Each session has its own copy: a change to one is not seen by another.
-    sessions[0].full_config["profiles"]["static"]["region"] = "eu-west-1"
-    assert sessions[1].full_config["profiles"]["static"]["region"] == "us-east-1"
-
+# --- the config files: a changed one is read again, a broken one is an error ---------------------------------------
 
 def test_a_changed_config_file_is_read_again(aws_home: Path):
     write(aws_home / "config", CONFIG)
@@ -300,14 +273,3 @@ def test_a_malformed_config_file_is_still_a_usage_error(aws_home: Path):
     (aws_home / "config").write_text("[profile broken\nregion = us-east-1\n", encoding="utf-8")
     with pytest.raises(UsageError, match="cannot read the AWS config"):
         discover_identities()
-
-
-def test_identities_share_the_modeled_exception_classes(aws_home: Path):
-    write(aws_home / "config", CONFIG)
-    a = create_client(open_session(spec_of("static"), SessionOptions(timeout=5)), "kms", "us-east-1",
-                      SessionOptions())
-    b = create_client(open_session(spec_of("static"), SessionOptions(timeout=5)), "kms", "us-east-1",
-                      SessionOptions())
-    assert a.exceptions.NotFoundException is b.exceptions.NotFoundException
-    assert issubclass(a.exceptions.NotFoundException, bexc.ClientError)
-    assert a.exceptions.from_code("NotFoundException") is a.exceptions.NotFoundException

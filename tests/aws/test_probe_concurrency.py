@@ -165,51 +165,6 @@ def test_history_spends_no_request_on_a_denied_identity(busy: Lab, isolated: Pat
         assert lookups == [("admin", "ok")]
 
 
-# --- warm-up in the background -----------------------------------------------------------------------------------
-
-def test_background_warm_up_hands_over_to_create_client(monkeypatch: pytest.MonkeyPatch):
-    started = threading.Event()
-    release = threading.Event()
-    original = sessions.create_client
-
-    def slow_create(session: Any, service: str, region: str, options: Any) -> Any:
-        if threading.current_thread().name == sessions._WARM_UP_THREAD and service == "kms":
-            started.set()
-            release.wait(5)
-        return original(session, service, region, options)
-
-    monkeypatch.setattr(sessions, "create_client", slow_create)
-    options = sessions.SessionOptions(timeout=5)
-    sessions.warm_up("us-east-1", options, ("sts", "kms"), background=True)
-    assert started.wait(5), "kms warms on the background thread"
-    assert "kms" in sessions._WARMING
-    got: list[Any] = []
-    session = sessions._base_session()
-    session.set_credentials("a", "b")
-    waiter = threading.Thread(target=lambda: got.append(original(session, "kms", "us-east-1", options)))
-    waiter.start()
-    time.sleep(0.1)
-    assert not got, "a kms client waits for the warm-up instead of loading the model alongside it"
-    release.set()
-    waiter.join(5)
-    assert got and got[0].meta.service_model.service_name == "kms"
-    deadline = time.monotonic() + 5
-    while "kms" in sessions._WARMING and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert "kms" not in sessions._WARMING
-
-
-def test_shared_service_models_are_one_object_per_service():
-    options = sessions.SessionOptions()
-    a, b = sessions._base_session(), sessions._base_session()
-    for s in (a, b):
-        s.set_credentials("x", "y")
-    ka, kb = (sessions.create_client(s, "kms", "us-east-1", options) for s in (a, b))
-    assert ka.meta.service_model is kb.meta.service_model
-    assert ka._request_signer is not kb._request_signer, "each client signs with its own credentials"
-    assert "PutKeyPolicy" in ka.meta.service_model.operation_names
-
-
 # --- managed policies: the first version fetched ahead ------------------------------------------------------------
 
 class _FakeIam:
@@ -372,7 +327,7 @@ def test_prepared_clients_are_reused_and_a_failure_is_left_for_the_real_use():
 
     run = IdentityRun(IdentitySpec(name="a", source="profile", profile="a"),
                       ProbeSettings(client_factory=factory), "us-east-1")
-    run.prepare_clients(("kms", "iam")).join(5)
+    run.prepare_clients(("kms", "iam")).result(5)
     assert made == ["kms", "iam"]
     kms = run.client("kms")
     assert kms.service == "kms" and made == ["kms", "iam"], "the prepared client is the one used"
