@@ -17,9 +17,7 @@ An :class:`AwsRuntime` owns
 - the process groups of the ``credential_process`` commands its sessions start (killed when it closes) and whether
   an investigation left calls in flight at its deadline (:attr:`AwsRuntime.abandoned`).
 
-Only public botocore API is used here (docs/architecture.md, "The AWS runtime"); the one measured exception, client
-classes and service models built once per runtime, lives in :mod:`kms_rescue.aws.botocore_speedups`, pinned to the
-botocore releases it was tested with and plain botocore outside them. The runtime is a context
+Only public botocore API is used here (docs/architecture.md, "The AWS runtime"). The runtime is a context
 manager; leaving it shuts the pool down (without waiting for calls abandoned at a deadline) and kills the credential
 processes still running.
 """
@@ -40,7 +38,6 @@ from botocore.credentials import ReadOnlyCredentials
 from botocore.hooks import HierarchicalEmitter
 
 from kms_rescue import __version__
-from kms_rescue.aws import botocore_speedups
 from kms_rescue.aws.credential_process import ProcessGroups
 
 T = TypeVar("T")
@@ -59,8 +56,6 @@ class AwsRuntime:
 
     def __init__(self, *, max_workers: int = MAX_WORKERS) -> None:
         self.loader = botocore.loaders.create_loader()
-        #: Whether client classes and service models are built once per runtime (aws/botocore_speedups.py).
-        self.shares_client_classes = botocore_speedups.share_client_classes(self.loader)
         self._events: HierarchicalEmitter | None = None
         self.process_groups = ProcessGroups()
         #: Set when an investigation returned at its overall deadline leaving calls in flight on the pool.

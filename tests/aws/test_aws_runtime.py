@@ -9,11 +9,9 @@ import textwrap
 import threading
 from pathlib import Path
 
-import botocore
 import pytest
 from botocore.credentials import ReadOnlyCredentials
 
-from kms_rescue.aws import botocore_speedups
 from kms_rescue.aws.results import IdentitySpec
 from kms_rescue.aws.runtime import AwsRuntime
 from kms_rescue.aws.sessions import SessionOptions, create_client, discover_identities, load_profiles, open_session
@@ -117,52 +115,12 @@ def test_no_private_botocore_names_in_the_product():
     root = Path(__file__).resolve().parents[1] / "kms_rescue"
     offenders = []
     for path in root.rglob("*.py"):
-        if "lab" in path.relative_to(root).parts or path.name == "botocore_speedups.py":
-            continue  # the lab's moto internals, and the one measured speed-up, live in modules of their own
+        if "lab" in path.relative_to(root).parts:
+            continue  # the lab's moto internals live in a module of its own
         text = path.read_text(encoding="utf-8")
         for name in ("_create_client_class", "_load_service_model", "EventAliaser", "_register_internal_component",
-                     "_alias_name_cache", "_config_parser", "_ini_parser", "gc.freeze(", "gc.disable("):
+                     "_alias_name_cache", "_config_parser", "_ini_parser", "ClientCreator", "gc.freeze(",
+                     "gc.disable("):
             if name in text:
                 offenders.append(f"{path.relative_to(root)}: {name}")
     assert offenders == []
-
-
-# --- aws/botocore_speedups.py: the one module with botocore internals, pinned and with a fallback -----------------
-
-def test_the_installed_botocore_is_in_the_tested_range_and_pyproject_pins_it():
-    assert botocore_speedups.supported(), f"botocore {botocore.__version__} is outside {botocore_speedups.TESTED_RANGE}"
-    high = botocore_speedups.TESTED_RANGE[1]
-    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8")
-    assert f'"botocore>=1.34,<{high[0]}.{high[1]}"' in pyproject
-
-
-def _kms_class(rt: AwsRuntime) -> type:
-    session = rt.session()
-    session.set_credentials("AKIAIOSFODNN7EXAMPLE", "secret")
-    return type(rt.client(session, "kms", "us-east-1", SessionOptions().client_config()))
-
-
-def test_client_classes_are_built_once_per_runtime_and_not_shared_across_runtimes():
-    with AwsRuntime() as a, AwsRuntime() as b:
-        assert a.shares_client_classes and b.shares_client_classes
-        one = a.session()
-        one.set_credentials("AKIAIOSFODNN7EXAMPLE", "secret")
-        two = a.session()
-        two.set_credentials("AKIAI44QH8DHBEXAMPLE", "secret")
-        config = SessionOptions().client_config()
-        k1, k2 = a.client(one, "kms", "us-east-1", config), a.client(two, "kms", "us-east-1", config)
-        assert k1 is not k2 and type(k1) is type(k2) and k1.meta.service_model is k2.meta.service_model
-        assert _kms_class(b) is not type(k1)
-
-
-def test_outside_the_tested_range_clients_are_built_the_plain_way(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(botocore_speedups, "TESTED_RANGE", ((0, 1), (0, 2)))
-    assert not botocore_speedups.supported()
-    with AwsRuntime() as rt:
-        assert not rt.shares_client_classes
-        first = _kms_class(rt)
-        again = rt.session()
-        again.set_credentials("AKIAI44QH8DHBEXAMPLE", "secret")
-        other = type(rt.client(again, "kms", "us-east-1", SessionOptions().client_config()))
-        assert other is not first, "plain botocore: a class per client"
-        assert "PutKeyPolicy" in other.__dict__ or hasattr(other, "put_key_policy")
