@@ -24,13 +24,23 @@ from kms_rescue.report import IdentityReport, Report
 
 #: How much of an AWS error message a reason line keeps (the whole message is in the JSON report).
 REASON_CHARS = 100
+#: The order a reason line names failures in, whatever order the calls ended in: getting credentials first, then the
+#: key's own reads as the recovery needs them, then IAM and the rest (each group in the order the calls were made).
+REASON_ORDER = ("credentials", "sts:AssumeRole", "sts:GetCallerIdentity", "kms:DescribeKey", "kms:GetKeyPolicy",
+                "kms:ListGrants", "kms:ListAliases")
+
+
+def _reason_rank(operation: str) -> tuple[int, int]:
+    if operation in REASON_ORDER:
+        return 0, REASON_ORDER.index(operation)
+    return (1, 0) if operation.startswith("iam:") else (2, 0)
 
 
 def failure_reason(ident: IdentityReport) -> str | None:
     """One short line saying why an identity's calls failed: each distinct failure (operation, outcome, error
     code), and for an identity whose credentials did not work the start of the error message. None when every
     call succeeded."""
-    failed = [c for c in ident.calls if not c.ok]
+    failed = sorted((c for c in ident.calls if not c.ok), key=lambda c: _reason_rank(c.operation))
     if not failed:
         return None
     parts: list[str] = []
