@@ -11,6 +11,7 @@ import contextlib
 import difflib
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Iterable, Iterator
 from importlib import resources
@@ -27,7 +28,7 @@ from kms_rescue.cli.options import positive_seconds
 from kms_rescue.errors import UsageError
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.partitions import check_region
-from kms_rescue.status import ExitStatus
+from kms_rescue.status import ExitStatus, signal_status
 
 if TYPE_CHECKING:
     from kms_rescue.audit.model import AuditItem
@@ -199,8 +200,15 @@ class _Sink:
         if self._file is not None:
             self._file.write(text.encode("utf-8"))
         else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader went away (`| head -1`): stop as SIGPIPE would end us
+                # Point stdout at /dev/null, or the interpreter's last flush fails on the same pipe at exit.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+                raise typer.Exit(signal_status(signal.SIGPIPE)) from None
 
     def __exit__(self, exc_type: object, *_exc: object) -> None:
         if self._file is not None:
