@@ -40,3 +40,15 @@ def test_every_format_piped_to_head_exits_as_sigpipe(fmt: str, lab: Lab, lab_cli
         assert rc == 128 + signal.SIGPIPE, result.stderr
     assert "Traceback" not in result.stderr
     assert "error" not in result.stderr
+
+
+def test_help_names_the_exit_codes_the_audit_returns(tmp_path: Path) -> None:
+    """The help's exit codes are docs/audit.md's: 8 for findings at --fail-on (1 is only an internal error)."""
+    result = subprocess.run([CLI, "audit", "--help"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                            env={"PATH": "/usr/bin:/bin", "COLUMNS": "400", "HOME": str(tmp_path)},
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    assert f"{int(ExitStatus.FINDINGS)} findings reach --fail-on" in text
+    assert f"Exit {int(ExitStatus.FINDINGS)} when a finding" in text
+    assert "Exit 1 " not in text and "1 findings" not in text

@@ -319,8 +319,8 @@ def register(app: typer.Typer) -> None:
     @app.command(
         "audit",
         epilog=("Example: kms-rescue audit --regions us-east-1,eu-west-1 --format json --output audit.json   "
-                "Exit codes: 4 a key is (or, with --if-deleted, would be) locked out, 1 findings reach --fail-on, "
-                "2 usage error, else 0."),
+                "Exit codes: 4 a key is (or, with --if-deleted, would be) locked out, 8 findings reach --fail-on, "
+                "5 nothing could be audited, 2 usage error, else 0."),
     )
     def audit(
         regions: list[str] = typer.Option(
@@ -330,7 +330,7 @@ def register(app: typer.Typer) -> None:
         fmt: str = typer.Option("text", "--format", "-f", help="text, json, sarif, markdown or csv."),
         output: str | None = typer.Option(None, "--output", "-o", help="Write to FILE (never overwritten)."),
         fail_on: str = typer.Option(
-            "high", "--fail-on", help="Exit 1 when a finding is at least this severe (critical, high, medium, low, "
+            "high", "--fail-on", help="Exit 8 when a finding is at least this severe (critical, high, medium, low, "
                                       "none).",
         ),
         include_aws_managed: bool = typer.Option(
