@@ -52,3 +52,41 @@ def test_help_names_the_exit_codes_the_audit_returns(tmp_path: Path) -> None:
     assert f"{int(ExitStatus.FINDINGS)} findings reach --fail-on" in text
     assert f"Exit {int(ExitStatus.FINDINGS)} when a finding" in text
     assert "Exit 1 " not in text and "1 findings" not in text
+
+
+def test_resume_of_another_accounts_checkpoint_is_refused(lab: Lab, lab_cli_env, tmp_path: Path) -> None:
+    """A checkpoint whose finished targets are all of another account is another audit's: --resume of it is one
+    line and exit 2, before anything is written (not a silent full audit appended to the other audit's file)."""
+    env = lab_cli_env(lab)
+    made = subprocess.run([CLI, "audit", "--profile", "auditor", "--format", "json", "--checkpoint", "cp.jsonl"],
+                          env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          stdin=subprocess.DEVNULL)
+    assert made.returncode == ExitStatus.LOCKED_OUT, made.stderr
+    other = tmp_path / "other.jsonl"  # the same audit, as another account's would record it
+    other.write_text((tmp_path / "cp.jsonl").read_text().replace("111122223333", "444455556666"))
+    before = other.read_bytes()
+    result = subprocess.run([CLI, "audit", "--profile", "auditor", "--format", "json", "--resume", str(other)],
+                            env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == ExitStatus.USAGE, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "444455556666" in lines[0] and "111122223333" in lines[0], result.stderr
+    assert result.stdout == ""
+    assert other.read_bytes() == before
+    again = subprocess.run([CLI, "audit", "--profile", "auditor", "--format", "json", "--resume", "cp.jsonl"],
+                           env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                           stdin=subprocess.DEVNULL)
+    assert again.returncode == ExitStatus.LOCKED_OUT, again.stderr  # its own checkpoint still resumes
+
+
+def test_checkpoint_to_an_existing_file_leaves_it_and_prints_nothing(lab: Lab, lab_cli_env, tmp_path: Path) -> None:
+    """--checkpoint to a file that exists: one line, exit 2, the file as it was, and no half-opened JSON on stdout."""
+    mine = tmp_path / "notes.txt"
+    mine.write_text("my own notes\n")
+    result = subprocess.run([CLI, "audit", "--profile", "auditor", "--format", "json", "--checkpoint", str(mine)],
+                            env=lab_cli_env(lab), capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == ExitStatus.USAGE, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "--checkpoint" in result.stderr
+    assert result.stdout == ""
+    assert mine.read_text() == "my own notes\n"

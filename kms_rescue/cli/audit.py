@@ -282,8 +282,11 @@ def run_audit_command(
         progress_cm = AuditProgress() if show_progress else None
         progress: Any = progress_cm.__enter__() if progress_cm is not None else (lambda _e: None)
         try:
-            sink.write(writer.begin())
+            begun = False  # the opening waits for the first result: a usage error found first leaves no output
             for item in items(progress):
+                if not begun:
+                    sink.write(writer.begin())
+                    begun = True
                 summary.add(item)
                 if isinstance(item, KeyAudit):
                     locked = locked or item.verdict == "locked_out"
@@ -293,6 +296,8 @@ def run_audit_command(
                     _say.note(f"kms-rescue: could not audit {item.account or 'the account'} in "
                               f"{item.region or 'any Region'} ({item.stage}): {item.message}")
                 sink.write(writer.add(item))
+            if not begun:
+                sink.write(writer.begin())
             sink.write(writer.end(summary.to_json()))
         finally:
             if progress_cm is not None:
