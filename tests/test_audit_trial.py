@@ -3,6 +3,7 @@ the help's exit codes, and other wrong input on purpose, through the installed C
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -90,3 +91,97 @@ def test_checkpoint_to_an_existing_file_leaves_it_and_prints_nothing(lab: Lab, l
     assert len(result.stderr.strip().splitlines()) == 1 and "--checkpoint" in result.stderr
     assert result.stdout == ""
     assert mine.read_text() == "my own notes\n"
+
+
+TRIAL = {
+    "name": "audit-trial",
+    "description": "A key naming a healthy admin beside a deleted role, a key managed only through IAM, a multi-Region "
+                   "key; an auditor who reads IAM, a reader who cannot, and a role that manages keys through IAM only.",
+    "account": "111122223333", "region": "us-east-1", "enabled_regions": ["us-east-1", "us-west-2"],
+    "identities": [
+        {"profile": "auditor", "role": "Auditor", "policies": [{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["kms:List*", "kms:Describe*", "kms:Get*", "iam:Get*", "iam:List*",
+                                           "ec2:DescribeRegions"], "Resource": "*"}]}]},
+        {"profile": "reader", "role": "Reader", "policies": [{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["kms:List*", "kms:Describe*", "kms:Get*", "ec2:DescribeRegions"],
+             "Resource": "*"}]}]},
+        {"profile": "iamadmin", "role": "IamKeyAdmin", "policies": [{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["kms:*"], "Resource": "*"}]}]},
+    ],
+    "roles": [{"name": "Admin"}, {"name": "Gone"}],
+    "deleted": ["role/Gone"],
+    "keys": [
+        {"id": "11111111-1111-4111-8111-111111111111", "alias": "alias/admin-and-orphan", "policy": {
+            "Version": "2012-10-17", "Statement": [
+                {"Sid": "Admin", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/Admin"},
+                 "Action": "kms:*", "Resource": "*"},
+                {"Sid": "Former", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/Gone"},
+                 "Action": "kms:*", "Resource": "*"},
+                {"Sid": "Read", "Effect": "Allow", "Principal": {"AWS": [
+                    "arn:aws:iam::111122223333:role/Auditor", "arn:aws:iam::111122223333:role/Reader"]},
+                 "Action": ["kms:Describe*", "kms:GetKeyPolicy"], "Resource": "*"}]}},
+        {"id": "22222222-2222-4222-8222-222222222222", "alias": "alias/iam-only"},
+        {"id": "mrk-0123456789abcdef0123456789abcdef", "alias": "alias/multi", "multi_region": True,
+         "region": "us-west-2"},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def trial_lab() -> Iterator[Lab]:
+    with Lab(TRIAL) as running:
+        yield running
+
+
+def _audit(lab: Lab, env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, "audit", "--format", "json", *args], env=env, capture_output=True, text=True,
+                          timeout=120, cwd=cwd, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize("arn", ["arn:aws:iam::111122223333:role/NoSuchRole", "arn:aws:iam::111122223333:user/nobody"])
+def test_if_deleted_of_a_principal_that_does_not_exist_is_bad_input(arn: str, trial_lab: Lab, lab_cli_env,
+                                                                    tmp_path: Path) -> None:
+    """A typo in --if-deleted would pass the guard (nothing names it, so nothing would break): IAM's GetRole /
+    GetUser answer NoSuchEntity (IAM API Reference, GetRole, "Errors"), and that is one line and exit 2."""
+    result = _audit(trial_lab, lab_cli_env(trial_lab), tmp_path, "--profile", "auditor", "--if-deleted", arn,
+                    "--fail-on", "none")
+    assert result.returncode == ExitStatus.USAGE, result.stderr
+    assert result.stderr.count("\n") == 1 and arn in result.stderr and "no such" in result.stderr
+    assert result.stdout == ""
+
+
+def test_if_deleted_that_cannot_be_checked_is_said_and_audited(trial_lab: Lab, lab_cli_env, tmp_path: Path) -> None:
+    """An auditor who may not read IAM cannot tell a typo: one line says so, and the audit goes on."""
+    arn = "arn:aws:iam::111122223333:role/NoSuchRole"
+    result = _audit(trial_lab, lab_cli_env(trial_lab), tmp_path, "--profile", "reader", "--if-deleted", arn,
+                    "--fail-on", "none")
+    assert result.returncode == ExitStatus.OK, result.stderr
+    assert "could not check that it exists" in result.stderr and "iam:GetRole" in result.stderr
+    assert {k["verdict_if_deleted"] for k in json.loads(result.stdout)["keys"]} == {"recoverable"}
+
+
+def test_if_deleted_of_a_role_that_manages_through_iam_only(trial_lab: Lab, lab_cli_env, tmp_path: Path) -> None:
+    """A role the key policies never name, with kms:* in IAM: deleting it leaves the account principal, so every
+    key stays recoverable (KMS Developer Guide, "Default key policy": the root user keeps access) and exit 0."""
+    result = _audit(trial_lab, lab_cli_env(trial_lab), tmp_path, "--profile", "auditor", "--if-deleted",
+                    "arn:aws:iam::111122223333:role/IamKeyAdmin", "--fail-on", "none")
+    assert result.returncode == ExitStatus.OK, result.stderr
+    keys = {k["aliases"][0]: k for k in json.loads(result.stdout)["keys"]}
+    assert keys["alias/iam-only"]["verdict_if_deleted"] == "recoverable"
+    assert keys["alias/multi"]["verdict_if_deleted"] == "recoverable"
+
+
+def test_a_deleted_principal_beside_a_healthy_admin_is_a_finding_not_a_lockout(trial_lab: Lab, lab_cli_env,
+                                                                                tmp_path: Path) -> None:
+    """The policy names the existing role Admin for kms:* and the deleted role Gone (shown as its unique id):
+    the key is not locked out, the orphan is KA002 (IAM User Guide, "Principal": a recreated role does not
+    match), and Admin is its one manager (KA001)."""
+    result = _audit(trial_lab, lab_cli_env(trial_lab), tmp_path, "--profile", "auditor", "--fail-on", "none")
+    assert result.returncode == ExitStatus.OK, result.stderr
+    keys = {k["aliases"][0]: k for k in json.loads(result.stdout)["keys"]}
+    key = keys["alias/admin-and-orphan"]
+    assert key["verdict"] == "recoverable"
+    assert {f["rule"] for f in key["findings"]} >= {"KA002", "KA001"}
+    assert [m["principal"] for m in key["managers"]] == ["arn:aws:iam::111122223333:role/Admin"]
+    assert keys["alias/multi"]["region"] == "us-west-2" and keys["alias/multi"]["verdict"] == "recoverable"
+

@@ -130,6 +130,21 @@ def _plan_deletions(plan: dict[str, Any], path: str, identity: Any, deleted: tup
     return tuple(dict.fromkeys([*deleted, *found.principals]))
 
 
+def _check_if_deleted_exist(deleted: tuple[str, ...], identity: Any, timeout: float) -> None:
+    """``--if-deleted`` of a user or role IAM does not have is a typo that would pass the guard: exit 2."""
+    # Deferred for start-up time: these import boto3 through kms_rescue.aws.
+    from kms_rescue.audit.account import AuditOptions
+    from kms_rescue.audit.terraform_guard import missing_principals
+
+    missing, unchecked = missing_principals(deleted, identity, AuditOptions(timeout=timeout))
+    for line in unchecked:
+        _say.note(f"kms-rescue: --if-deleted {line}")
+    if missing:
+        kind = "user" if ":user/" in missing[0] else "role"
+        raise UsageError(f"--if-deleted {missing[0]}: IAM has no such {kind} (check the ARN: a principal that does "
+                         "not exist cannot be deleted, and a typo would pass the check)")
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -256,6 +271,8 @@ def run_audit_command(
     if specs:
         _say.verbose(f"auditing with {specs[0].name}" + (f" (and {', '.join(s.name for s in specs[1:])})"
                                                         if specs[1:] else ""))
+    if deleted:
+        _check_if_deleted_exist(deleted, specs[0], timeout)
     if plan is not None:
         deleted = _plan_deletions(plan, terraform_plan or "", specs[0], deleted, timeout)
     to_terminal = output in (None, "-") and _isatty(sys.stdout)
