@@ -4,6 +4,7 @@ the help's exit codes, and other wrong input on purpose, through the installed C
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 from kms_rescue.lab import Lab
 from kms_rescue.status import ExitStatus
 from tests.helpers.paths import REPO, SCRIPT
+from tests.helpers.terminal import ANSI
 
 pytest.importorskip("moto")
 
@@ -185,3 +187,37 @@ def test_a_deleted_principal_beside_a_healthy_admin_is_a_finding_not_a_lockout(t
     assert [m["principal"] for m in key["managers"]] == ["arn:aws:iam::111122223333:role/Admin"]
     assert keys["alias/multi"]["region"] == "us-west-2" and keys["alias/multi"]["verdict"] == "recoverable"
 
+
+def _transcript(lab: Lab, env: dict[str, str], cwd: Path, columns: int, command: str) -> str:
+    pexpect = pytest.importorskip("pexpect")
+    env = {k: v for k, v in env.items() if k != "COLUMNS"} | {"TERM": "xterm"}
+    child = pexpect.spawn("bash", ["-c", command], env=env, cwd=str(cwd), encoding="utf-8", timeout=120,
+                          dimensions=(50, columns))
+    child.expect(pexpect.EOF)
+    child.close()
+    return ANSI.sub("", child.before or "")
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+@pytest.mark.parametrize("pipe", ["", " | cat"])
+def test_text_table_fits_the_terminal_and_never_cuts_an_id(columns: int, pipe: str, lab: Lab, lab_cli_env,
+                                                           tmp_path: Path) -> None:
+    """In a real terminal of 80 and 200 columns, on it or through a pipe (`| less`, `| head`): every line fits,
+    the table's right edge is drawn, and no account id, alias or rule id is folded in two (an account id cut to
+    11 digits reads as another, wrong, id)."""
+    text = _transcript(lab, lab_cli_env(lab), tmp_path, columns,
+                       f"{CLI} audit --profile auditor --regions us-east-1 --if-deleted "
+                       f"arn:aws:iam::111122223333:role/KeyAdmin{pipe}")
+    assert "keys" in text.partition("KMS keys")[0]  # the progress bar came first, on stderr
+    text = "KMS keys" + text.partition("KMS keys")[2]  # the table, and what follows it
+    lines = text.splitlines()
+    table = [line for line in lines if line.startswith("│")]
+    assert table, text
+    assert all(len(line) <= columns for line in lines), text
+    assert all(line.endswith("│") for line in table), text
+    digits = {len(run) for run in re.findall(r"(?<!\w)\d{6,}(?!\w)", text)}
+    assert digits <= {12}, text  # only whole account ids
+    for alias in ("alias/one-admin", "alias/orphaned", "alias/unreadable", "alias/locked"):
+        assert alias in text, text
+    assert re.search(r"alias/one-admin.*KA001", text), text
+    assert "would be locked out by the deletions" in " ".join(text.split())

@@ -145,6 +145,17 @@ def _check_if_deleted_exist(deleted: tuple[str, ...], identity: Any, timeout: fl
                          "not exist cannot be deleted, and a typo would pass the check)")
 
 
+def _viewer_columns() -> int | None:
+    """The width of the terminal the text is read on: stdout's, or, when stdout is a pipe (`| less`, `| head`)
+    and stderr a terminal, stderr's; None for a file or a pipe with no terminal (then 120 columns)."""
+    if "COLUMNS" in os.environ or _isatty(sys.stdout):
+        return shutil.get_terminal_size((120, 40)).columns
+    if _isatty(sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            return os.get_terminal_size(sys.stderr.fileno()).columns
+    return None
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -278,7 +289,7 @@ def run_audit_command(
     to_terminal = output in (None, "-") and _isatty(sys.stdout)
     color = to_terminal and fmt == "text" and "NO_COLOR" not in os.environ
     if width is None:
-        width = max(80, shutil.get_terminal_size((120, 40)).columns) if to_terminal else 120
+        width = max(80, (_viewer_columns() if output in (None, "-") else None) or 120)
     writer = writer_for(AuditFormat(fmt), width=width, color=color)
     show_progress = _isatty(sys.stderr) and not _say.is_quiet()
     summary = Summary()
@@ -315,6 +326,9 @@ def run_audit_command(
                 sink.write(writer.add(item))
             if not begun:
                 sink.write(writer.begin())
+            if progress_cm is not None:  # the bar is gone before the end (the whole text table) is written
+                progress_cm.__exit__(None, None, None)
+                progress_cm = None
             sink.write(writer.end(summary.to_json()))
         finally:
             if progress_cm is not None:
