@@ -221,3 +221,25 @@ def test_text_table_fits_the_terminal_and_never_cuts_an_id(columns: int, pipe: s
         assert alias in text, text
     assert re.search(r"alias/one-admin.*KA001", text), text
     assert "would be locked out by the deletions" in " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def org_lab() -> Iterator[Lab]:
+    from kms_rescue.lab.generate import generate_scenario
+
+    with Lab(generate_scenario(12, regions=("us-east-1",), seed=11).scenario) as running:
+        yield running
+
+
+def test_organization_from_a_member_account_says_what_to_do(org_lab: Lab, lab_cli_env, tmp_path: Path) -> None:
+    """ListAccounts "can be called only from the organization's management account or by a member account that
+    is a delegated administrator" (AWS Organizations API Reference, ListAccounts): the row and its stderr line
+    say so and what to use instead; the member's own account is still audited."""
+    result = _audit(org_lab, lab_cli_env(org_lab), tmp_path, "--profile", "auditor-444455556666", "--organization",
+                    "--fail-on", "none")
+    assert result.returncode in (ExitStatus.OK, ExitStatus.LOCKED_OUT), result.stderr
+    lines = [line for line in result.stderr.splitlines() if "list_accounts" in line]
+    assert len(lines) == 1 and "management account" in lines[0] and "--accounts" in lines[0], result.stderr
+    doc = json.loads(result.stdout)
+    assert {k["account"] for k in doc["keys"]} == {"444455556666"}
+    assert "management account" in doc["errors"][0]["message"]
