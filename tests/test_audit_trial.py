@@ -243,3 +243,23 @@ def test_organization_from_a_member_account_says_what_to_do(org_lab: Lab, lab_cl
     doc = json.loads(result.stdout)
     assert {k["account"] for k in doc["keys"]} == {"444455556666"}
     assert "management account" in doc["errors"][0]["message"]
+
+
+def test_merge_of_a_directory_with_one_truncated_line(lab: Lab, lab_cli_env, tmp_path: Path) -> None:
+    """A results directory whose last line was cut short (a Lambda stopped mid-write): every whole line is in the
+    report, the cut one is one stderr line naming FILE:LINE (not 'could not audit the account'), and exit 2."""
+    full = subprocess.run([CLI, "audit", "--profile", "auditor", "--format", "json", "--fail-on", "none"],
+                          env=lab_cli_env(lab), capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          stdin=subprocess.DEVNULL)
+    keys = [json.dumps(k) for k in json.loads(full.stdout)["keys"]]
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "a.jsonl").write_text("\n".join(keys[:-1]) + "\n" + keys[-1][:40])
+    merged = subprocess.run([CLI, "audit", "--merge", str(results), "--format", "json"], env=lab_cli_env(lab),
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert merged.returncode == ExitStatus.USAGE, merged.stderr
+    lines = merged.stderr.strip().splitlines()
+    where = f"{results / 'a.jsonl'}:{len(keys)}:"
+    assert lines[0].startswith(f"kms-rescue: {where}"), merged.stderr
+    assert "could not audit" not in merged.stderr and "Traceback" not in merged.stderr
+    assert len(json.loads(merged.stdout)["keys"]) == len(keys) - 1

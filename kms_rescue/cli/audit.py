@@ -320,6 +320,8 @@ def run_audit_command(
                     locked = locked or item.verdict == "locked_out"
                     would_lock = would_lock or item.verdict_if_deleted == "locked_out"
                     reached = reached or any(severity_rank(f.severity) <= threshold for f in item.findings)
+                elif item.stage == "merge":  # a line of a merged file: FILE:LINE and what is wrong with it
+                    _say.note(f"kms-rescue: {item.message}")
                 else:
                     _say.note(f"kms-rescue: could not audit {item.account or 'the account'} in "
                               f"{item.region or 'any Region'} ({item.stage}): {item.message}")
