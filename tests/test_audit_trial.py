@@ -263,3 +263,43 @@ def test_merge_of_a_directory_with_one_truncated_line(lab: Lab, lab_cli_env, tmp
     assert lines[0].startswith(f"kms-rescue: {where}"), merged.stderr
     assert "could not audit" not in merged.stderr and "Traceback" not in merged.stderr
     assert len(json.loads(merged.stdout)["keys"]) == len(keys) - 1
+
+
+GRANT_ONLY = {
+    "name": "audit-grant-only-admin",
+    "description": "A key whose only would-be administrator holds a grant: the policy lets Admin create grants and "
+                   "the auditor read; no statement allows kms:PutKeyPolicy and none names the account.",
+    "account": "111122223333", "region": "us-east-1", "enabled_regions": ["us-east-1"],
+    "identities": [
+        {"profile": "auditor", "role": "Auditor", "policies": [{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["kms:List*", "kms:Describe*", "kms:Get*", "iam:Get*", "iam:List*",
+                                           "ec2:DescribeRegions"], "Resource": "*"}]}]},
+        {"profile": "admin", "role": "Admin", "policies": [{"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}]},
+    ],
+    "roles": [{"name": "KeyAdmin"}],
+    "keys": [{"id": "33333333-3333-4333-8333-333333333333", "alias": "alias/grant-only", "policy": {
+        "Version": "2012-10-17", "Statement": [
+            {"Sid": "Grants", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/Admin"},
+             "Action": ["kms:CreateGrant", "kms:DescribeKey"], "Resource": "*"},
+            {"Sid": "Read", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:role/Auditor"},
+             "Action": ["kms:Describe*", "kms:GetKeyPolicy"], "Resource": "*"}]}}],
+}
+
+
+def test_a_grant_only_administrator_manages_nothing(lab_cli_env, tmp_path: Path) -> None:
+    """A grant's operations are cryptographic operations, CreateGrant, RetireGrant, DescribeKey and the like:
+    never PutKeyPolicy (KMS API Reference, CreateGrant, "Operations": its valid values; KMS Developer Guide,
+    "Controlling access to grants": even ListGrants and RevokeGrant are not grantable). So a key whose policy
+    gives its one would-be administrator only a grant is locked out, and the grantee is no manager."""
+    with Lab(GRANT_ONLY) as lab:
+        key_id = GRANT_ONLY["keys"][0]["id"]  # type: ignore[index]
+        lab.client("admin", "kms").create_grant(
+            KeyId=key_id, GranteePrincipal="arn:aws:iam::111122223333:role/KeyAdmin",
+            Operations=["Decrypt", "Encrypt", "CreateGrant", "DescribeKey", "RetireGrant"])
+        result = _audit(lab, lab_cli_env(lab), tmp_path, "--profile", "auditor", "--fail-on", "none")
+    assert result.returncode == ExitStatus.LOCKED_OUT, result.stderr
+    (key,) = json.loads(result.stdout)["keys"]
+    assert key["verdict"] == "locked_out"
+    assert key["managers"] == []
+    assert {"KA008", "KA004"} <= {f["rule"] for f in key["findings"]}
