@@ -101,8 +101,13 @@ def organization_accounts(run: IdentityRun) -> tuple[list[dict[str, Any]], Audit
         got, rec = run.call("organizations:ListAccounts", None,
                             lambda kw=kwargs: client.list_accounts(**kw))  # type: ignore[misc]
         if got is None:
-            return accounts, _row(run.probe.account, None, "list_accounts", rec.outcome,
-                                  rec.message)
+            message = rec.message
+            if rec.outcome == "access_denied":  # the usual cause: a member account's profile
+                message = (f"{message or 'access denied'} (--organization lists the accounts with "
+                           "organizations:ListAccounts, which only the management account or a delegated "
+                           "administrator may call: use a profile of one, or name the accounts with --accounts; "
+                           "this account is audited on its own)")
+            return accounts, _row(run.probe.account, None, "list_accounts", rec.outcome, message)
         accounts.extend(a for a in got.get("Accounts") or [] if isinstance(a, dict) and a.get("Id"))
         token = got.get("NextToken")
         if not token:

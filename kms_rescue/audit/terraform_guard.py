@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from kms_rescue.audit.account import AuditOptions
@@ -19,8 +20,9 @@ from kms_rescue.aws.probe import IdentityRun, ProbeSettings
 from kms_rescue.aws.sessions import SessionOptions
 from kms_rescue.observations import IdentitySpec
 from kms_rescue.policy.partitions import DEFAULT_PARTITION, partition_of_arn
+from kms_rescue.policy.principals import parse_caller
 
-__all__ = ["PlanPrincipals", "plan_principals"]
+__all__ = ["PlanPrincipals", "missing_principals", "plan_principals"]
 
 
 @dataclass
@@ -82,5 +84,38 @@ def plan_principals(plan: Mapping[str, Any], identity: IdentitySpec, options: Au
                                  + (f" ({', '.join(hits)})" if hits else ""))
         out.principals = tuple(dict.fromkeys([*exact, *matched]))
         return out
+    finally:
+        groups.kill_all()
+
+
+def missing_principals(arns: tuple[str, ...], identity: IdentitySpec, options: AuditOptions
+                       ) -> tuple[list[str], list[str]]:
+    """Of the ``--if-deleted`` ``arns`` in the account of ``identity``: those IAM says do not exist
+    (iam:GetUser / iam:GetRole answer NoSuchEntity), and one line for each that could not be checked."""
+    home = choose_region(None, profiles=[identity.profile] if identity.profile else [],
+                         environ=options.environ).region or "us-east-1"
+    groups = ProcessGroups()
+    missing: list[str] = []
+    unchecked: list[str] = []
+    try:
+        settings = ProbeSettings(options=SessionOptions(timeout=options.timeout, max_attempts=options.max_attempts,
+                                                        process_groups=groups),
+                                 redactor=options.redactor, environ=options.environ)
+        run = IdentityRun(identity, settings, home)
+        account = run.probe.account if run.connect() else None
+        for arn in arns:
+            caller = parse_caller(arn)
+            if caller is None or account is None or caller.account != account:
+                continue  # another account's principal, or no connection: the audit reports that itself
+            if caller.kind == "user":
+                _got, rec = run.call("iam:GetUser", arn, partial(run.client("iam").get_user, UserName=caller.name))
+            else:
+                _got, rec = run.call("iam:GetRole", arn, partial(run.client("iam").get_role, RoleName=caller.name))
+            if rec.outcome == "not_found":
+                missing.append(arn)
+            elif rec.outcome != "ok":
+                unchecked.append(f"{arn}: could not check that it exists ({rec.operation}: "
+                                 f"{rec.message or rec.outcome})")
+        return missing, unchecked
     finally:
         groups.kill_all()

@@ -11,6 +11,7 @@ import contextlib
 import difflib
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Iterable, Iterator
 from importlib import resources
@@ -27,7 +28,7 @@ from kms_rescue.cli.options import positive_seconds
 from kms_rescue.errors import UsageError
 from kms_rescue.policy.errors import PolicyInputError
 from kms_rescue.policy.partitions import check_region
-from kms_rescue.status import ExitStatus
+from kms_rescue.status import ExitStatus, signal_status
 
 if TYPE_CHECKING:
     from kms_rescue.audit.model import AuditItem
@@ -129,6 +130,32 @@ def _plan_deletions(plan: dict[str, Any], path: str, identity: Any, deleted: tup
     return tuple(dict.fromkeys([*deleted, *found.principals]))
 
 
+def _check_if_deleted_exist(deleted: tuple[str, ...], identity: Any, timeout: float) -> None:
+    """``--if-deleted`` of a user or role IAM does not have is a typo that would pass the guard: exit 2."""
+    # Deferred for start-up time: these import boto3 through kms_rescue.aws.
+    from kms_rescue.audit.account import AuditOptions
+    from kms_rescue.audit.terraform_guard import missing_principals
+
+    missing, unchecked = missing_principals(deleted, identity, AuditOptions(timeout=timeout))
+    for line in unchecked:
+        _say.note(f"kms-rescue: --if-deleted {line}")
+    if missing:
+        kind = "user" if ":user/" in missing[0] else "role"
+        raise UsageError(f"--if-deleted {missing[0]}: IAM has no such {kind} (check the ARN: a principal that does "
+                         "not exist cannot be deleted, and a typo would pass the check)")
+
+
+def _viewer_columns() -> int | None:
+    """The width of the terminal the text is read on: stdout's, or, when stdout is a pipe (`| less`, `| head`)
+    and stderr a terminal, stderr's; None for a file or a pipe with no terminal (then 120 columns)."""
+    if "COLUMNS" in os.environ or _isatty(sys.stdout):
+        return shutil.get_terminal_size((120, 40)).columns
+    if _isatty(sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            return os.get_terminal_size(sys.stderr.fileno()).columns
+    return None
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -199,8 +226,15 @@ class _Sink:
         if self._file is not None:
             self._file.write(text.encode("utf-8"))
         else:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            try:
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader went away (`| head -1`): stop as SIGPIPE would end us
+                # Point stdout at /dev/null, or the interpreter's last flush fails on the same pipe at exit.
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+                raise typer.Exit(signal_status(signal.SIGPIPE)) from None
 
     def __exit__(self, exc_type: object, *_exc: object) -> None:
         if self._file is not None:
@@ -248,12 +282,14 @@ def run_audit_command(
     if specs:
         _say.verbose(f"auditing with {specs[0].name}" + (f" (and {', '.join(s.name for s in specs[1:])})"
                                                         if specs[1:] else ""))
+    if deleted:
+        _check_if_deleted_exist(deleted, specs[0], timeout)
     if plan is not None:
         deleted = _plan_deletions(plan, terraform_plan or "", specs[0], deleted, timeout)
     to_terminal = output in (None, "-") and _isatty(sys.stdout)
     color = to_terminal and fmt == "text" and "NO_COLOR" not in os.environ
     if width is None:
-        width = max(80, shutil.get_terminal_size((120, 40)).columns) if to_terminal else 120
+        width = max(80, (_viewer_columns() if output in (None, "-") else None) or 120)
     writer = writer_for(AuditFormat(fmt), width=width, color=color)
     show_progress = _isatty(sys.stderr) and not _say.is_quiet()
     summary = Summary()
@@ -274,17 +310,27 @@ def run_audit_command(
         progress_cm = AuditProgress() if show_progress else None
         progress: Any = progress_cm.__enter__() if progress_cm is not None else (lambda _e: None)
         try:
-            sink.write(writer.begin())
+            begun = False  # the opening waits for the first result: a usage error found first leaves no output
             for item in items(progress):
+                if not begun:
+                    sink.write(writer.begin())
+                    begun = True
                 summary.add(item)
                 if isinstance(item, KeyAudit):
                     locked = locked or item.verdict == "locked_out"
                     would_lock = would_lock or item.verdict_if_deleted == "locked_out"
                     reached = reached or any(severity_rank(f.severity) <= threshold for f in item.findings)
+                elif item.stage == "merge":  # a line of a merged file: FILE:LINE and what is wrong with it
+                    _say.note(f"kms-rescue: {item.message}")
                 else:
                     _say.note(f"kms-rescue: could not audit {item.account or 'the account'} in "
                               f"{item.region or 'any Region'} ({item.stage}): {item.message}")
                 sink.write(writer.add(item))
+            if not begun:
+                sink.write(writer.begin())
+            if progress_cm is not None:  # the bar is gone before the end (the whole text table) is written
+                progress_cm.__exit__(None, None, None)
+                progress_cm = None
             sink.write(writer.end(summary.to_json()))
         finally:
             if progress_cm is not None:
@@ -311,8 +357,8 @@ def register(app: typer.Typer) -> None:
     @app.command(
         "audit",
         epilog=("Example: kms-rescue audit --regions us-east-1,eu-west-1 --format json --output audit.json   "
-                "Exit codes: 4 a key is (or, with --if-deleted, would be) locked out, 1 findings reach --fail-on, "
-                "2 usage error, else 0."),
+                "Exit codes: 4 a key is (or, with --if-deleted, would be) locked out, 8 findings reach --fail-on, "
+                "5 nothing could be audited, 2 usage error, else 0."),
     )
     def audit(
         regions: list[str] = typer.Option(
@@ -322,7 +368,7 @@ def register(app: typer.Typer) -> None:
         fmt: str = typer.Option("text", "--format", "-f", help="text, json, sarif, markdown or csv."),
         output: str | None = typer.Option(None, "--output", "-o", help="Write to FILE (never overwritten)."),
         fail_on: str = typer.Option(
-            "high", "--fail-on", help="Exit 1 when a finding is at least this severe (critical, high, medium, low, "
+            "high", "--fail-on", help="Exit 8 when a finding is at least this severe (critical, high, medium, low, "
                                       "none).",
         ),
         include_aws_managed: bool = typer.Option(

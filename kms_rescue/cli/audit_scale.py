@@ -84,15 +84,16 @@ def audit_items(specs: Sequence[IdentitySpec], options: Any, scale: ScaleOptions
     runtime = AwsRuntime()  # the audit's: planning and every target share its loader, models and clients
     try:
         targets: list[Any] = []
+        rows: list[Any] = []  # held until the resumed checkpoint is known to be this audit's
         for planned in plan_targets(
                 specs[0], region=home_region, accounts=scale.accounts, organization=scale.organization,
                 role_name=scale.role_name, regions=regions, identities=specs[1:],
                 options=SessionOptions(timeout=options.timeout, max_attempts=options.max_attempts),
                 environ=options.environ, redactor=options.redactor, runtime=runtime):
-            if isinstance(planned, AuditTarget):
-                targets.append(planned)
-            else:
-                yield planned
+            (targets if isinstance(planned, AuditTarget) else rows).append(planned)
+        if ckpt is not None and scale.resume is not None:
+            _check_resumed(scale.resume, ckpt.done, targets)
+        yield from rows
         # The deadline is the whole audit's: planning (one AssumeRole and DescribeRegions per account) included.
         left = None if scale.deadline is None else max(0.001, scale.deadline - (time.monotonic() - started))
         yield from run_audit(targets, options, concurrency=scale.concurrency, deadline=left, checkpoint=ckpt,
@@ -101,6 +102,17 @@ def audit_items(specs: Sequence[IdentitySpec], options: Any, scale: ScaleOptions
         runtime.close()
         if ckpt is not None:
             ckpt.close()
+
+
+def _check_resumed(path: str, done: frozenset[tuple[str, str]], targets: Sequence[Any]) -> None:
+    """A :class:`UsageError` when the checkpoint's finished targets are all of accounts this audit does not
+    audit: it is another audit's (resuming it would audit everything again and mix two audits in one file)."""
+    recorded = {account for account, _region in done if account}
+    audited = {target.account for target in targets if target.account}
+    if recorded and audited and not recorded & audited:
+        raise UsageError(f"--resume {path}: that checkpoint is of an audit of {', '.join(sorted(recorded))}, not "
+                         f"of {', '.join(sorted(audited))} (resume it with the profile or --accounts that made it, "
+                         "or start a new --checkpoint)")
 
 
 __all__ = ["DEFAULT_ROLE_NAME", "ScaleOptions", "audit_items", "check_scale_options"]

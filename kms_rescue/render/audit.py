@@ -72,8 +72,12 @@ def _short(principal: str) -> str:
     return principal
 
 
-def _short_managers(k: KeyAudit) -> str:
-    return "\n".join(f"{_short(m.principal)} ({m.how})" for m in k.managers) or "nobody"
+def _short_managers(k: KeyAudit, narrow: bool = False) -> str:
+    # Narrow: a non-breaking space keeps "of 111122223333" whole (an account id folded in two reads as two ids).
+    def label(principal: str) -> str:
+        text = _short(principal)
+        return text.replace("IAM principals of ", "IAM of\u00a0") if narrow else text
+    return "\n".join(f"{label(m.principal)} ({m.how})" for m in k.managers) or "nobody"
 
 
 class AuditWriter:
@@ -233,6 +237,10 @@ def _summary_line(summary: dict[str, Any]) -> str:
     return line
 
 
+#: Below this many columns the text table lists rule ids without their names.
+NARROW = 120
+
+
 class TextWriter(_Collecting):
     """A rich table, most at risk first, then the summary and what could not be audited."""
 
@@ -248,15 +256,29 @@ class TextWriter(_Collecting):
         keys = self.sorted_keys()
         if_deleted = any(k.verdict_if_deleted is not None for k in keys)
         table = Table(title="KMS keys, most at risk first", show_lines=False, expand=False)
-        for name in ("risk", "verdict", *(("if deleted",) if if_deleted else ()), "key", "region", "managers",
-                     "findings"):
-            table.add_column(name, overflow="fold")
+        # Short words never break (a verdict, a Region, a rule id, an account id cut in two reads as another
+        # id); below NARROW columns the findings are their rule ids alone (the names are in docs/audit.md).
+        narrow = self.width < NARROW
+        wide_if_deleted = if_deleted and not narrow
+        table.add_column("risk", no_wrap=True)
+        table.add_column("verdict\n→ if deleted" if if_deleted and narrow else "verdict", no_wrap=True)
+        if wide_if_deleted:
+            table.add_column("if deleted", no_wrap=True)
+        table.add_column("key, region" if narrow else "key", overflow="fold", min_width=12)
+        if not narrow:
+            table.add_column("region", no_wrap=True)
+        table.add_column("managers", overflow="fold", min_width=16)
+        table.add_column("rules" if narrow else "findings", overflow="fold", min_width=5)
         for k in keys:
-            row = [k.worst or "-", k.verdict]
-            if if_deleted:
+            verdict = k.verdict
+            if if_deleted and narrow:
+                verdict += f"\n→ {k.verdict_if_deleted or '-'}"
+            row = [k.worst or "-", verdict]
+            if wide_if_deleted:
                 row.append(k.verdict_if_deleted or "-")
-            row += [_key_label(k), k.region, _short_managers(k),
-                    "\n".join(f"{f.rule} {_rule_meta(f.rule)[0]}" for f in k.findings) or "-"]
+            findings = [f.rule if narrow else f"{f.rule} {_rule_meta(f.rule)[0]}" for f in k.findings]
+            row += [f"{_key_label(k)}\n{k.region}"] if narrow else [_key_label(k), k.region]
+            row += [_short_managers(k, narrow), "\n".join(findings) or "-"]
             table.add_row(*row)
         if keys:
             console.print(table)
