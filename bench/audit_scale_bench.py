@@ -11,7 +11,11 @@ Printed (not asserted):
 - the AWS CLI loop a user would write (``aws kms list-keys``, then ``aws kms get-key-policy`` per key, per account
   and Region), timed on a sample and extrapolated to the scenario; target: the audit >= 50 x faster;
 - the peak memory (RSS, from ``/usr/bin/time``) of the audit process for a 10,000-key scenario (no added latency);
-  target <= 300 MB.
+  target <= 300 MB;
+- the CPU time of the audit process (user + system, from ``/usr/bin/time``), in all and per key.
+
+``python bench/audit_scale_bench.py --audit-only`` runs the 2,000-key audit alone (the lab's rate, then
+``--processes 1``): the figure to compare before and after a change of the audit's per-key work.
 """
 
 from __future__ import annotations
@@ -85,7 +89,7 @@ def run_audit(lab: Any, config: Path, tmp: Path, *extra: str) -> dict[str, Any]:
     """The audit through the installed CLI: wall time, requests (the lab's count), keys, errors, peak RSS."""
     out = tmp / f"audit-{time.monotonic_ns()}.json"
     rss = tmp / f"rss-{time.monotonic_ns()}.txt"
-    timer = ["/usr/bin/time", "-f", "%M", "-o", str(rss)] if Path("/usr/bin/time").exists() else []
+    timer = ["/usr/bin/time", "-f", "%M %U %S", "-o", str(rss)] if Path("/usr/bin/time").exists() else []
     before = lab.admin.stats().get("requests", 0)
     started = time.perf_counter()
     done = subprocess.run([*timer, CLI, "audit", "--profile", "auditor", "--organization", "--format", "json",
@@ -94,9 +98,9 @@ def run_audit(lab: Any, config: Path, tmp: Path, *extra: str) -> dict[str, Any]:
     wall = time.perf_counter() - started
     requests = lab.admin.stats().get("requests", 0) - before
     doc = json.loads(out.read_text())
-    rss_mb = int(rss.read_text().strip().splitlines()[-1]) / 1024 if timer else float("nan")
+    kb, user, system = rss.read_text().strip().splitlines()[-1].split() if timer else ("nan", "nan", "nan")
     return {"wall": wall, "requests": requests, "keys": doc["summary"]["keys"], "errors": len(doc["errors"]),
-            "rss_mb": rss_mb, "code": done.returncode}
+            "rss_mb": float(kb) / 1024, "cpu": float(user) + float(system), "code": done.returncode}
 
 
 def aws_cli_loop(config: Path) -> tuple[float, float, str]:
@@ -138,7 +142,8 @@ def _boto3_processes(env: dict[str, str]) -> tuple[float, float, str]:
     return list_s, (time.perf_counter() - t0) / SAMPLE_CALLS, "one python -c boto3 process per call"
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    audit_only = "--audit-only" in (sys.argv[1:] if argv is None else argv)
     from kms_rescue.lab import Lab
     from kms_rescue.lab.generate import generate_scenario
 
@@ -151,14 +156,17 @@ def main() -> int:
                   flush=True)
             rate = lab_max_rate(config)
             last: dict[str, Any] = {}
-            for processes in (1, 2):
+            for processes in (1,) if audit_only else (1, 2):
                 r = run_audit(lab, config, tmp, "--processes", str(processes))
                 ceiling = r["requests"] / rate
                 print(f"audit --processes {processes}: {r['wall']:.1f} s for {r['keys']:,} keys ({r['errors']} "
                       f"error rows, exit {r['code']}); {r['requests']:,} requests; lab ceiling "
                       f"{r['requests']:,} / {rate:,.0f} per s = {ceiling:.1f} s; wall / ceiling = "
-                      f"{r['wall'] / ceiling:.2f} x (target <= 1.5); peak RSS {r['rss_mb']:.0f} MB", flush=True)
+                      f"{r['wall'] / ceiling:.2f} x (target <= 1.5); peak RSS {r['rss_mb']:.0f} MB; CPU of the audit "
+                      f"process {r['cpu']:.1f} s, {1000 * r['cpu'] / max(1, r['keys']):.1f} ms per key", flush=True)
                 last = last if last and last["wall"] < r["wall"] else r
+            if audit_only:
+                return 0
             list_s, get_s, how = aws_cli_loop(config)
             targets = 4 * 3
             loop = targets * list_s + KEYS * get_s

@@ -6,13 +6,15 @@ says the same with what the account showed (:data:`SUPERSEDES`), so a key never 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from kms_rescue.audit.model import Finding, Manager
 from kms_rescue.contract import PathEntry, PrincipalEntry
-from kms_rescue.policy import PolicyInputError, parse_policy
+from kms_rescue.policy import Policy, PolicyInputError, parse_policy
 from kms_rescue.policy.lint import lint_policy
 
 KMS_GUIDE = "https://docs.aws.amazon.com/kms/latest/developerguide"
@@ -69,11 +71,20 @@ def _f(rule: str, message: str, statement: str | None = None) -> Finding:
 def lint_findings(document: dict[str, Any], key_account: str) -> list[Finding]:
     """The lint rules on the live document, without those a live rule supersedes."""
     try:
-        found = lint_policy(parse_policy(document, source="key policy"), key_account=key_account)
+        return list(_lint(parse_policy(document, source="key policy"), key_account, int(time.time())))
     except PolicyInputError as exc:
         return [Finding("KR019", "low", f"the live key policy could not be linted: {exc}")]
-    return [Finding(f.rule_id, f.severity, f.message, f.statement_label) for f in found
-            if f.rule_id not in SUPERSEDES]
+
+
+@lru_cache(maxsize=512)
+def _lint(policy: Policy, key_account: str, second: int) -> tuple[Finding, ...]:
+    """Lint depends only on the policy, the key's account and the clock's second (its management analysis judges
+    date conditions at the current second), and an account's keys mostly share a few policies (the default key
+    policy above all): a policy parsed once (:func:`kms_rescue.policy.parse_policy` gives the same object for the
+    same text) is linted once per account and second."""
+    found = lint_policy(policy, key_account=key_account)
+    return tuple(Finding(f.rule_id, f.severity, f.message, f.statement_label) for f in found
+                 if f.rule_id not in SUPERSEDES)
 
 
 def _role_name(arn: str) -> str:

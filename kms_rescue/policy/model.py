@@ -10,6 +10,7 @@ The grammar follows the IAM User Guide's "IAM JSON policy element reference": a 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -239,6 +240,14 @@ def parse_statement(raw: Any, index: int, source: str | None = None) -> Statemen
     )
 
 
+#: Policies parsed from dicts, by their JSON text (docs/engine.md, "Caches"): the same policy read again (the
+#: default key policy of a thousand keys, an identity's IAM policies once per key) is the same :class:`Policy`, so
+#: the engine's per-policy caches (keyed by the object) apply to it too. Bounded; the oldest entry goes first.
+PARSED_POLICIES = 512
+_parsed: dict[tuple[str, str | None], Policy] = {}
+_parsed_lock = threading.Lock()
+
+
 def parse_policy(
     document: Mapping[str, Any] | str | bytes | Policy,
     *,
@@ -247,10 +256,32 @@ def parse_policy(
 ) -> Policy:
     """Parse a policy from a dict or JSON text. Raises :class:`PolicyInputError` with a one-line message.
 
-    ``max_bytes`` checks the size of JSON text (pass :data:`KEY_POLICY_MAX_BYTES` for key policies).
+    ``max_bytes`` checks the size of JSON text (pass :data:`KEY_POLICY_MAX_BYTES` for key policies). A dict
+    already parsed with the same ``source`` (equal JSON text, in the same order) gives the same :class:`Policy`:
+    treat it, and its ``raw``, as read-only.
     """
     if isinstance(document, Policy):
         return document
+    if type(document) is dict:
+        try:
+            text = json.dumps(document, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError):  # not JSON (a value of another type): parsed, and its error said, below
+            return _parse_policy(document, source, max_bytes)
+        key = (text, source)
+        with _parsed_lock:
+            known = _parsed.get(key)
+        if known is not None:
+            return known
+        policy = _parse_policy(document, source, max_bytes)
+        with _parsed_lock:
+            if len(_parsed) >= PARSED_POLICIES:
+                del _parsed[next(iter(_parsed))]
+            _parsed.setdefault(key, policy)
+        return policy
+    return _parse_policy(document, source, max_bytes)
+
+
+def _parse_policy(document: Mapping[str, Any] | str | bytes, source: str | None, max_bytes: int | None) -> Policy:
     if isinstance(document, (str, bytes)):
         size = len(document.encode("utf-8") if isinstance(document, str) else document)
         if max_bytes is not None and size > max_bytes:
