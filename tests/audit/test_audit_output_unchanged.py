@@ -23,9 +23,9 @@ pytest.importorskip("moto")
 
 from kms_rescue.lab import Lab
 from kms_rescue.lab.generate import generate_scenario
-from tests.helpers.paths import SCRIPT
+from tests.helpers.paths import GOLDEN, SCRIPT
 
-GOLDEN = Path(__file__).parent / "golden" / "audit" / "generated-200-seed1.json"
+GOLDEN_FILE = GOLDEN / "audit" / "generated-200-seed1.json"
 #: An ISO 8601 instant (the lab's deletion dates are set from the clock when it starts).
 INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
 #: An IAM unique id (IAM User Guide, "IAM identifiers", "Unique identifiers": AROA a role, AIDA a user, ...): the
@@ -53,8 +53,8 @@ def test_the_200_key_audit_is_the_golden_one(lab_cli_env: Any, tmp_path: Path) -
     got = normalised(json.loads(out.read_text(encoding="utf-8")))
     assert got["summary"]["keys"] == 200 and got["errors"] == []
     if os.environ.get("KMS_RESCUE_RENEW_GOLDEN") == "1":
-        GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-    want = json.loads(GOLDEN.read_text(encoding="utf-8"))
+        GOLDEN_FILE.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    want = json.loads(GOLDEN_FILE.read_text(encoding="utf-8"))
     assert got["summary"] == want["summary"]
     assert [k["key_arn"] for k in got["keys"]] == [k["key_arn"] for k in want["keys"]]
     for mine, golden in zip(got["keys"], want["keys"], strict=True):
