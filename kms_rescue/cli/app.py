@@ -10,6 +10,7 @@ import contextlib
 import difflib
 import importlib
 import inspect
+import os
 import re
 import signal
 import sys
@@ -129,6 +130,15 @@ def _err(message: str) -> None:
     typer.echo(redact(message), err=True)  # exception text may quote what a config file or a process said
 
 
+def _fd_identity(fd: int) -> tuple[int, int] | None:
+    """What file descriptor ``fd`` is open on (device, inode), or None."""
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (the console script exits with it)."""
     try:
@@ -148,9 +158,17 @@ def _main(args: list[str]) -> int:
     if not args and _on_a_terminal():
         args = ["rescue"]  # bare `kms-rescue` at a terminal: the session, which asks for the key
     command = typer.main.get_command(app)
+    stdout, stdout_file = sys.stdout, _fd_identity(1)
     try:
         with _request_log(debug):
             result = command.main(args=args, prog_name="kms-rescue", standalone_mode=False)
+    except SystemExit as exc:
+        # A closed output pipe (EPIPE) met while typer or rich writes ends in exit 1, which reads as an internal
+        # error: typer puts a wrapper in place of sys.stdout, rich (Console.on_broken_pipe, documented) points
+        # file descriptor 1 at os.devnull. Either way, exit as a process ended by SIGPIPE would instead.
+        if exc.code == 1 and (sys.stdout is not stdout or _fd_identity(1) != stdout_file):
+            return signal_status(signal.SIGPIPE)
+        raise
     except (typer.Abort, KeyboardInterrupt):  # typer turns EOF at a prompt into Abort
         _err("kms-rescue: interrupted")
         return ExitStatus.INTERRUPTED

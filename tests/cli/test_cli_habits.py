@@ -171,3 +171,16 @@ def test_the_text_report_gives_a_reason_for_every_failure(lab, tmp_path: Path):
     ok = {i["name"] for i in doc["identities"]} - failed
     for name in ok:
         assert not re.search(rf"(?m)^  {name}: \S+ [a-z_]+ ", proc.stdout)
+
+
+@pytest.mark.parametrize("argv", [["explain", "--help"], ["--help"], ["lint", "--help"]])
+def test_a_reader_that_goes_away_is_not_an_internal_error(argv: list[str]) -> None:
+    """`kms-rescue … | head -1`: the reader closes the pipe before the help is written. The process ends as one
+    killed by SIGPIPE would report it (128 + 13: docs/exit-status.md), never 1 (an internal error)."""
+    proc = subprocess.Popen([str(SCRIPT), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the interpreter has even started: every write meets a closed pipe
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "internal error" not in err
