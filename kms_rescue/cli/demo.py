@@ -89,6 +89,7 @@ def epilogue(key_arn: str, scratch: str, saved_ticket: Path | None, session: Any
         "  kms-rescue report KEY_ARN          the investigation only (JSON with --format json; exit code = verdict)",
         "  kms-rescue ticket KEY_ARN --format eml --to cloud-team@example.com --output ticket.eml",
         "  kms-rescue lint key-policy.json --account 111122223333   catch a lockout before it ships",
+        "  kms-rescue audit --organization   every key, Region and account: the keys one deletion from a lockout",
         "  kms-rescue lab --list              rehearse other lockouts offline",
         f"  (the demo key was {key_arn})",
     ]
