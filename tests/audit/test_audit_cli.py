@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import shlex
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import pytest
 from kms_rescue.audit.findings import LIVE_RULES
 from kms_rescue.lab import Lab
 from kms_rescue.status import ExitStatus
+from tests.helpers.docs import console_commands
 from tests.helpers.paths import REPO, SCRIPT
 
 pytest.importorskip("moto")
@@ -261,24 +261,8 @@ def test_schema_rejects_a_key_without_a_verdict():
 DOC = REPO / "docs" / "audit.md"
 
 
-def doc_commands() -> list[tuple[str, int]]:
-    """(command, expected exit code) for every ``$ kms-rescue …  # exit N`` line of docs/audit.md, in order."""
-    out: list[tuple[str, int]] = []
-    in_console = False
-    for line in DOC.read_text(encoding="utf-8").splitlines():
-        if line.startswith("```"):
-            in_console = line.strip() == "```console"
-            continue
-        if in_console and line.startswith("$ kms-rescue "):
-            command, _, comment = line[2:].partition("#")
-            m = re.search(r"exit (\d+)", comment)
-            assert m, f"docs/audit.md: say the exit code of: {line}"
-            out.append((command.strip(), int(m.group(1))))
-    return out
-
-
 def test_doc_examples_run_in_order_against_one_lab(lab_cli_env, tmp_path: Path):
-    commands = doc_commands()
+    commands = console_commands(DOC)
     assert len(commands) >= 5
     outputs = []
     with Lab(SCENARIO) as lab:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from kms_rescue.lab import Lab
+from tests.helpers.docs import console_commands
 from tests.helpers.lab import env_for, scenario_with, stale_principal_scenario
 from tests.helpers.paths import DOCS, SCRIPT
 
@@ -122,28 +123,10 @@ def test_bad_input_is_one_line_exit_2(clean_env: Path, args: list[str], needle: 
 DOC = DOCS / "fix.md"
 
 
-def fix_doc_commands() -> list[tuple[str, int]]:
-    """(command, expected exit code) for every ``$ kms-rescue …  # exit N`` line of docs/fix.md, in order."""
-    import re
-
-    out: list[tuple[str, int]] = []
-    in_console = False
-    for line in DOC.read_text().splitlines():
-        if line.startswith("```"):
-            in_console = line.strip() == "```console"
-            continue
-        if in_console and line.startswith("$ kms-rescue "):
-            command, _, comment = line[2:].partition("#")
-            m = re.search(r"exit (\d+)", comment)
-            assert m, f"docs/fix.md: say the exit code of: {line}"
-            out.append((command.strip(), int(m.group(1))))
-    return out
-
-
 def test_fix_doc_examples_run_in_order_against_one_lab(clean_env: Path) -> None:
     import shlex
 
-    commands = fix_doc_commands()
+    commands = console_commands(DOC)
     assert len(commands) >= 5
     with Lab("healthy-default") as lab:
         outputs = []
